@@ -1,0 +1,1 @@
+"""Entra ID SCIM bridge: receives Entra provisioning, stores it, relays it downstream."""

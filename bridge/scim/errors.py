@@ -1,0 +1,128 @@
+"""SCIM errors (RFC 7644 §3.12), each carrying its HTTP status and ``scimType``.
+
+::
+
+    ScimError (500)
+     ├── BadRequest (400)
+     │    ├── InvalidFilter        scimType=invalidFilter
+     │    ├── TooMany              scimType=tooMany
+     │    ├── InvalidSyntax        scimType=invalidSyntax
+     │    ├── InvalidPath          scimType=invalidPath
+     │    ├── NoTarget             scimType=noTarget
+     │    ├── InvalidValue         scimType=invalidValue
+     │    ├── InvalidVersion       scimType=invalidVers
+     │    ├── Mutability           scimType=mutability
+     │    └── Sensitive            scimType=sensitive
+     ├── Unauthorized (401)
+     ├── Forbidden (403)
+     ├── NotFound (404)
+     ├── MethodNotAllowed (405)
+     ├── Conflict (409)            scimType=uniqueness
+     ├── PreconditionFailed (412)
+     ├── PayloadTooLarge (413)
+     ├── UnsupportedMediaType (415)
+     └── NotImplementedYet (501)
+"""
+
+from __future__ import annotations
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    """Base class: an error that becomes a SCIM Error response."""
+
+    status: int = 500
+    scim_type: str | None = None
+
+    def __init__(self, detail: str = "", *, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if scim_type is not None:
+            self.scim_type = scim_type
+
+    def to_scim(self) -> dict:
+        """The RFC 7644 §3.12 body; ``status`` is a string as the RFC's examples show."""
+        body: dict = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+class BadRequest(ScimError):
+    status = 400
+
+
+class InvalidFilter(BadRequest):
+    scim_type = "invalidFilter"
+
+
+class TooMany(BadRequest):
+    scim_type = "tooMany"
+
+
+class InvalidSyntax(BadRequest):
+    scim_type = "invalidSyntax"
+
+
+class InvalidPath(BadRequest):
+    scim_type = "invalidPath"
+
+
+class NoTarget(BadRequest):
+    scim_type = "noTarget"
+
+
+class InvalidValue(BadRequest):
+    scim_type = "invalidValue"
+
+
+class InvalidVersion(BadRequest):
+    scim_type = "invalidVers"
+
+
+class Mutability(BadRequest):
+    scim_type = "mutability"
+
+
+class Sensitive(BadRequest):
+    scim_type = "sensitive"
+
+
+class Unauthorized(ScimError):
+    status = 401
+
+
+class Forbidden(ScimError):
+    status = 403
+
+
+class NotFound(ScimError):
+    status = 404
+
+
+class MethodNotAllowed(ScimError):
+    status = 405
+
+
+class Conflict(ScimError):
+    status = 409
+    scim_type = "uniqueness"
+
+
+class PreconditionFailed(ScimError):
+    status = 412
+
+
+class PayloadTooLarge(ScimError):
+    status = 413
+
+
+class UnsupportedMediaType(ScimError):
+    status = 415
+
+
+class NotImplementedYet(ScimError):
+    status = 501
