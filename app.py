@@ -1,0 +1,70 @@
+"""Application factory: ``create_app()`` builds the bridge; gunicorn serves ``app:create_app()``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from bridge import extension
+from bridge.cli import tokens_cli
+from bridge.config import Settings
+from bridge.scim import errors
+from bridge.scim.http import (
+    error_response,
+    http_error_response,
+    scim_response,
+    unexpected_error_response,
+)
+from bridge.scim.views import blp as scim_blp
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; tests hand in their own settings, production reads the environment."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # checked per request with a SCIM error
+    state = extension.init_app(app, settings)
+    app.register_blueprint(scim_blp)
+    app.cli.add_command(tokens_cli)
+    _register_error_handlers(app)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            state.redis.ping()
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return {"status": "redis unavailable"}, 503
+        return {"status": "ok"}
+
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """Under /scim every error is a SCIM Error body; elsewhere Flask's defaults apply."""
+
+    @app.errorhandler(errors.ScimError)
+    def scim_error(error: errors.ScimError):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.path.startswith("/scim"):
+            return http_error_response(exc)
+        return exc
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        return unexpected_error_response(exc)
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+__all__ = ["create_app", "scim_response"]

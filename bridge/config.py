@@ -1,0 +1,54 @@
+"""Settings: the one place that reads the environment (12-factor)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+"""Largest request body accepted (RFC 7644 §3.7 ``maxPayloadSize`` for /Bulk too)."""
+
+DEFAULT_BULK_MAX_OPERATIONS = 1000
+"""Most operations one /Bulk request may carry (advertised in /ServiceProviderConfig)."""
+
+DEFAULT_MAX_RESULTS = 1000
+"""Largest page a list request returns, whatever ``count`` asks (RFC 7644 §3.4.2.4)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bridge can be configured with; see the README's configuration table."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "bridge"
+    public_base_url: str = ""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    bulk_max_operations: int = DEFAULT_BULK_MAX_OPERATIONS
+    max_results: int = DEFAULT_MAX_RESULTS
+    extension_schema_files: tuple[str, ...] = ()
+    extension_schemas: tuple[dict, ...] = field(default_factory=tuple)
+    data_dir: str = "var"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``BRIDGE_*`` variables and ``REDIS_URL``."""
+        env = os.environ if environ is None else environ
+        files = tuple(p for p in env.get("BRIDGE_EXTENSION_SCHEMAS", "").split(",") if p.strip())
+        return cls(
+            redis_url=env.get("REDIS_URL", cls.redis_url),
+            key_prefix=env.get("BRIDGE_KEY_PREFIX", cls.key_prefix),
+            public_base_url=env.get("BRIDGE_PUBLIC_URL", "").rstrip("/"),
+            max_body_bytes=int(env.get("BRIDGE_MAX_BODY_BYTES", cls.max_body_bytes)),
+            bulk_max_operations=int(env.get("BRIDGE_BULK_MAX_OPERATIONS", cls.bulk_max_operations)),
+            max_results=int(env.get("BRIDGE_MAX_RESULTS", cls.max_results)),
+            extension_schema_files=files,
+            extension_schemas=tuple(_load_schema_file(p.strip()) for p in files),
+            data_dir=env.get("BRIDGE_DATA_DIR", cls.data_dir),
+        )
+
+
+def _load_schema_file(path: str) -> dict:
+    """A custom extension schema, as an RFC 7643 §7 JSON document, with ``appliesTo``."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,344 @@
+"""The normalized directory in Redis: users, groups, memberships, indexes, change stream.
+
+Key templates (``{p}`` is the configured prefix, ``bridge`` by default)::
+
+    {p}:user:{id}                 "<header json>\\n<document json>"  (header: v, c, m, ix)
+    {p}:group:{id}                same layout
+    {p}:users, {p}:groups         sorted sets of ids (score 0: lexical order = creation order)
+    {p}:idx:user:userName         hash casefolded userName -> id      (unique)
+    {p}:idx:user:externalId       hash externalId -> id               (unique)
+    {p}:idx:user:email:{value}    set of ids with that casefolded email (not unique)
+    {p}:idx:group:displayName     hash casefolded displayName -> id   (unique)
+    {p}:idx:group:externalId      hash externalId -> id               (unique)
+    {p}:group:{id}:members        hash member id -> "<user|group>|<extras json>"
+    {p}:user:{id}:groups          set of group ids the user belongs to (derived ``groups``)
+    {p}:changes                   stream announcing every change (kind, id, op, v, added, removed)
+
+Every write is one Lua script (``bridge/lua``): checks first, then the record, its indexes
+and the stream entry that announces it, so a change is never stored without being
+announced, nor announced without being stored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import redis
+
+from bridge.scim import errors
+
+STREAM_MAXLEN = 1_000_000
+"""Approximate length the change stream is trimmed to; consumers trim what they processed."""
+
+SCAN_BATCH = 500
+"""Records fetched per round trip when a filter cannot use an index."""
+
+KINDS = ("user", "group")
+
+_LUA_DIR = Path(__file__).parent / "lua"
+
+
+def new_id() -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so the id order is the creation order."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass
+class Record:
+    """One stored resource: its document plus server-managed metadata."""
+
+    kind: str
+    id: str
+    version: int
+    created: str
+    last_modified: str
+    doc: dict
+    members: list[dict] | None = None
+    groups: list[str] | None = None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+@dataclass
+class MemberUpdate:
+    """Membership changes for one group write."""
+
+    add: dict[str, dict] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    replace: bool = False
+
+    def to_lua(self) -> dict:
+        return {
+            "add": {mid: (orjson.dumps(x).decode() if x else "") for mid, x in self.add.items()},
+            "remove": self.remove,
+            "replace": self.replace,
+        }
+
+
+@dataclass(frozen=True)
+class IndexValues:
+    """The index entries a document owns: unique ones and multi-valued ones."""
+
+    unique: dict[str, str | None]
+    multi: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    version: int
+    created: str
+    last_modified: str
+    changed: bool
+
+
+def parse_record(kind: str, rid: str, raw: bytes) -> Record:
+    header, _, body = raw.partition(b"\n")
+    h = orjson.loads(header)
+    return Record(kind, rid, h["v"], h["c"], h["m"], orjson.loads(body))
+
+
+def parse_member(mid: str, stored: str) -> dict:
+    """A stored member entry back into a SCIM ``members`` value."""
+    mkind, _, extras = stored.partition("|")
+    member = orjson.loads(extras) if extras else {}
+    member["value"] = mid
+    member["type"] = "User" if mkind == "user" else "Group"
+    return member
+
+
+class Directory:
+    """Redis-backed store of SCIM users and groups."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._write = client.register_script((_LUA_DIR / "write.lua").read_text())
+        self._delete = client.register_script((_LUA_DIR / "delete.lua").read_text())
+
+    # --- keys -----------------------------------------------------------------------------
+    def key(self, kind: str, rid: str) -> str:
+        return f"{self.prefix}:{kind}:{rid}"
+
+    def index_key(self, kind: str, attr: str) -> str:
+        return f"{self.prefix}:idx:{kind}:{attr}"
+
+    def order_key(self, kind: str) -> str:
+        return f"{self.prefix}:{kind}s"
+
+    @property
+    def changes_key(self) -> str:
+        return f"{self.prefix}:changes"
+
+    # --- writes ---------------------------------------------------------------------------
+    def create(
+        self,
+        kind: str,
+        doc: dict,
+        index: IndexValues,
+        now: str,
+        members: MemberUpdate | None = None,
+    ) -> tuple[str, WriteResult]:
+        """Store a new resource under a server-assigned id (RFC 7644 §3.3)."""
+        rid = new_id()
+        return rid, self._run_write(kind, rid, "create", None, now, doc, index, members)
+
+    def update(
+        self,
+        kind: str,
+        rid: str,
+        *,
+        expect: int | None,
+        now: str,
+        doc: dict | None = None,
+        index: IndexValues | None = None,
+        members: MemberUpdate | None = None,
+    ) -> WriteResult:
+        """Replace the document and/or change memberships, if ``expect`` is still current."""
+        return self._run_write(kind, rid, "update", expect, now, doc, index, members)
+
+    def delete(self, kind: str, rid: str, *, expect: int | None, now: str) -> int:
+        """Delete a resource, release its memberships, announce it. Returns the final version."""
+        reply = self._call(
+            self._delete,
+            [self.prefix, kind, rid, "" if expect is None else str(expect), now, STREAM_MAXLEN],
+        )
+        _raise_for(reply)
+        return int(reply[1])
+
+    def _run_write(
+        self,
+        kind: str,
+        rid: str,
+        mode: str,
+        expect: int | None,
+        now: str,
+        doc: dict | None,
+        index: IndexValues | None,
+        members: MemberUpdate | None,
+    ) -> WriteResult:
+        request = {
+            "prefix": self.prefix,
+            "kind": kind,
+            "id": rid,
+            "mode": mode,
+            "expect": False if expect is None else expect,
+            "now": now,
+            "doc": False if doc is None else orjson.dumps(doc).decode(),
+            "unique": {k: (v if v is not None else False) for k, v in index.unique.items()}
+            if index
+            else {},
+            "multi": index.multi if index else {},
+            "members": members.to_lua() if members else False,
+            "stream_maxlen": STREAM_MAXLEN,
+        }
+        reply = self._call(self._write, [orjson.dumps(request).decode()])
+        _raise_for(reply)
+        _, version, created, modified, changed = reply
+        return WriteResult(int(version), _s(created), _s(modified), bool(changed))
+
+    def _call(self, script, args: list) -> list:
+        try:
+            return script(args=args)
+        except redis.ResponseError as exc:
+            raise errors.ScimError("the directory rejected the write") from exc
+        except redis.RedisError as exc:
+            raise Unavailable("the directory is unavailable, retry later") from exc
+
+    # --- reads ----------------------------------------------------------------------------
+    def get(self, kind: str, rid: str, *, members: bool = False, groups: bool = False) -> Record:
+        """One resource, optionally with its members (groups) or groups (users)."""
+        records = self.get_many(kind, [rid], members=members, groups=groups)
+        if not records:
+            raise errors.NotFound(f"{kind.capitalize()} {rid} not found")
+        return records[0]
+
+    def get_many(
+        self, kind: str, ids: list[str], *, members: bool = False, groups: bool = False
+    ) -> list[Record]:
+        """Records for ``ids`` in one round trip, skipping ids that no longer exist."""
+        if not ids:
+            return []
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.mget([self.key(kind, rid) for rid in ids])
+            for rid in ids:
+                if members:
+                    pipe.hgetall(self.key(kind, rid) + ":members")
+                if groups:
+                    pipe.smembers(self.key(kind, rid) + ":groups")
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise Unavailable("the directory is unavailable, retry later") from exc
+        extras = iter(replies[1:])
+        out: list[Record] = []
+        for rid, raw in zip(ids, replies[0], strict=True):
+            member_map = next(extras) if members else None
+            group_set = next(extras) if groups else None
+            if raw is None:
+                continue
+            record = parse_record(kind, rid, raw)
+            if member_map is not None:
+                record.members = [parse_member(_s(k), _s(v)) for k, v in member_map.items()]
+            if group_set is not None:
+                record.groups = sorted(_s(g) for g in group_set)
+            out.append(record)
+        return out
+
+    def find_unique(self, kind: str, attr: str, value: str) -> str | None:
+        """The id owning ``value`` in a unique index."""
+        rid = self._read(lambda: self.redis.hget(self.index_key(kind, attr), value))
+        return _s(rid) if rid is not None else None
+
+    def find_multi(self, kind: str, attr: str, value: str) -> list[str]:
+        """Ids having ``value`` in a non-unique index."""
+        ids = self._read(lambda: self.redis.smembers(f"{self.index_key(kind, attr)}:{value}"))
+        return sorted(_s(i) for i in ids)
+
+    def count(self, kind: str) -> int:
+        return int(self._read(lambda: self.redis.zcard(self.order_key(kind))))
+
+    def ids(self, kind: str, start: int = 0, stop: int = -1) -> list[str]:
+        """Ids in creation order, ``start``..``stop`` inclusive (ZRANGE semantics)."""
+        return [
+            _s(i) for i in self._read(lambda: self.redis.zrange(self.order_key(kind), start, stop))
+        ]
+
+    def scan(self, kind: str, *, members: bool = False, groups: bool = False) -> Iterator[Record]:
+        """Every record in creation order, fetched in batches."""
+        start = 0
+        while True:
+            batch = self.ids(kind, start, start + SCAN_BATCH - 1)
+            if not batch:
+                return
+            yield from self.get_many(kind, batch, members=members, groups=groups)
+            start += SCAN_BATCH
+
+    def existing(self, ids: Iterable[str]) -> dict[str, str]:
+        """For each id, ``"user"`` or ``"group"`` if such a resource exists."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in ids:
+            pipe.exists(self.key("user", rid))
+            pipe.exists(self.key("group", rid))
+        replies = self._read(pipe.execute)
+        found = {}
+        for i, rid in enumerate(ids):
+            if replies[2 * i]:
+                found[rid] = "user"
+            elif replies[2 * i + 1]:
+                found[rid] = "group"
+        return found
+
+    def _read(self, fn):
+        try:
+            return fn()
+        except redis.RedisError as exc:
+            raise Unavailable("the directory is unavailable, retry later") from exc
+
+
+class Unavailable(errors.ScimError):
+    """Redis cannot be reached: 503, so that Entra retries the request later."""
+
+    status = 503
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _raise_for(reply: list) -> None:
+    if _s(reply[0]) == "ok":
+        return
+    code, detail = _s(reply[1]), _s(reply[2])
+    if code == "notfound":
+        raise errors.NotFound(f"resource {detail} not found")
+    if code == "precondition":
+        raise VersionMismatch(int(detail))
+    if code == "uniqueness":
+        raise errors.Conflict(f"{detail} is already in use")
+    if code == "members":
+        raise errors.InvalidValue(f"members do not exist: {detail}")
+    if code == "conflict":
+        raise errors.Conflict(detail)
+    raise errors.ScimError(f"unexpected directory reply {code}")
+
+
+class VersionMismatch(errors.PreconditionFailed):
+    """The stored version is not the one the write was based on."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f'resource changed: current version is W/"{current}"')
+        self.current = current

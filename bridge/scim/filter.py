@@ -1,0 +1,333 @@
+"""SCIM filters (RFC 7644 §3.4.2.2): syntax tree, parser and evaluation.
+
+``parse_filter`` turns the text of a ``filter`` query parameter (or a PATCH value filter)
+into a tree of frozen dataclasses; ``matches`` evaluates that tree against a stored
+resource, and ``matches_element`` against one element of a multi-valued attribute. How
+single values compare lives in :mod:`bridge.scim.filter_eval`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from bridge.scim import filter_eval
+from bridge.scim.attributes import Attribute, ResourceType
+from bridge.scim.errors import InvalidFilter
+
+OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+"""Comparison operators of RFC 7644 §3.4.2.2 Table 3; ``pr`` is parsed separately."""
+
+Value: TypeAlias = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class AttrPath:
+    """``[URI ":"] ATTRNAME ["." subAttr]`` as written in the filter."""
+
+    urn: str | None
+    attr: str
+    sub_attr: str | None
+
+    def __str__(self) -> str:
+        text = f"{self.urn}:{self.attr}" if self.urn else self.attr
+        return f"{text}.{self.sub_attr}" if self.sub_attr else text
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``path op value``; ``op`` is lower-case."""
+
+    path: AttrPath
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class Present:
+    """``path pr``."""
+
+    path: AttrPath
+
+
+@dataclass(frozen=True)
+class And:
+    left: Filter
+    right: Filter
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Filter
+    right: Filter
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Filter
+
+
+@dataclass(frozen=True)
+class ValuePath:
+    """``path[filter]``: inner paths name sub-attributes of ``path``'s elements."""
+
+    path: AttrPath
+    filter: Filter
+
+
+Filter: TypeAlias = Comparison | Present | And | Or | Not | ValuePath
+
+# --- Parsing ------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<punct>[()\[\]])
+      | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<badstring>")
+      | (?P<word>[^\s()\[\]"]+)
+    )""",
+    re.VERBOSE | re.DOTALL,
+)
+_NAME = r"(?:\$ref|[A-Za-z][A-Za-z0-9_-]*)"
+_PATH = re.compile(rf"^(?P<attr>{_NAME})(?:\.(?P<sub>{_NAME}))?$")
+_URN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+_NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]*)(?P<real>(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)$")
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "punct", "string" or "word"
+    text: str
+    pos: int
+
+    def is_word(self, *words: str) -> bool:
+        return self.kind == "word" and self.text.lower() in words
+
+
+def _tokenize(text: str) -> Iterator[_Token]:
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:  # only trailing whitespace is left
+            return
+        kind = m.lastgroup or ""
+        if kind == "badstring":
+            raise InvalidFilter(f"unterminated string starting at position {m.start(kind)}")
+        yield _Token(kind, m.group(kind), m.start(kind))
+        pos = m.end()
+
+
+def parse_attr_path(text: str) -> AttrPath:
+    """Parse ``attr``, ``attr.sub`` or ``urn:...:attr[.sub]`` (RFC 7644 §3.10 attrPath)."""
+    urn, sep, rest = text.rpartition(":")
+    m = _PATH.match(rest)
+    if m is None or (sep and not _URN.match(urn)):
+        raise InvalidFilter(f"invalid attribute path {text!r}")
+    return AttrPath(urn or None, m["attr"], m["sub"])
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse a filter expression (RFC 7644 §3.4.2.2 Figure 1); raise InvalidFilter."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidFilter("empty filter")
+    return _Parser(text).parse()
+
+
+class _Parser:
+    """Recursive descent; precedence ``not`` > ``and`` > ``or`` (RFC 7644 §3.4.2.2)."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = list(_tokenize(text))
+        self.i = 0
+        self.end = len(text)
+
+    def parse(self) -> Filter:
+        node = self._or(in_brackets=False)
+        if (tok := self._peek()) is not None:
+            raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos}")
+        return node
+
+    def _peek(self, ahead: int = 0) -> _Token | None:
+        i = self.i + ahead
+        return self.tokens[i] if i < len(self.tokens) else None
+
+    def _next(self, expected: str) -> _Token:
+        tok = self._peek()
+        if tok is None:
+            raise InvalidFilter(f"expected {expected} at position {self.end}, found end of filter")
+        self.i += 1
+        return tok
+
+    def _expect(self, punct: str) -> None:
+        tok = self._next(repr(punct))
+        if tok.kind != "punct" or tok.text != punct:
+            raise InvalidFilter(f"expected {punct!r} at position {tok.pos}, found {tok.text!r}")
+
+    def _or(self, in_brackets: bool) -> Filter:
+        node = self._and(in_brackets)
+        while (tok := self._peek()) is not None and tok.is_word("or"):
+            self.i += 1
+            node = Or(node, self._and(in_brackets))
+        return node
+
+    def _and(self, in_brackets: bool) -> Filter:
+        node = self._unary(in_brackets)
+        while (tok := self._peek()) is not None and tok.is_word("and"):
+            self.i += 1
+            node = And(node, self._unary(in_brackets))
+        return node
+
+    def _unary(self, in_brackets: bool) -> Filter:
+        tok = self._next("an attribute, 'not' or '('")
+        after = self._peek()
+        if tok.is_word("not") and after is not None and after.text == "(":
+            return Not(self._group(in_brackets))
+        if tok.kind == "punct" and tok.text == "(":
+            self.i -= 1
+            return self._group(in_brackets)
+        if tok.kind != "word" or tok.is_word("and", "or"):
+            raise InvalidFilter(f"expected an attribute at position {tok.pos}, found {tok.text!r}")
+        path = self._path(tok)
+        if after is not None and after.text == "[":
+            if in_brackets:
+                raise InvalidFilter(f"nested value filter at position {after.pos}")
+            self.i += 1
+            inner = self._or(in_brackets=True)
+            self._expect("]")
+            return ValuePath(path, inner)
+        return self._comparison(path)
+
+    def _group(self, in_brackets: bool) -> Filter:
+        self._expect("(")
+        node = self._or(in_brackets)
+        self._expect(")")
+        return node
+
+    def _path(self, tok: _Token) -> AttrPath:
+        try:
+            return parse_attr_path(tok.text)
+        except InvalidFilter:
+            raise InvalidFilter(
+                f"invalid attribute path {tok.text!r} at position {tok.pos}"
+            ) from None
+
+    def _comparison(self, path: AttrPath) -> Filter:
+        tok = self._next(f"an operator after {str(path)!r}")
+        op = tok.text.lower()
+        if tok.kind == "word" and op == "pr":
+            return Present(path)
+        if tok.kind != "word" or op not in OPERATORS:
+            raise InvalidFilter(f"unknown operator {tok.text!r} at position {tok.pos}")
+        value = self._value(self._next(f"a value after {tok.text!r}"))
+        if value is None and op not in ("eq", "ne"):
+            raise InvalidFilter(f"null can only be compared with 'eq' or 'ne', not {tok.text!r}")
+        return Comparison(path, op, value)
+
+    def _value(self, tok: _Token) -> Value:
+        """compValue = false / null / true / number / string (RFC 7644 §3.4.2.2)."""
+        if tok.kind == "string":
+            try:
+                return json.loads(tok.text)
+            except ValueError:
+                raise InvalidFilter(f"invalid string at position {tok.pos}: {tok.text}") from None
+        literal = tok.text.lower()
+        if tok.kind == "word" and literal in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[literal]
+        if tok.kind == "word" and (m := _NUMBER.match(tok.text)):
+            return float(tok.text) if m["real"] else int(tok.text)
+        raise InvalidFilter(
+            f"invalid value {tok.text!r} at position {tok.pos}: "
+            "expected a quoted string, number, true, false or null"
+        )
+
+
+# --- Evaluation ---------------------------------------------------------------------------
+
+
+def matches(node: Filter, resource: dict, rtype: ResourceType) -> bool:
+    """Whether ``resource`` (a stored resource of ``rtype``) satisfies the filter."""
+    if isinstance(node, And):
+        return matches(node.left, resource, rtype) and matches(node.right, resource, rtype)
+    if isinstance(node, Or):
+        return matches(node.left, resource, rtype) or matches(node.right, resource, rtype)
+    if isinstance(node, Not):
+        return not matches(node.inner, resource, rtype)
+    resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
+    if resolved is None:
+        raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
+    container = resource
+    if resolved.is_extension:
+        container = filter_eval.get_ci(resource, resolved.schema.id)
+    raw = filter_eval.get_ci(container, resolved.attribute.name)
+    if isinstance(node, ValuePath):
+        if resolved.sub_attribute is not None or resolved.attribute.type != "complex":
+            raise InvalidFilter(f"{str(node.path)!r} is not a complex attribute")
+        elements = raw if isinstance(raw, list) else [raw]
+        return any(
+            isinstance(e, dict) and matches_element(node.filter, e, resolved.attribute)
+            for e in elements
+        )
+    if resolved.sub_attribute is not None:
+        return _test(node, filter_eval.sub_values(raw, resolved.sub_attribute), resolved.target)
+    return _test_attribute(node, raw, resolved.attribute)
+
+
+def matches_element(node: Filter, element: dict, parent: Attribute) -> bool:
+    """Whether one element of complex attribute ``parent`` satisfies a value filter.
+
+    Paths name sub-attributes of ``parent``: ``value`` or ``emails.value`` for ``emails``.
+    """
+    if isinstance(node, And):
+        return matches_element(node.left, element, parent) and matches_element(
+            node.right, element, parent
+        )
+    if isinstance(node, Or):
+        return matches_element(node.left, element, parent) or matches_element(
+            node.right, element, parent
+        )
+    if isinstance(node, Not):
+        return not matches_element(node.inner, element, parent)
+    if isinstance(node, ValuePath):
+        raise InvalidFilter(f"nested value filter on {str(node.path)!r}")
+    path = node.path
+    if path.urn is None and path.sub_attr is None:
+        sub = parent.sub(path.attr)
+    elif path.sub_attr is not None and path.attr.casefold() == parent.name.casefold():
+        sub = parent.sub(path.sub_attr)
+    else:
+        sub = None
+    if sub is None:
+        raise InvalidFilter(f"unknown sub-attribute {str(path)!r} of {parent.name!r}")
+    return _test(node, filter_eval.flatten(filter_eval.get_ci(element, sub.name)), sub)
+
+
+def _test_attribute(node: Comparison | Present, raw: object, attr: Attribute) -> bool:
+    """Test a top-level attribute; a complex one compares through its ``value``."""
+    if isinstance(node, Present) or attr.type != "complex":
+        return _test(node, filter_eval.flatten(raw), attr)
+    value_attr = attr.sub("value")
+    if value_attr is None:
+        raise InvalidFilter(f"cannot compare complex attribute {attr.name!r} to a value")
+    return _test(node, filter_eval.sub_values(raw, value_attr), value_attr)
+
+
+def _test(node: Comparison | Present, values: list, attr: Attribute) -> bool:
+    if isinstance(node, Present):
+        return any(filter_eval.is_present(v) for v in values)
+    return filter_eval.compare_any(values, node.op, node.value, attr)
+
+
+def indexed_equalities(node: Filter) -> list[tuple[AttrPath, object]]:
+    """``(path, value)`` equalities every match must satisfy, for picking index candidates.
+
+    Only ``eq`` comparisons (with a non-null value) joined by ``and`` qualify; anything
+    under ``or`` or ``not`` gives nothing.
+    """
+    if isinstance(node, Comparison) and node.op == "eq" and node.value is not None:
+        return [(node.path, node.value)]
+    if isinstance(node, And):
+        return indexed_equalities(node.left) + indexed_equalities(node.right)
+    return []

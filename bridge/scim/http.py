@@ -1,0 +1,98 @@
+"""HTTP plumbing for SCIM: JSON bodies, SCIM responses, ETags, bearer authentication."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import orjson
+from flask import Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from bridge.scim import errors
+
+SCIM_MEDIA_TYPE = "application/scim+json"
+_ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json")
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+log = logging.getLogger(__name__)
+
+
+def scim_response(body: dict | None, status: int = 200, headers: dict | None = None) -> Response:
+    data = orjson.dumps(body) if body is not None else b""
+    response = Response(data, status=status, mimetype=SCIM_MEDIA_TYPE if body is not None else None)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def error_response(error: errors.ScimError) -> Response:
+    headers = {}
+    if isinstance(error, errors.Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="scim"'
+    return scim_response(error.to_scim(), error.status, headers)
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    """Werkzeug's 404/405/413... as SCIM errors."""
+    mapped = {
+        404: errors.NotFound,
+        405: errors.MethodNotAllowed,
+        413: errors.PayloadTooLarge,
+        415: errors.UnsupportedMediaType,
+    }.get(exc.code or 500)
+    if mapped is None:
+        error = (
+            errors.BadRequest(exc.description or "")
+            if (exc.code or 500) < 500
+            else errors.ScimError()
+        )
+        error.status = exc.code or 500
+    else:
+        error = mapped(exc.description or "")
+    response = error_response(error)
+    if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def unexpected_error_response(exc: Exception) -> Response:
+    """Log the traceback; the client only learns that the server failed."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(errors.ScimError("internal error; see the bridge's log"))
+
+
+def json_body() -> object:
+    """The request body as JSON: 415 for other media types, 413 when too large, 400 when malformed."""
+    mimetype = request.mimetype
+    if mimetype and mimetype not in _ACCEPTED_BODY_TYPES:
+        raise errors.UnsupportedMediaType(f"send {SCIM_MEDIA_TYPE} or application/json")
+    limit = current_app.config["BRIDGE_SETTINGS"].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise errors.PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
+
+
+def if_match() -> int | None:
+    """The version named by ``If-Match`` (RFC 7644 §3.14); ``*`` means any."""
+    value = request.headers.get("If-Match")
+    if not value or value.strip() == "*":
+        return None
+    match = _ETAG.match(value.split(",")[0].strip())
+    if match is None:
+        raise errors.PreconditionFailed(f"If-Match {value!r} names no version of this resource")
+    return int(match.group(1))
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

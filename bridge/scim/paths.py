@@ -1,0 +1,235 @@
+"""PATCH paths (RFC 7644 §3.5.2): ``PATH = attrPath / valuePath [subAttr]``.
+
+A path names an attribute of a resource type (``userName``, ``name.givenName``,
+``urn:...:enterprise:2.0:User:manager.value``), optionally narrowed to the elements of a
+multi-valued complex attribute by a value filter (``emails[type eq "work"]``), optionally
+followed by one of their sub-attributes (``emails[type eq "work"].value``).
+
+The helpers at the end read and write the values a path names in a stored document:
+attribute names match case-insensitively (RFC 7643 §2.1) and are written in canonical
+case; values are checked against the attribute's type, Entra's string booleans accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
+from bridge.scim.errors import InvalidPath, InvalidValue
+from bridge.scim.filter import And, Comparison, Filter, Or, parse_filter
+
+_SUB_ATTR = re.compile(r"^\.(\$ref|[A-Za-z][A-Za-z0-9_-]*)$")
+
+
+@dataclass(frozen=True)
+class PatchPath:
+    """A parsed PATCH path, resolved against a resource type."""
+
+    resolved: ResolvedPath
+    """The top-level attribute, plus its sub-attribute when the path names one."""
+    value_filter: Filter | None
+    """The ``[...]`` part, selecting elements of a multi-valued complex attribute."""
+    sub_attr: Attribute | None
+    """The sub-attribute after a value filter, or of a plain ``attr.sub`` path."""
+
+    @property
+    def attribute(self) -> Attribute:
+        """The top-level attribute the path lives in."""
+        return self.resolved.attribute
+
+
+def parse_patch_path(text: str, rtype: ResourceType) -> PatchPath:
+    """Parse and resolve a PATCH ``path``; InvalidPath if malformed or unknown.
+
+    A syntax error inside the brackets raises InvalidFilter, the scimType RFC 7644 §3.12
+    gives to a PATCH path filter.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidPath("empty path")
+    text = text.strip()
+    head, inner, tail = _split_value_path(text)
+    resolved = rtype.resolve_path_text(head)
+    if resolved is None:
+        raise InvalidPath(f"unknown attribute path {text!r} for {rtype.name}")
+    if inner is None:
+        return PatchPath(resolved, None, resolved.sub_attribute)
+    attr = resolved.attribute
+    if resolved.sub_attribute is not None or attr.type != "complex" or not attr.multi_valued:
+        raise InvalidPath(f"{head!r} is not a multi-valued complex attribute: {text!r}")
+    value_filter = parse_filter(inner)
+    sub = None
+    if tail:
+        m = _SUB_ATTR.match(tail)
+        sub = attr.sub(m.group(1)) if m else None
+        if sub is None:
+            raise InvalidPath(f"unknown sub-attribute in {text!r}")
+        resolved = replace(resolved, sub_attribute=sub)
+    return PatchPath(resolved, value_filter, sub)
+
+
+def _split_value_path(text: str) -> tuple[str, str | None, str]:
+    """``attr[filter].sub`` as ``("attr", "filter", ".sub")``; no brackets: ``(text, None, "")``."""
+    start = text.find("[")
+    if start < 0:
+        if "]" in text:
+            raise InvalidPath(f"unbalanced ']' in {text!r}")
+        return text, None, ""
+    in_string = escaped = False
+    for i in range(start + 1, len(text)):
+        ch = text[i]
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = in_string
+        elif ch == '"':
+            in_string = not in_string
+        elif ch == "]" and not in_string:
+            return text[:start].strip(), text[start + 1 : i], text[i + 1 :].strip()
+    raise InvalidPath(f"missing ']' in {text!r}")
+
+
+def equality_terms(node: Filter, parent: Attribute) -> dict[str, Any] | None:
+    """``{sub-attribute name: value}`` for ``a eq x [and b eq y ...]``; None otherwise.
+
+    Names are canonical sub-attributes of ``parent``; used to create the element a
+    value-filtered path names when no element matches.
+    """
+    if isinstance(node, And):
+        left, right = equality_terms(node.left, parent), equality_terms(node.right, parent)
+        if left is None or right is None or any(left[k] != right[k] for k in left.keys() & right):
+            return None
+        return {**left, **right}
+    if not isinstance(node, Comparison) or node.op != "eq" or node.value is None:
+        return None
+    path = node.path
+    name = path.attr
+    if path.sub_attr is not None and path.attr.casefold() == parent.name.casefold():
+        name = path.sub_attr
+    elif path.sub_attr is not None or path.urn is not None:
+        return None
+    sub = parent.sub(name)
+    return None if sub is None else {sub.name: node.value}
+
+
+def equality_values(node: Filter, parent: Attribute, sub_name: str) -> list[Any] | None:
+    """The values of ``sub eq x [or sub eq y ...]`` on sub-attribute ``sub_name``; else None."""
+    if isinstance(node, Or):
+        left = equality_values(node.left, parent, sub_name)
+        right = equality_values(node.right, parent, sub_name)
+        return None if left is None or right is None else left + right
+    terms = equality_terms(node, parent) if isinstance(node, Comparison) else None
+    if terms is None or set(terms) != {sub_name}:
+        return None
+    return [terms[sub_name]]
+
+
+# --- Values at a path ------------------------------------------------------------------
+
+_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "reference": lambda v: isinstance(v, str),
+    "binary": lambda v: isinstance(v, str),
+    "dateTime": lambda v: isinstance(v, str) and _is_datetime(v),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "decimal": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+}
+
+
+def coerce_value(attr: Attribute, value: Any) -> Any:
+    """``value`` as stored for ``attr``: canonical names, string booleans as booleans."""
+    if attr.multi_valued:
+        items = value if isinstance(value, list) else [value]
+        coerced = (_coerce_single(attr, v) for v in items if v is not None)
+        return [v for v in coerced if v != {}]
+    if isinstance(value, list):
+        raise InvalidValue(f"{attr.name} is single-valued")
+    return _coerce_single(attr, value)
+
+
+def coerce_element(attr: Attribute, value: Any) -> dict:
+    """One element of a multi-valued complex attribute."""
+    if isinstance(value, list):
+        raise InvalidValue(f"a value-filtered {attr.name} path takes one object")
+    return _coerce_single(attr, value)
+
+
+def _coerce_single(attr: Attribute, value: Any) -> Any:
+    if attr.type == "complex":
+        if not isinstance(value, dict):
+            if isinstance(value, list) or attr.sub("value") is None:
+                raise InvalidValue(f"{attr.name} must be an object")
+            value = {"value": value}  # Entra sends the manager as a bare id
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = attr.sub(key)
+            if sub is None:
+                raise InvalidValue(f"unknown sub-attribute {key!r} of {attr.name}")
+            if item is not None and sub.mutability != "readOnly":
+                out[sub.name] = coerce_value(sub, item)
+        return out
+    if attr.type == "boolean" and isinstance(value, str):
+        folded = value.strip().casefold()
+        if folded in ("true", "false"):
+            return folded == "true"  # Entra sends "True"/"False"
+    check = _TYPE_CHECKS.get(attr.type)
+    if check is not None and not check(value):
+        raise InvalidValue(f"{attr.name} must be of type {attr.type}, not {value!r}")
+    return value
+
+
+def _is_datetime(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+# --- Case-insensitive access (RFC 7643 §2.1: attribute names are case-insensitive) -----
+
+
+def find_key(mapping: dict, name: str) -> str | None:
+    """The key of ``mapping`` equal to ``name`` ignoring case; None if there is none."""
+    if name in mapping:
+        return name
+    folded = name.casefold()
+    return next((k for k in mapping if isinstance(k, str) and k.casefold() == folded), None)
+
+
+def get_value(mapping: dict, name: str) -> Any:
+    """``mapping[name]`` ignoring case; None if absent."""
+    key = find_key(mapping, name)
+    return None if key is None else mapping[key]
+
+
+def delete_value(mapping: dict, name: str) -> None:
+    """Delete ``name`` in any case; absent is fine."""
+    folded = name.casefold()
+    for key in [k for k in mapping if isinstance(k, str) and k.casefold() == folded]:
+        del mapping[key]
+
+
+def set_value(mapping: dict, name: str, value: Any) -> None:
+    """Write under the canonical ``name``, dropping keys that differ only in case."""
+    folded = name.casefold()
+    for key in [k for k in mapping if isinstance(k, str) and k != name and k.casefold() == folded]:
+        del mapping[key]
+    mapping[name] = value
+
+
+def store_value(mapping: dict, name: str, value: Any) -> None:
+    """Set ``name``, or delete it when ``value`` is unassigned (RFC 7643 §2.5)."""
+    if value is None or value == [] or value == {}:
+        delete_value(mapping, name)
+    else:
+        set_value(mapping, name, value)
+
+
+def merge_values(target: dict, values: dict) -> None:
+    """Set each of ``values`` on ``target`` (canonical names already)."""
+    for name, value in values.items():
+        set_value(target, name, value)

@@ -1,0 +1,171 @@
+"""List queries (RFC 7644 §3.4.2): filter, sort, paginate, answered from indexes when possible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bridge.directory import Directory, Record
+from bridge.scim import errors
+from bridge.scim.attributes import ResourceType
+from bridge.scim.filter import Filter, indexed_equalities, matches, parse_filter
+
+KIND_OF = {"User": "user", "Group": "group"}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The parameters of one list request, already validated."""
+
+    filter: str | None = None
+    start_index: int = 1
+    count: int | None = None
+    sort_by: str | None = None
+    sort_order: str = "ascending"
+
+
+@dataclass
+class Page:
+    total: int
+    start_index: int
+    records: list[Record]
+
+
+def run(
+    directory: Directory,
+    rtype: ResourceType,
+    query: ListQuery,
+    *,
+    max_results: int,
+    members: bool,
+    groups: bool,
+) -> Page:
+    """Evaluate ``query``: exact ``totalResults``, stable order (creation order by default)."""
+    kind = KIND_OF[rtype.id]
+    count = max_results if query.count is None else max(0, min(query.count, max_results))
+    start = max(1, query.start_index)
+    node = parse_filter(query.filter) if query.filter else None
+    if node is None and query.sort_by is None:
+        total = directory.count(kind)
+        ids = directory.ids(kind, start - 1, start - 2 + count) if count else []
+        return Page(total, start, directory.get_many(kind, ids, members=members, groups=groups))
+    needs_derived = node is not None and _mentions(query.filter or "", ("members", "groups"))
+    matched = _matching(
+        directory, kind, rtype, node, members or needs_derived, groups or needs_derived
+    )
+    if query.sort_by:
+        matched = _sorted(matched, rtype, query.sort_by, query.sort_order)
+    page = matched[start - 1 : start - 1 + count]
+    if needs_derived and not (members or groups):
+        for record in page:
+            record.members = None
+            record.groups = None
+    return Page(len(matched), start, page)
+
+
+def _matching(
+    directory: Directory,
+    kind: str,
+    rtype: ResourceType,
+    node: Filter | None,
+    members: bool,
+    groups: bool,
+) -> list[Record]:
+    candidates = _candidates(directory, kind, rtype, node) if node is not None else None
+    if candidates is not None:
+        records: Any = directory.get_many(kind, candidates, members=members, groups=groups)
+    else:
+        records = directory.scan(kind, members=members, groups=groups)
+    if node is None:
+        return list(records)
+    return [r for r in records if matches(node, _as_resource(r), rtype)]
+
+
+def _as_resource(record: Record) -> dict:
+    """What a filter sees: the document plus id, meta and derived attributes."""
+    resource = dict(record.doc)
+    resource["id"] = record.id
+    resource["meta"] = {"created": record.created, "lastModified": record.last_modified}
+    if record.members is not None:
+        resource["members"] = record.members
+    if record.groups is not None:
+        resource["groups"] = [{"value": g} for g in record.groups]
+    return resource
+
+
+def _candidates(
+    directory: Directory, kind: str, rtype: ResourceType, node: Filter
+) -> list[str] | None:
+    """Ids that can possibly match, from an index; None when only a scan will do."""
+    for path, value in indexed_equalities(node):
+        resolved = rtype.resolve(path.urn, path.attr, path.sub_attr)
+        if resolved is None or resolved.is_extension or not isinstance(value, str):
+            continue
+        name = resolved.attribute.name
+        sub = resolved.sub_attribute.name if resolved.sub_attribute else None
+        if name == "id":
+            return [value]
+        if name == "externalId":
+            return _one(directory.find_unique(kind, "externalId", value))
+        if kind == "user" and name == "userName":
+            return _one(directory.find_unique(kind, "userName", value.casefold()))
+        if kind == "user" and name == "emails" and sub in (None, "value"):
+            return directory.find_multi(kind, "email", value.casefold())
+        if kind == "group" and name == "displayName":
+            return _one(directory.find_unique(kind, "displayName", value.casefold()))
+    return None
+
+
+def _one(rid: str | None) -> list[str]:
+    return [rid] if rid else []
+
+
+def _mentions(text: str, names: tuple[str, ...]) -> bool:
+    lowered = text.lower()
+    return any(n in lowered for n in names)
+
+
+def _sorted(records: list[Record], rtype: ResourceType, sort_by: str, order: str) -> list[Record]:
+    """RFC 7644 §3.4.2.3: missing values last when ascending, first when descending."""
+    resolved = rtype.resolve_path_text(sort_by)
+    if resolved is None:
+        raise errors.InvalidValue(f"cannot sort by unknown attribute '{sort_by}'")
+    attr = resolved.sub_attribute or resolved.attribute
+    descending = order.lower() == "descending"
+
+    def key(record: Record) -> tuple:
+        value = _sort_value(_as_resource(record), resolved)
+        if value is None:
+            return (1,) if not descending else (-1,)
+        if isinstance(value, str):
+            if attr.type == "dateTime":
+                value = _instant(value)
+            elif not attr.case_exact:
+                value = value.casefold()
+        return (0, value)
+
+    present = [r for r in records if _sort_value(_as_resource(r), resolved) is not None]
+    missing = [r for r in records if _sort_value(_as_resource(r), resolved) is None]
+    present.sort(key=key, reverse=descending)
+    return missing + present if descending else present + missing
+
+
+def _sort_value(resource: dict, resolved) -> Any:
+    container = resource.get(resolved.schema.id, {}) if resolved.is_extension else resource
+    value = container.get(resolved.attribute.name)
+    if isinstance(value, list):
+        primary = next((v for v in value if isinstance(v, dict) and v.get("primary")), None)
+        value = primary or (value[0] if value else None)
+    if resolved.sub_attribute is not None:
+        return value.get(resolved.sub_attribute.name) if isinstance(value, dict) else None
+    if isinstance(value, dict):
+        return value.get("value")
+    return value
+
+
+def _instant(text: str) -> datetime | str:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text

@@ -1,0 +1,145 @@
+"""Stored records as SCIM resources, with ``attributes``/``excludedAttributes`` (RFC 7644 §3.4.2.5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.directory import Record
+from bridge.scim import errors
+from bridge.scim.attributes import Attribute, ResourceType
+
+_ALWAYS = ("schemas", "id")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Which attributes a response carries, parsed once per request."""
+
+    include: tuple[tuple[str, str | None], ...] | None = None  # (top key, sub-attr or None)
+    exclude: tuple[tuple[str, str | None], ...] = ()
+
+    def wants(self, key: str) -> bool:
+        """Whether top-level ``key`` is returned at all (used to skip loading members)."""
+        if self.include is not None:
+            return any(k == key for k, _ in self.include)
+        return not any(k == key and s is None for k, s in self.exclude)
+
+
+def parse_projection(
+    attributes: str | None, excluded: str | None, rtype: ResourceType
+) -> Projection:
+    """Parse the comma-separated query parameters into keys of the stored document."""
+    include = _parse_list(attributes, rtype) if attributes else None
+    exclude = _parse_list(excluded, rtype) if excluded and not attributes else ()
+    return Projection(tuple(include) if include is not None else None, tuple(exclude))
+
+
+def _parse_list(text: str, rtype: ResourceType) -> list[tuple[str, str | None]]:
+    out = []
+    for raw in text.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        resolved = rtype.resolve_path_text(name)
+        if resolved is None:
+            raise errors.InvalidValue(f"unknown attribute '{name}' in attributes list")
+        if resolved.is_extension:
+            top = resolved.schema.id
+            sub = resolved.attribute.name
+        else:
+            top = resolved.attribute.name
+            sub = resolved.sub_attribute.name if resolved.sub_attribute else None
+        out.append((top, sub))
+    # an extension URN on its own names the whole extension object
+    return out
+
+
+def render(record: Record, rtype: ResourceType, base_url: str, projection: Projection) -> dict:
+    """The SCIM representation of ``record``: document, derived attributes and meta."""
+    location = f"{base_url}{rtype.endpoint}/{record.id}"
+    resource: dict[str, Any] = {"schemas": record.doc.get("schemas", [rtype.schema.id])}
+    resource["id"] = record.id
+    for key, value in record.doc.items():
+        if key != "schemas":
+            resource[key] = value
+    if record.members is not None:
+        resource["members"] = [_member(m, base_url) for m in record.members]
+    if record.groups is not None:
+        resource["groups"] = [
+            {"value": gid, "$ref": f"{base_url}/Groups/{gid}", "type": "direct"}
+            for gid in record.groups
+        ]
+    resource["meta"] = {
+        "resourceType": rtype.id,
+        "created": record.created,
+        "lastModified": record.last_modified,
+        "location": location,
+        "version": record.etag,
+    }
+    return _project(resource, rtype, projection)
+
+
+def _member(member: dict, base_url: str) -> dict:
+    out = dict(member)
+    if out.get("$ref") is None:
+        out["$ref"] = f"{base_url}/{'Users' if out['type'] == 'User' else 'Groups'}/{out['value']}"
+    return out
+
+
+def _project(resource: dict, rtype: ResourceType, projection: Projection) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in resource.items():
+        attr = _attribute(rtype, key)
+        if attr is not None and attr.returned == "never":
+            continue
+        if key in _ALWAYS or (attr is not None and attr.returned == "always"):
+            out[key] = value
+            continue
+        if projection.include is not None:
+            picked = _pick(key, value, projection.include)
+            if picked is not None:
+                out[key] = picked
+            continue
+        if attr is not None and attr.returned == "request":
+            continue
+        dropped = _drop(key, value, projection.exclude)
+        if dropped is not None:
+            out[key] = dropped
+    return out
+
+
+def _attribute(rtype: ResourceType, key: str) -> Attribute | None:
+    if key.startswith("urn:"):
+        return None
+    resolved = rtype.resolve(None, key)
+    return resolved.attribute if resolved else None
+
+
+def _pick(key: str, value: Any, include: tuple[tuple[str, str | None], ...]) -> Any:
+    subs = [s for k, s in include if k == key]
+    if not subs:
+        return None
+    if None in subs:
+        return value
+    return _filter_subs(value, lambda sub: sub.lower() in {s.lower() for s in subs if s})
+
+
+def _drop(key: str, value: Any, exclude: tuple[tuple[str, str | None], ...]) -> Any:
+    subs = [s for k, s in exclude if k == key]
+    if not subs:
+        return value
+    if None in subs:
+        return None
+    return _filter_subs(value, lambda sub: sub.lower() not in {s.lower() for s in subs if s})
+
+
+def _filter_subs(value: Any, keep) -> Any:
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if keep(k)} or None
+    if isinstance(value, list):
+        items = [
+            {k: v for k, v in item.items() if keep(k)} for item in value if isinstance(item, dict)
+        ]
+        return [i for i in items if i] or None
+    return value

@@ -1,0 +1,205 @@
+"""Validate and normalise incoming SCIM resources against their schemas (RFC 7643).
+
+Attribute names are written in their canonical case; values are stored as sent, except
+Entra's string booleans ("True"/"False"), which become JSON booleans.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bridge.directory import IndexValues
+from bridge.scim import errors
+from bridge.scim.attributes import Attribute, ResourceType, Schema
+
+_IGNORED_ON_INPUT = {"id", "meta"}
+"""Server-assigned common attributes (RFC 7643 §3.1): a client's values are ignored."""
+
+_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "reference": lambda v: isinstance(v, str),
+    "binary": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "decimal": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+}
+
+
+def coerce_boolean(value: Any) -> Any:
+    """Entra sends booleans as the strings "True"/"False"; accept them as booleans."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def normalise(body: Any, rtype: ResourceType) -> tuple[dict, list[dict] | None]:
+    """A request body as a stored document, plus the group's ``members`` if it has any.
+
+    Raises InvalidSyntax for a non-object body and InvalidValue for anything that does not
+    fit the schema; read-only attributes are dropped (RFC 7644 §3.3, §3.5.1).
+    """
+    if not isinstance(body, dict):
+        raise errors.InvalidSyntax("the request body must be a JSON object")
+    doc: dict[str, Any] = {"schemas": _schemas(body, rtype)}
+    members: list[dict] | None = None
+    for key, value in body.items():
+        lower = key.lower()
+        if lower == "schemas" or lower in _IGNORED_ON_INPUT or value is None:
+            continue
+        extension = rtype.extension(key)
+        if extension is not None:
+            if not isinstance(value, dict):
+                raise errors.InvalidValue(f"{key} must be an object")
+            ext = _complex_members(value, extension.attributes, extension.id, extension)
+            if ext:
+                doc[extension.id] = ext
+                if extension.id not in doc["schemas"]:
+                    doc["schemas"].append(extension.id)
+            continue
+        resolved = rtype.resolve(None, key)
+        if resolved is None:
+            raise errors.InvalidValue(f"unknown attribute '{key}' for {rtype.name}")
+        attr = resolved.attribute
+        if attr.name in ("id", "schemas"):
+            continue
+        if rtype.id == "Group" and attr.name == "members":
+            members = normalise_members(value)
+            continue
+        if attr.mutability == "readOnly":
+            continue
+        checked = check_value(attr, value, attr.name)
+        if checked is not None:
+            doc[attr.name] = checked
+    _check_required(doc, rtype)
+    return doc, members
+
+
+def normalise_members(value: Any) -> list[dict]:
+    """Group ``members`` (RFC 7643 §4.2): a list of objects with a ``value`` id."""
+    if not isinstance(value, list):
+        raise errors.InvalidValue("members must be a list")
+    out = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("value"), str)
+            or not item["value"]
+        ):
+            raise errors.InvalidValue("each member needs a string 'value'")
+        out.append(item)
+    return out
+
+
+def member_extras(member: dict) -> dict:
+    """What a member entry stores besides its id and type: as sent, read-only parts dropped."""
+    return {k: v for k, v in member.items() if k not in ("value", "type") and v is not None}
+
+
+def check_value(attr: Attribute, value: Any, where: str) -> Any:
+    """``value`` checked against ``attr`` (type, multiplicity); None when unassigned."""
+    if value is None:
+        return None
+    if attr.multi_valued:
+        if not isinstance(value, list):
+            raise errors.InvalidValue(f"{where} must be a list")
+        items = [_single(attr, v, where) for v in value if v is not None]
+        items = [v for v in items if v not in (None, {})]
+        if attr.type == "complex" and sum(1 for v in items if v.get("primary") is True) > 1:
+            raise errors.InvalidValue(f"only one of {where} may be primary (RFC 7643 §2.4)")
+        return items or None
+    if isinstance(value, list):
+        raise errors.InvalidValue(f"{where} is single-valued")
+    return _single(attr, value, where)
+
+
+def _single(attr: Attribute, value: Any, where: str) -> Any:
+    if attr.type == "complex":
+        if not isinstance(value, dict):
+            raise errors.InvalidValue(f"{where} must be an object")
+        return _complex_members(value, attr.sub_attributes, where, None) or None
+    if attr.type == "boolean":
+        value = coerce_boolean(value)
+        if not isinstance(value, bool):
+            raise errors.InvalidValue(f"{where} must be a boolean")
+        return value
+    if attr.type == "dateTime":
+        if not isinstance(value, str) or not _is_datetime(value):
+            raise errors.InvalidValue(f"{where} must be an xsd:dateTime")
+        return value
+    check = _TYPE_CHECKS.get(attr.type)
+    if check is not None and not check(value):
+        raise errors.InvalidValue(f"{where} must be of type {attr.type}")
+    return value
+
+
+def _complex_members(
+    value: dict, attributes: tuple[Attribute, ...], where: str, schema: Schema | None
+) -> dict:
+    by_name = {a.name.lower(): a for a in attributes}
+    out: dict[str, Any] = {}
+    for key, sub_value in value.items():
+        attr = by_name.get(key.lower())
+        if attr is None:
+            raise errors.InvalidValue(f"unknown attribute '{key}' in {where}")
+        if attr.mutability == "readOnly" or sub_value is None:
+            continue
+        checked = check_value(attr, sub_value, f"{where}.{attr.name}")
+        if checked is not None:
+            out[attr.name] = checked
+    return out
+
+
+def _schemas(body: dict, rtype: ResourceType) -> list[str]:
+    sent = body.get("schemas", body.get("Schemas"))
+    if sent is None:
+        return [rtype.schema.id]
+    if not isinstance(sent, list) or not all(isinstance(s, str) for s in sent):
+        raise errors.InvalidValue("schemas must be a list of URIs")
+    known = {s.lower(): s for s in rtype.schema_ids()}
+    out = []
+    for urn in sent:
+        canonical = known.get(urn.lower())
+        if canonical is None:
+            raise errors.InvalidValue(f"schema {urn} is not supported for {rtype.name}")
+        if canonical not in out:
+            out.append(canonical)
+    if rtype.schema.id not in out:
+        raise errors.InvalidValue(f"schemas must include {rtype.schema.id}")
+    return out
+
+
+def _check_required(doc: dict, rtype: ResourceType) -> None:
+    for attr in rtype.schema.attributes:
+        if attr.required and attr.mutability != "readOnly" and doc.get(attr.name) in (None, ""):
+            raise errors.InvalidValue(f"{attr.name} is required")
+    for schema, required in rtype.extensions:
+        if required and schema.id not in doc:
+            raise errors.InvalidValue(f"extension {schema.id} is required")
+
+
+def _is_datetime(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def index_values(kind: str, doc: dict) -> IndexValues:
+    """The index entries of a document: unique attributes and (users) e-mail values."""
+    external = doc.get("externalId")
+    if kind == "user":
+        emails = sorted(
+            {
+                e["value"].casefold()
+                for e in doc.get("emails", [])
+                if isinstance(e.get("value"), str)
+            }
+        )
+        return IndexValues(
+            unique={"userName": doc["userName"].casefold(), "externalId": external},
+            multi={"email": emails},
+        )
+    return IndexValues(
+        unique={"displayName": doc["displayName"].casefold(), "externalId": external}, multi={}
+    )

@@ -1,0 +1,167 @@
+"""SCIM resource operations (RFC 7644 §3.3–3.6) on top of the directory.
+
+Protocol apart from storage: this module parses, validates and applies changes; the
+directory persists complete records atomically and enforces uniqueness.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bridge.directory import Directory, MemberUpdate, Record, VersionMismatch, WriteResult
+from bridge.scim import errors
+from bridge.scim.attributes import ResourceType
+from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
+from bridge.scim.resources import index_values, member_extras, normalise
+
+WRITE_RETRIES = 20
+"""Times a read-modify-write is retried when another request changed the record meanwhile."""
+
+KIND_OF = {"User": "user", "Group": "group"}
+
+
+def now() -> str:
+    """The current instant as RFC 3339 with milliseconds, as ``meta`` shows it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Outcome:
+    """A write's result: the record as now stored (members/groups when known)."""
+
+    record: Record
+    changed: bool
+
+
+class ResourceService:
+    """Create, read, replace, patch and delete one resource type."""
+
+    def __init__(self, directory: Directory, rtype: ResourceType) -> None:
+        self.directory = directory
+        self.rtype = rtype
+        self.kind = KIND_OF[rtype.id]
+
+    def get(self, rid: str, *, members: bool = False, groups: bool = False) -> Record:
+        return self.directory.get(self.kind, rid, members=members, groups=groups)
+
+    def create(self, body: object) -> Outcome:
+        """POST (RFC 7644 §3.3): the id is assigned here; uniqueness is checked atomically."""
+        doc, members = normalise(body, self.rtype)
+        update = self._member_replace(members) if members else None
+        stamp = now()
+        rid, result = self.directory.create(
+            self.kind, doc, index_values(self.kind, doc), stamp, update
+        )
+        record = _record(self.kind, rid, result, doc)
+        if self.kind == "group":
+            record.members = self._listed(members or [])
+        else:
+            record.groups = []
+        return Outcome(record, True)
+
+    def replace(self, rid: str, body: object, if_match: int | None) -> Outcome:
+        """PUT (RFC 7644 §3.5.1): replaces every writable attribute; immutable ones must match."""
+        doc, members = normalise(body, self.rtype)
+        for _ in range(WRITE_RETRIES):
+            current = self.get(rid, members=self.kind == "group", groups=self.kind == "user")
+            self._check_version(current, if_match)
+            self._check_immutable(current.doc, doc)
+            update = self._member_replace(members or []) if self.kind == "group" else None
+            try:
+                result = self.directory.update(
+                    self.kind,
+                    rid,
+                    expect=current.version,
+                    now=now(),
+                    doc=doc,
+                    index=index_values(self.kind, doc),
+                    members=update,
+                )
+            except VersionMismatch:
+                if if_match is not None:
+                    raise
+                continue
+            record = _record(self.kind, rid, result, doc)
+            record.members = self._listed(members or []) if self.kind == "group" else None
+            record.groups = current.groups
+            return Outcome(record, result.changed)
+        raise errors.Conflict("the resource is changing too fast, retry", scim_type="")
+
+    def patch(self, rid: str, body: object, if_match: int | None) -> Outcome | None:
+        """PATCH (RFC 7644 §3.5.2). Returns None for a membership-only group change."""
+        if not isinstance(body, dict):
+            raise errors.InvalidSyntax("the request body must be a JSON object")
+        ops = parse_operations(body)
+        doc_ops, changes = split_member_operations(ops, self.rtype)
+        update = self._member_changes(changes) if not changes.empty else None
+        if not doc_ops:
+            self.directory.update(self.kind, rid, expect=if_match, now=now(), members=update)
+            return None
+        for _ in range(WRITE_RETRIES):
+            current = self.get(rid, groups=self.kind == "user")
+            self._check_version(current, if_match)
+            doc = copy.deepcopy(current.doc)
+            changed = apply_operations(doc, doc_ops, self.rtype)
+            if changed:
+                doc, _ = normalise(doc, self.rtype)
+            try:
+                result = self.directory.update(
+                    self.kind,
+                    rid,
+                    expect=current.version,
+                    now=now(),
+                    doc=doc if changed else None,
+                    index=index_values(self.kind, doc) if changed else None,
+                    members=update,
+                )
+            except VersionMismatch:
+                if if_match is not None:
+                    raise
+                continue
+            record = _record(self.kind, rid, result, doc)
+            record.groups = current.groups
+            return Outcome(record, result.changed)
+        raise errors.Conflict("the resource is changing too fast, retry", scim_type="")
+
+    def delete(self, rid: str, if_match: int | None) -> None:
+        """DELETE (RFC 7644 §3.6): gone from every group too."""
+        self.directory.delete(self.kind, rid, expect=if_match, now=now())
+
+    # --- helpers --------------------------------------------------------------------------
+    def _check_version(self, current: Record, if_match: int | None) -> None:
+        if if_match is not None and if_match != current.version:
+            raise VersionMismatch(current.version)
+
+    def _check_immutable(self, old: dict, new: dict) -> None:
+        for attr in self.rtype.schema.attributes:
+            if attr.mutability == "immutable" and attr.name in old and attr.name in new:
+                if old[attr.name] != new[attr.name]:
+                    raise errors.Mutability(f"{attr.name} is immutable")
+
+    def _member_replace(self, members: list[dict]) -> MemberUpdate:
+        return MemberUpdate(add={m["value"]: member_extras(m) for m in members}, replace=True)
+
+    def _member_changes(self, changes) -> MemberUpdate:
+        if changes.replace is not None:
+            add = {m["value"]: member_extras(m) for m in changes.replace}
+            add.update({m["value"]: member_extras(m) for m in changes.add})
+            return MemberUpdate(add=add, remove=list(changes.remove), replace=True)
+        return MemberUpdate(
+            add={m["value"]: member_extras(m) for m in changes.add}, remove=list(changes.remove)
+        )
+
+    def _listed(self, members: list[dict]) -> list[dict]:
+        kinds = self.directory.existing(m["value"] for m in members) if members else {}
+        seen: dict[str, dict] = {}
+        for m in members:
+            entry = member_extras(m)
+            entry["value"] = m["value"]
+            entry["type"] = "User" if kinds.get(m["value"]) == "user" else "Group"
+            seen[m["value"]] = entry
+        return list(seen.values())
+
+
+def _record(kind: str, rid: str, result: WriteResult, doc: dict) -> Record:
+    return Record(kind, rid, result.version, result.created, result.last_modified, doc)

@@ -1,0 +1,224 @@
+"""The /scim/v2 blueprint: Users, Groups, /.search, discovery (RFC 7644 §3–4)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+from flask.views import MethodView
+from marshmallow import ValidationError
+
+from bridge.scim import discovery, errors, query
+from bridge.scim.http import (
+    bearer_token,
+    error_response,
+    if_match,
+    json_body,
+    scim_response,
+)
+from bridge.scim.render import parse_projection, render
+from bridge.scim.service import ResourceService
+from schemas.scim import LIST_QUERY
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+blp = Blueprint("scim", __name__, url_prefix="/scim/v2")
+
+
+def bridge():
+    return current_app.extensions["bridge"]
+
+
+def base_url() -> str:
+    configured = current_app.config["BRIDGE_SETTINGS"].public_base_url
+    return f"{configured}/scim/v2" if configured else request.url_root.rstrip("/") + "/scim/v2"
+
+
+@blp.before_request
+def authenticate():
+    token = bearer_token()
+    if token is None:
+        raise errors.Unauthorized("a bearer token is required")
+    if not bridge().tokens.verify(token):
+        raise errors.Unauthorized("the bearer token is not valid")
+
+
+@blp.errorhandler(errors.ScimError)
+def handle_scim_error(error: errors.ScimError):
+    return error_response(error)
+
+
+def _service(type_id: str) -> ResourceService:
+    return ResourceService(bridge().directory, bridge().resource_types[type_id])
+
+
+def _resource_response(service: ResourceService, record, status: int, projection) -> object:
+    body = render(record, service.rtype, base_url(), projection)
+    headers = {"ETag": record.etag}
+    if status == 201:
+        headers["Location"] = body["meta"]["location"]
+    return scim_response(body, status, headers)
+
+
+def list_resources(type_id: str, params: dict):
+    """RFC 7644 §3.4.2: a ListResponse with exact totalResults."""
+    try:
+        args = LIST_QUERY.load(params)
+    except ValidationError as exc:
+        raise errors.InvalidValue(f"bad query parameters: {exc.messages}") from exc
+    service = _service(type_id)
+    projection = parse_projection(args["attributes"], args["excludedAttributes"], service.rtype)
+    settings = current_app.config["BRIDGE_SETTINGS"]
+    page = query.run(
+        bridge().directory,
+        service.rtype,
+        query.ListQuery(
+            args["filter"], args["startIndex"], args["count"], args["sortBy"], args["sortOrder"]
+        ),
+        max_results=settings.max_results,
+        members=type_id == "Group" and projection.wants("members"),
+        groups=type_id == "User" and projection.wants("groups"),
+    )
+    resources = [render(r, service.rtype, base_url(), projection) for r in page.records]
+    return scim_response(
+        {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": page.total,
+            "startIndex": page.start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )
+
+
+class ResourceList(MethodView):
+    type_id = ""
+
+    def get(self):
+        return list_resources(self.type_id, request.args.to_dict())
+
+    def post(self):
+        service = _service(self.type_id)
+        projection = parse_projection(
+            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
+        )
+        outcome = service.create(json_body())
+        return _resource_response(service, outcome.record, 201, projection)
+
+
+class ResourceItem(MethodView):
+    type_id = ""
+
+    def get(self, rid: str):
+        service = _service(self.type_id)
+        projection = parse_projection(
+            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
+        )
+        record = service.get(
+            rid,
+            members=self.type_id == "Group" and projection.wants("members"),
+            groups=self.type_id == "User" and projection.wants("groups"),
+        )
+        if request.headers.get("If-None-Match") == record.etag:
+            return scim_response(None, 304, {"ETag": record.etag})
+        return _resource_response(service, record, 200, projection)
+
+    def put(self, rid: str):
+        service = _service(self.type_id)
+        projection = parse_projection(
+            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
+        )
+        outcome = service.replace(rid, json_body(), if_match())
+        return _resource_response(service, outcome.record, 200, projection)
+
+    def patch(self, rid: str):
+        service = _service(self.type_id)
+        outcome = service.patch(rid, json_body(), if_match())
+        wants_body = "attributes" in request.args or "excludedAttributes" in request.args
+        if self.type_id == "Group" and not wants_body:
+            # RFC 7644 §3.5.2: 204 is allowed; a group's members can be large.
+            version = outcome.record.etag if outcome else service.get(rid).etag
+            return scim_response(None, 204, {"ETag": version})
+        projection = parse_projection(
+            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
+        )
+        record = outcome.record if outcome else None
+        if record is None or (self.type_id == "Group" and projection.wants("members")):
+            record = service.get(
+                rid,
+                members=self.type_id == "Group" and projection.wants("members"),
+                groups=self.type_id == "User",
+            )
+        return _resource_response(service, record, 200, projection)
+
+    def delete(self, rid: str):
+        _service(self.type_id).delete(rid, if_match())
+        return scim_response(None, 204)
+
+
+def _register(type_id: str, endpoint: str) -> None:
+    list_view = type(f"{type_id}List", (ResourceList,), {"type_id": type_id})
+    item_view = type(f"{type_id}Item", (ResourceItem,), {"type_id": type_id})
+    blp.add_url_rule(endpoint, view_func=list_view.as_view(f"{type_id.lower()}s"))
+    blp.add_url_rule(f"{endpoint}/<rid>", view_func=item_view.as_view(f"{type_id.lower()}"))
+
+    @blp.post(f"{endpoint}/.search", endpoint=f"{type_id.lower()}s_search")
+    def search():
+        return _search(type_id)
+
+
+def _search(type_id: str):
+    """RFC 7644 §3.4.3: a query sent as a SearchRequest body."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise errors.InvalidSyntax("a SearchRequest must be a JSON object")
+    if SEARCH_REQUEST not in (body.get("schemas") or []):
+        raise errors.InvalidValue(f"schemas must include {SEARCH_REQUEST}")
+    params = {k: v for k, v in body.items() if k != "schemas" and v is not None}
+    return list_resources(type_id, params)
+
+
+_register("User", "/Users")
+_register("Group", "/Groups")
+
+
+@blp.get("/ServiceProviderConfig")
+def service_provider_config():
+    settings = current_app.config["BRIDGE_SETTINGS"]
+    return scim_response(discovery.service_provider_config(settings, base_url()))
+
+
+@blp.get("/ResourceTypes")
+def resource_types():
+    items = [rt.to_scim(base_url()) for rt in bridge().resource_types.values()]
+    return scim_response(_list_of(items))
+
+
+@blp.get("/ResourceTypes/<type_id>")
+def resource_type(type_id: str):
+    rtype = bridge().resource_types.get(type_id)
+    if rtype is None:
+        raise errors.NotFound(f"no resource type {type_id}")
+    return scim_response(rtype.to_scim(base_url()))
+
+
+@blp.get("/Schemas")
+def schemas():
+    return scim_response(_list_of([s.to_scim(base_url()) for s in discovery.all_schemas(bridge())]))
+
+
+@blp.get("/Schemas/<path:schema_id>")
+def schema(schema_id: str):
+    for s in discovery.all_schemas(bridge()):
+        if s.id.lower() == schema_id.lower():
+            return scim_response(s.to_scim(base_url()))
+    raise errors.NotFound(f"no schema {schema_id}")
+
+
+def _list_of(items: list[dict]) -> dict:
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(items),
+        "startIndex": 1,
+        "itemsPerPage": len(items),
+        "Resources": items,
+    }

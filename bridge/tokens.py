@@ -1,0 +1,85 @@
+"""SCIM bearer tokens: several at once (rotation), stored only as SHA-256 digests.
+
+A token is 256 random bits, so its SHA-256 digest is a safe lookup key: finding it by
+digest reveals nothing about other tokens, and the digest is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import redis
+
+TOKEN_CACHE_SECONDS = 5.0
+"""How long a process trusts a verified token without asking Redis; bounds revocation delay."""
+
+TOKEN_PREFIX = "scim_"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    created: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenStore:
+    """Tokens in the Redis hash ``{prefix}:tokens`` (digest -> metadata)."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
+        self.redis = client
+        self.key = f"{prefix}:tokens"
+        self._cache: dict[str, float] = {}
+
+    def create(self, name: str) -> tuple[TokenInfo, str]:
+        """A new token; the secret is returned once and never stored."""
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        info = TokenInfo(
+            id=secrets.token_hex(4),
+            name=name,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.redis.hset(self.key, digest(secret), orjson.dumps(info.__dict__))
+        return info, secret
+
+    def list(self) -> list[TokenInfo]:
+        return sorted(
+            (TokenInfo(**orjson.loads(v)) for v in self.redis.hvals(self.key)),
+            key=lambda t: t.created,
+        )
+
+    def revoke(self, token_id: str) -> bool:
+        """Revoke by id; takes effect everywhere within TOKEN_CACHE_SECONDS."""
+        for key, value in self.redis.hgetall(self.key).items():
+            if orjson.loads(value)["id"] == token_id:
+                self.redis.hdel(self.key, key)
+                self._cache.clear()
+                return True
+        return False
+
+    def verify(self, secret: str) -> bool:
+        """Whether ``secret`` is a current token."""
+        wanted = digest(secret)
+        now = time.monotonic()
+        for cached, expiry in list(self._cache.items()):
+            if hmac.compare_digest(cached, wanted) and expiry > now:
+                return True
+        if not self.redis.hexists(self.key, wanted):
+            return False
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[wanted] = now + TOKEN_CACHE_SECONDS
+        return True
+
+    def any(self) -> bool:
+        return bool(self.redis.hlen(self.key))

@@ -1,0 +1,39 @@
+"""Marshmallow schemas for SCIM request envelopes (query parameters, /.search bodies)."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+
+class ListQuerySchema(Schema):
+    """RFC 7644 §3.4.2 query parameters (and the §3.4.3 /.search body)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    filter = fields.String(load_default=None)
+    startIndex = fields.Integer(load_default=1)
+    count = fields.Integer(load_default=None)
+    sortBy = fields.String(load_default=None)
+    sortOrder = fields.String(
+        load_default="ascending",
+        validate=validate.OneOf(["ascending", "descending"]),
+    )
+    attributes = fields.String(load_default=None)
+    excludedAttributes = fields.String(load_default=None)
+
+    @pre_load
+    def _lists_and_case(self, data, **_):
+        """/.search sends attribute lists as JSON arrays; sortOrder is case-insensitive."""
+        data = dict(data)
+        for key in ("attributes", "excludedAttributes"):
+            if isinstance(data.get(key), list):
+                data[key] = ",".join(str(v) for v in data[key])
+        if isinstance(data.get("sortOrder"), str):
+            data["sortOrder"] = data["sortOrder"].lower()
+        return data
+
+
+LIST_QUERY = ListQuerySchema()
+
+__all__ = ["LIST_QUERY", "ListQuerySchema", "ValidationError"]

@@ -1,0 +1,85 @@
+"""Shared fixtures: a private Redis server, the app, an authenticated SCIM client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from app import create_app
+from bridge.config import Settings
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer) -> Settings:
+    return Settings(redis_url=redis_server.url, public_base_url="https://bridge.test")
+
+
+@pytest.fixture
+def app(settings: Settings, redis_client: redis.Redis):
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["bridge"].redis.close()
+
+
+@pytest.fixture
+def token(app) -> str:
+    _, secret = app.extensions["bridge"].tokens.create("tests")
+    return secret
+
+
+class ScimClient:
+    """The Flask test client with a bearer token and SCIM media type on every request."""
+
+    def __init__(self, client, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(self, method: str, path: str, json=None, headers=None, **kwargs):
+        all_headers = dict(self.headers)
+        all_headers.update(headers or {})
+        if json is not None:
+            kwargs["json"] = json
+            all_headers.setdefault("Content-Type", "application/scim+json")
+        return self.client.open(f"/scim/v2{path}", method=method, headers=all_headers, **kwargs)
+
+    def get(self, path, **kw):
+        return self._call("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self._call("POST", path, json=json, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self._call("PUT", path, json=json, **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self._call("PATCH", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self._call("DELETE", path, **kw)
+
+
+@pytest.fixture
+def scim(app, token) -> ScimClient:
+    return ScimClient(app.test_client(), token)
