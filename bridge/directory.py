@@ -31,6 +31,7 @@ import orjson
 import redis
 
 from bridge.scim import errors
+from bridge.scim.errors import Unavailable
 
 STREAM_MAXLEN = 1_000_000
 """Approximate length the change stream is trimmed to; consumers trim what they processed."""
@@ -307,12 +308,6 @@ class Directory:
             return fn()
         except redis.RedisError as exc:
             raise Unavailable("the directory is unavailable, retry later") from exc
-
-
-class Unavailable(errors.ScimError):
-    """Redis cannot be reached: 503, so that Entra retries the request later."""
-
-    status = 503
 
 
 def _s(value: bytes | str) -> str:

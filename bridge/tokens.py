@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
+from bridge.scim.errors import Unavailable
+
 TOKEN_CACHE_SECONDS = 5.0
 """How long a process trusts a verified token without asking Redis; bounds revocation delay."""
 
@@ -74,7 +76,11 @@ class TokenStore:
         for cached, expiry in list(self._cache.items()):
             if hmac.compare_digest(cached, wanted) and expiry > now:
                 return True
-        if not self.redis.hexists(self.key, wanted):
+        try:
+            known = self.redis.hexists(self.key, wanted)
+        except redis.RedisError as exc:
+            raise Unavailable("the directory is unavailable, retry later") from exc
+        if not known:
             return False
         if len(self._cache) > 64:
             self._cache.clear()

@@ -21,7 +21,8 @@
      ├── PreconditionFailed (412)
      ├── PayloadTooLarge (413)
      ├── UnsupportedMediaType (415)
-     └── NotImplementedYet (501)
+     ├── NotImplementedYet (501)
+     └── Unavailable (503)        the directory (Redis) cannot be reached; clients retry
 """
 
 from __future__ import annotations
@@ -126,3 +127,9 @@ class UnsupportedMediaType(ScimError):
 
 class NotImplementedYet(ScimError):
     status = 501
+
+
+class Unavailable(ScimError):
+    """Redis cannot be reached: 503, so that Entra retries the request later."""
+
+    status = 503

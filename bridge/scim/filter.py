@@ -331,3 +331,25 @@ def indexed_equalities(node: Filter) -> list[tuple[AttrPath, object]]:
     if isinstance(node, And):
         return indexed_equalities(node.left) + indexed_equalities(node.right)
     return []
+
+
+def check_filter(node: Filter, rtype: ResourceType) -> None:
+    """Raise InvalidFilter if any path names an attribute ``rtype`` does not define.
+
+    Evaluation finds this too, but only when some resource is tested; a query on an empty
+    directory must fail the same way.
+    """
+    if isinstance(node, And | Or):
+        check_filter(node.left, rtype)
+        check_filter(node.right, rtype)
+        return
+    if isinstance(node, Not):
+        check_filter(node.inner, rtype)
+        return
+    resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
+    if resolved is None:
+        raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
+    if isinstance(node, ValuePath):
+        if resolved.sub_attribute is not None or resolved.attribute.type != "complex":
+            raise InvalidFilter(f"{str(node.path)!r} is not a complex attribute")
+        matches_element(node.filter, {}, resolved.attribute)

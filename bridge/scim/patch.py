@@ -14,28 +14,23 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
-from bridge.scim.errors import (
-    InvalidFilter,
-    InvalidPath,
-    InvalidSyntax,
-    InvalidValue,
-    Mutability,
-    NoTarget,
-)
 from bridge.scim.filter import matches_element
 from bridge.scim.paths import (
     PatchPath,
     coerce_element,
     coerce_value,
     delete_value,
-    equality_terms,
+    element_from_filter,
     equality_values,
     find_key,
     get_value,
+    is_hollow,
     merge_values,
     parse_patch_path,
     set_value,
+    settle_primary,
     store_value,
 )
 
@@ -80,40 +75,40 @@ def parse_operations(body: Any) -> list[dict]:
     Each is ``{"op": "add"|"remove"|"replace", "path"?: str, "value"?: Any}``.
     """
     if not isinstance(body, dict):
-        raise InvalidSyntax("the PATCH body must be a JSON object")
+        raise errors.InvalidSyntax("the PATCH body must be a JSON object")
     schemas = _lookup(body, "schemas", None)
     if not isinstance(schemas, list) or not any(
         isinstance(s, str) and s.casefold() == PATCH_OP_URN.casefold() for s in schemas
     ):
-        raise InvalidSyntax(f"schemas must contain {PATCH_OP_URN}")
+        raise errors.InvalidSyntax(f"schemas must contain {PATCH_OP_URN}")
     operations = _lookup(body, "Operations", None)
     if not isinstance(operations, list) or not operations:
-        raise InvalidSyntax("Operations must be a non-empty list")
+        raise errors.InvalidSyntax("Operations must be a non-empty list")
     return [_parse_operation(i, raw) for i, raw in enumerate(operations)]
 
 
 def _parse_operation(index: int, raw: Any) -> dict:
     if not isinstance(raw, dict):
-        raise InvalidSyntax(f"Operations[{index}] must be an object")
+        raise errors.InvalidSyntax(f"Operations[{index}] must be an object")
     name = _lookup(raw, "op", None)
     if not isinstance(name, str) or name.casefold() not in OPERATIONS:
-        raise InvalidSyntax(f"Operations[{index}].op must be add, remove or replace")
+        raise errors.InvalidSyntax(f"Operations[{index}].op must be add, remove or replace")
     op: dict[str, Any] = {"op": name.casefold()}
     path = _lookup(raw, "path", None)
     if path is not None and not isinstance(path, str):
-        raise InvalidSyntax(f"Operations[{index}].path must be a string")
+        raise errors.InvalidSyntax(f"Operations[{index}].path must be a string")
     if path and path.strip():
         op["path"] = path.strip()
     value = _lookup(raw, "value", _MISSING)
     if op["op"] == "remove":
         if "path" not in op:
-            raise NoTarget(f"Operations[{index}]: remove needs a path (RFC 7644 §3.5.2.2)")
+            raise errors.NoTarget(f"Operations[{index}]: remove needs a path (RFC 7644 §3.5.2.2)")
         if value is not _MISSING and value is not None:
             op["value"] = value
         return op
     # RFC 7643 §2.5: null means unassigned, so "replace" with null clears the target.
     if value is _MISSING or (value is None and (op["op"] == "add" or "path" not in op)):
-        raise InvalidValue(f"Operations[{index}]: {op['op']} needs a value")
+        raise errors.InvalidValue(f"Operations[{index}]: {op['op']} needs a value")
     op["value"] = value
     return op
 
@@ -136,7 +131,7 @@ def split_member_operations(
     rest: list[dict] = []
     for op in ops:
         if "path" not in op:
-            value = op["value"]
+            value = _flatten_core(op["value"], rtype)
             key = next((k for k in value if _is_members_key(k, rtype)), None)
             if key is None:
                 rest.append(op)
@@ -160,13 +155,13 @@ def split_member_operations(
 def _fold_member_op(op: dict, path: PatchPath, members_attr: Attribute, fold: _MemberFold) -> None:
     kind = op["op"]
     if path.sub_attr is not None:
-        raise InvalidPath(f"{op['path']!r}: member sub-attributes cannot be patched")
+        raise errors.InvalidPath(f"{op['path']!r}: member sub-attributes cannot be patched")
     if path.value_filter is not None:
         if kind != "remove":
-            raise InvalidPath(f"{op['path']!r}: only remove accepts a members value filter")
+            raise errors.InvalidPath(f"{op['path']!r}: only remove accepts a members value filter")
         ids = equality_values(path.value_filter, members_attr, "value")
         if ids is None or not all(isinstance(i, str) for i in ids):
-            raise InvalidFilter('members filters support only value eq "id", joined by or')
+            raise errors.InvalidFilter('members filters support only value eq "id", joined by or')
         fold.removed(ids)
     elif kind == "add":
         fold.added(_member_list(op["value"]))
@@ -176,6 +171,18 @@ def _fold_member_op(op: dict, path: PatchPath, members_attr: Attribute, fold: _M
         fold.removed([m["value"] for m in _member_list(op["value"])])
     else:  # RFC 7644 §3.5.2.2: remove all members
         fold.replaced([])
+
+
+def _flatten_core(value: Any, rtype: ResourceType) -> dict:
+    """A path-less value with the core schema's object spelled out as ``urn:attr`` keys."""
+    if not isinstance(value, dict):
+        return {}
+    core = next((k for k in value if k.casefold() == rtype.schema.id.casefold()), None)
+    if core is None or not isinstance(value[core], dict):
+        return value
+    flat = {k: v for k, v in value.items() if k != core}
+    flat.update({f"{rtype.schema.id}:{k}": v for k, v in value[core].items()})
+    return flat
 
 
 def _is_members_key(key: str, rtype: ResourceType) -> bool:
@@ -192,17 +199,17 @@ def _member_list(value: Any) -> list[dict]:
 def _member(item: Any) -> dict:
     """A member object with canonical keys; other keys (Entra's displayName) are ignored."""
     if not isinstance(item, dict):
-        raise InvalidValue("each member must be an object with a 'value'")
+        raise errors.InvalidValue("each member must be an object with a 'value'")
     member: dict[str, str] = {}
     for key, value in item.items():
         name = _MEMBER_KEYS.get(key.casefold())
         if name is None or value is None:
             continue
         if not isinstance(value, str):
-            raise InvalidValue(f"members.{name} must be a string")
+            raise errors.InvalidValue(f"members.{name} must be a string")
         member[name] = value
     if not member.get("value"):
-        raise InvalidValue("each member needs a non-empty string 'value'")
+        raise errors.InvalidValue("each member needs a non-empty string 'value'")
     return member
 
 
@@ -281,7 +288,7 @@ class _Patcher:
     def _apply_pathless(self, kind: str, value: Any) -> None:
         """RFC 7644 §3.5.2.1, §3.5.2.3: without a path, each key of the value is a path."""
         if not isinstance(value, dict):
-            raise InvalidValue(f"{kind} without a path needs an object value")
+            raise errors.InvalidValue(f"{kind} without a path needs an object value")
         for key, item in value.items():
             schema = self.rtype.extension(key)
             if schema is None and key.casefold() == self.rtype.schema.id.casefold():
@@ -292,7 +299,7 @@ class _Patcher:
                 for sub_key, sub_item in item.items():
                     self._apply_key(kind, f"{schema.id}:{sub_key}", sub_item)
             elif item is not None:
-                raise InvalidValue(f"{key} must be an object")
+                raise errors.InvalidValue(f"{key} must be an object")
 
     def _apply_key(self, kind: str, key: str, item: Any) -> None:
         path = parse_patch_path(key, self.rtype)
@@ -306,10 +313,10 @@ class _Patcher:
     def _apply_path(self, kind: str, path: PatchPath, value: Any) -> None:
         attr, sub = path.attribute, path.sub_attr
         if attr.name == "schemas" and not path.resolved.is_extension:
-            raise Mutability("schemas is maintained by the service provider")
+            raise errors.Mutability("schemas is maintained by the service provider")
         for target in (attr, sub):
             if target is not None and target.mutability == "readOnly":
-                raise Mutability(f"{target.name} is read-only")
+                raise errors.Mutability(f"{target.name} is read-only")
         if kind == "replace" and value is None:
             kind = "remove"  # RFC 7643 §2.5: null is equivalent to unassigned
         container = self._container(path.resolved, create=kind != "remove")
@@ -362,7 +369,7 @@ class _Patcher:
         new = coerce_value(sub, value) if sub is not None else coerce_element(attr, value)
         created = not matched
         if created:
-            matched = [_element_from_filter(path)]
+            matched = [element_from_filter(path)]
             elements = [*elements, *matched]
         for element in matched:
             if sub is not None:
@@ -373,7 +380,7 @@ class _Patcher:
                 merge_values(element, copy.deepcopy(new))
         touches_primary = sub.name == "primary" if sub is not None else "primary" in new
         if touches_primary:
-            _settle_primary(elements, matched)
+            settle_primary(elements, matched)
         store_value(container, attr.name, elements)
 
 
@@ -398,7 +405,7 @@ def _on_attribute(kind: str, attr: Attribute, container: dict, value: Any) -> No
                 if item not in current and item not in fresh:
                     fresh.append(item)
             new = [*current, *fresh]
-        _settle_primary(new, fresh)
+        settle_primary(new, fresh)
     elif attr.type == "complex" and isinstance(old, dict):
         # Sub-attributes not in the value are left unchanged (RFC 7644 §3.5.2.1, §3.5.2.3).
         new = {**old, **new}
@@ -428,46 +435,12 @@ def _remove_matched(
 
     An element left without its ``value`` (or with only ``type``/``primary``) is dropped.
     """
+    chosen = {id(m) for m in matched}
     if sub is None:
-        return [e for e in elements if not any(e is m for m in matched)]
+        return [e for e in elements if id(e) not in chosen]
     for element in matched:
         delete_value(element, sub.name)
-    return [e for e in elements if not (any(e is m for m in matched) and _hollow(attr, e))]
-
-
-def _hollow(attr: Attribute, element: dict) -> bool:
-    if attr.sub("value") is not None and get_value(element, "value") is None:
-        return True
-    return not {k.casefold() for k in element} - {"type", "primary"}
-
-
-def _element_from_filter(path: PatchPath) -> dict:
-    """The element ``emails[type eq "work"]`` names, for when it does not exist yet.
-
-    RFC 7644 §3.5.2.3 answers noTarget here; Entra sends ``add``/``replace`` of
-    ``emails[type eq "work"].value`` for users without a work e-mail and expects it made.
-    """
-    attr = path.attribute
-    terms = equality_terms(path.value_filter, attr) if path.value_filter is not None else None
-    if not terms:
-        raise NoTarget(f"no value of {attr.name} matches the path filter")
-    element: dict = {}
-    for name, value in terms.items():
-        sub = attr.sub(name)
-        assert sub is not None
-        element[name] = coerce_value(sub, value)
-    return element
-
-
-def _settle_primary(elements: list, fresh: list) -> None:
-    """At most one element may be primary (RFC 7643 §2.4): the newly set one wins."""
-    winners = [e for e in fresh if isinstance(e, dict) and get_value(e, "primary") is True]
-    if len(winners) > 1:
-        raise InvalidValue("only one value may be primary (RFC 7643 §2.4)")
-    for element in elements:
-        if winners and element is not winners[0] and isinstance(element, dict):
-            if get_value(element, "primary") is True:
-                set_value(element, "primary", False)
+    return [e for e in elements if not (id(e) in chosen and is_hollow(attr, e))]
 
 
 def _listed(element: Any, doomed: list) -> bool:
@@ -483,9 +456,9 @@ def _listed(element: Any, doomed: list) -> bool:
 
 def _check_guards(attr: Attribute, old: Any, new: Any) -> None:
     if attr.mutability == "immutable" and old is not None and new != old:
-        raise Mutability(f"{attr.name} is immutable")
+        raise errors.Mutability(f"{attr.name} is immutable")
     if attr.required and old is not None and new is None:
-        raise InvalidValue(f"{attr.name} is required")
+        raise errors.InvalidValue(f"{attr.name} is required")
 
 
 def _lookup(mapping: dict, name: str, default: Any) -> Any:

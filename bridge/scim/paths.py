@@ -5,9 +5,10 @@ A path names an attribute of a resource type (``userName``, ``name.givenName``,
 multi-valued complex attribute by a value filter (``emails[type eq "work"]``), optionally
 followed by one of their sub-attributes (``emails[type eq "work"].value``).
 
-The helpers at the end read and write the values a path names in a stored document:
+The helpers that follow read and write the values a path names in a stored document:
 attribute names match case-insensitively (RFC 7643 §2.1) and are written in canonical
-case; values are checked against the attribute's type, Entra's string booleans accepted.
+case; values are checked against the attribute's type, Entra's string booleans accepted;
+elements of multi-valued attributes keep at most one ``primary`` (RFC 7643 §2.4).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
-from bridge.scim.errors import InvalidPath, InvalidValue
-from bridge.scim.filter import And, Comparison, Filter, Or, parse_filter
+from bridge.scim.errors import InvalidPath, InvalidValue, NoTarget
+from bridge.scim.filter import And, AttrPath, Comparison, Filter, Not, Or, ValuePath, parse_filter
 
 _SUB_ATTR = re.compile(r"^\.(\$ref|[A-Za-z][A-Za-z0-9_-]*)$")
 
@@ -60,6 +61,7 @@ def parse_patch_path(text: str, rtype: ResourceType) -> PatchPath:
     if resolved.sub_attribute is not None or attr.type != "complex" or not attr.multi_valued:
         raise InvalidPath(f"{head!r} is not a multi-valued complex attribute: {text!r}")
     value_filter = parse_filter(inner)
+    _check_filter_paths(value_filter, attr, text)
     sub = None
     if tail:
         m = _SUB_ATTR.match(tail)
@@ -91,6 +93,26 @@ def _split_value_path(text: str) -> tuple[str, str | None, str]:
     raise InvalidPath(f"missing ']' in {text!r}")
 
 
+def _check_filter_paths(node: Filter, parent: Attribute, text: str) -> None:
+    """Every attribute a value filter names must be a sub-attribute of ``parent``."""
+    if isinstance(node, And | Or):
+        _check_filter_paths(node.left, parent, text)
+        _check_filter_paths(node.right, parent, text)
+    elif isinstance(node, Not):
+        _check_filter_paths(node.inner, parent, text)
+    elif isinstance(node, ValuePath) or _filter_sub(node.path, parent) is None:
+        raise InvalidPath(f"{text!r}: the filter must name sub-attributes of {parent.name}")
+
+
+def _filter_sub(path: AttrPath, parent: Attribute) -> Attribute | None:
+    """The sub-attribute a filter path names: ``type``, or ``emails.type`` in ``emails[...]``."""
+    if path.urn is not None:
+        return None
+    if path.sub_attr is None:
+        return parent.sub(path.attr)
+    return parent.sub(path.sub_attr) if path.attr.casefold() == parent.name.casefold() else None
+
+
 def equality_terms(node: Filter, parent: Attribute) -> dict[str, Any] | None:
     """``{sub-attribute name: value}`` for ``a eq x [and b eq y ...]``; None otherwise.
 
@@ -104,13 +126,7 @@ def equality_terms(node: Filter, parent: Attribute) -> dict[str, Any] | None:
         return {**left, **right}
     if not isinstance(node, Comparison) or node.op != "eq" or node.value is None:
         return None
-    path = node.path
-    name = path.attr
-    if path.sub_attr is not None and path.attr.casefold() == parent.name.casefold():
-        name = path.sub_attr
-    elif path.sub_attr is not None or path.urn is not None:
-        return None
-    sub = parent.sub(name)
+    sub = _filter_sub(node.path, parent)
     return None if sub is None else {sub.name: node.value}
 
 
@@ -233,3 +249,42 @@ def merge_values(target: dict, values: dict) -> None:
     """Set each of ``values`` on ``target`` (canonical names already)."""
     for name, value in values.items():
         set_value(target, name, value)
+
+
+# --- Elements of multi-valued attributes ------------------------------------------------
+
+
+def is_hollow(attr: Attribute, element: dict) -> bool:
+    """Whether an element lost its content: its ``value``, or all but ``type``/``primary``."""
+    if attr.sub("value") is not None and get_value(element, "value") is None:
+        return True
+    return not {k.casefold() for k in element} - {"type", "primary"}
+
+
+def element_from_filter(path: PatchPath) -> dict:
+    """The element ``emails[type eq "work"]`` names, for when it does not exist yet.
+
+    RFC 7644 §3.5.2.3 answers noTarget here; Entra sends ``add``/``replace`` of
+    ``emails[type eq "work"].value`` for users without a work e-mail and expects it made.
+    """
+    attr = path.attribute
+    terms = equality_terms(path.value_filter, attr) if path.value_filter is not None else None
+    if not terms:
+        raise NoTarget(f"no value of {attr.name} matches the path filter")
+    element: dict = {}
+    for name, value in terms.items():
+        sub = attr.sub(name)
+        assert sub is not None
+        element[name] = coerce_value(sub, value)
+    return element
+
+
+def settle_primary(elements: list, fresh: list) -> None:
+    """At most one element may be primary (RFC 7643 §2.4): the newly set one wins."""
+    winners = [e for e in fresh if isinstance(e, dict) and get_value(e, "primary") is True]
+    if len(winners) > 1:
+        raise InvalidValue("only one value may be primary (RFC 7643 §2.4)")
+    for element in elements:
+        if winners and element is not winners[0] and isinstance(element, dict):
+            if get_value(element, "primary") is True:
+                set_value(element, "primary", False)

@@ -9,7 +9,7 @@ from typing import Any
 from bridge.directory import Directory, Record
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
-from bridge.scim.filter import Filter, indexed_equalities, matches, parse_filter
+from bridge.scim.filter import Filter, check_filter, indexed_equalities, matches, parse_filter
 
 KIND_OF = {"User": "user", "Group": "group"}
 
@@ -46,6 +46,8 @@ def run(
     count = max_results if query.count is None else max(0, min(query.count, max_results))
     start = max(1, query.start_index)
     node = parse_filter(query.filter) if query.filter else None
+    if node is not None:
+        check_filter(node, rtype)
     if node is None and query.sort_by is None:
         total = directory.count(kind)
         ids = directory.ids(kind, start - 1, start - 2 + count) if count else []

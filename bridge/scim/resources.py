@@ -13,8 +13,9 @@ from bridge.directory import IndexValues
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResourceType, Schema
 
-_IGNORED_ON_INPUT = {"id", "meta"}
-"""Server-assigned common attributes (RFC 7643 §3.1): a client's values are ignored."""
+_IGNORED_ON_INPUT = {"id", "meta", "password"}
+"""Server-assigned common attributes (RFC 7643 §3.1) are ignored, and so is ``password``:
+the bridge relays identities, never credentials, so it does not keep them."""
 
 _TYPE_CHECKS = {
     "string": lambda v: isinstance(v, str),
@@ -160,7 +161,9 @@ def _schemas(body: dict, rtype: ResourceType) -> list[str]:
     for urn in sent:
         canonical = known.get(urn.lower())
         if canonical is None:
-            raise errors.InvalidValue(f"schema {urn} is not supported for {rtype.name}")
+            # Entra lists its ADSCIM Group URN, which carries no attributes. A URN we do not
+            # know is dropped here; attributes sent under it are rejected as unknown below.
+            continue
         if canonical not in out:
             out.append(canonical)
     if rtype.schema.id not in out:

@@ -222,3 +222,8 @@ def _list_of(items: list[dict]) -> dict:
         "itemsPerPage": len(items),
         "Resources": items,
     }
+
+
+from bridge.scim import bulk as _bulk  # noqa: E402  (bulk uses this module's helpers)
+
+blp.add_url_rule("/Bulk", view_func=_bulk.bulk, methods=["POST"])

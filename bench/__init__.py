@@ -1,0 +1,1 @@
+"""Load benchmarks for the SCIM bridge (run ``python -m bench.scim_load``)."""

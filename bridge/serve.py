@@ -1,0 +1,121 @@
+"""Run the whole bridge on one machine: ``python -m bridge.serve``.
+
+Starts an embedded Redis (when REDIS_URL is unset), gunicorn serving the SCIM endpoint,
+and one RQ worker; creates a first SCIM token if none exists and prints the SCIM URL and
+token. Ctrl-C (or SIGTERM) stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from bridge.config import Settings
+from bridge.embedded_redis import EmbeddedRedis
+from bridge.tokens import TokenStore
+
+DEFAULT_BIND = "127.0.0.1:8000"
+SHUTDOWN_GRACE = 20.0
+"""Seconds children get to finish after SIGTERM before they are killed."""
+
+
+def main() -> int:
+    env = dict(os.environ)
+    settings = Settings.from_env(env)
+    embedded = None
+    if "REDIS_URL" not in env:
+        embedded = EmbeddedRedis(
+            Path(settings.data_dir) / "redis", port=_int(env, "BRIDGE_REDIS_PORT")
+        )
+        embedded.start()
+        env["REDIS_URL"] = embedded.url
+        settings = Settings.from_env(env)
+    bind = env.get("BRIDGE_BIND", DEFAULT_BIND)
+    children: list[subprocess.Popen] = []
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        token = _first_token(settings)
+        children.append(_start_web(env, bind))
+        children.append(
+            subprocess.Popen([sys.executable, "-m", "workers.run"], env=env, start_new_session=True)
+        )
+        _announce(settings, bind, token, embedded)
+        while not stopping:
+            if any(child.poll() is not None for child in children):
+                print("a bridge process exited; stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop_all(children)
+        if embedded:
+            embedded.stop()
+
+
+def _start_web(env: dict, bind: str) -> subprocess.Popen:
+    workers = env.get("WEB_CONCURRENCY", "2")
+    threads = env.get("BRIDGE_WEB_THREADS", "8")
+    args = [
+        sys.executable, "-m", "gunicorn", "app:create_app()",
+        "--bind", bind, "--workers", workers,
+        "--worker-class", "gthread", "--threads", threads,
+        "--access-logfile", "-" if env.get("BRIDGE_ACCESS_LOG") else "/dev/null",
+    ]  # fmt: skip
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def _first_token(settings: Settings) -> str | None:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        store = TokenStore(client, settings.key_prefix)
+        if store.any():
+            return None
+        return store.create("entra")[1]
+    finally:
+        client.close()
+
+
+def _announce(settings: Settings, bind: str, token: str | None, embedded) -> None:
+    base = settings.public_base_url or f"http://{bind}"
+    print("\nEntra ID SCIM bridge is running")
+    print(f"  Tenant URL:    {base}/scim/v2")
+    if token:
+        print(f"  Secret Token:  {token}")
+    else:
+        print("  Secret Token:  (tokens exist; create one with: flask --app app tokens create)")
+    if embedded:
+        print(f"  Redis:         embedded, {embedded.url}, data in {embedded.data_dir}")
+    print("Press Ctrl-C to stop.\n", flush=True)
+
+
+def _stop_all(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + SHUTDOWN_GRACE
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _int(env: dict, name: str) -> int | None:
+    return int(env[name]) if env.get(name) else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
