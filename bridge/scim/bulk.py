@@ -9,7 +9,6 @@ POSTs are run first, whatever their place in the request.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from flask import current_app
 
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
-from bridge.scim.http import json_body, scim_response
+from bridge.scim.http import json_body, parse_etag, scim_response
 from bridge.scim.service import ResourceService
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -26,7 +25,6 @@ METHODS = ("POST", "PUT", "PATCH", "DELETE")
 REFERENCE_PREFIX = "bulkId:"
 """A string value that is exactly ``bulkId:<id>`` names the resource that POST created."""
 
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,8 @@ class Operation:
 
 
 def bulk():
-    """§3.7: run the operations in order (references first); report each one's outcome."""
+    """§3.7: run the operations in order (referenced POSTs first); report each one's outcome
+    in request order, up to where ``failOnErrors`` stopped processing."""
     from bridge.scim import views  # views registers this view at its end
 
     body = json_body()
@@ -65,7 +64,7 @@ def bulk():
     deps = [[posts[r] for r in op_refs if r in posts] for op_refs in refs]
     order, circular = _order(deps)
     base_url = views.base_url()
-    created: dict[str, str | None] = {}  # bulkId -> id, None when that POST failed
+    created: dict[str, str] = {}  # bulkId -> id, for each POST that succeeded
     results: dict[int, dict] = {}
     failures = 0
     for index in order:
@@ -200,7 +199,7 @@ def _parse_operation(
     raw: object,
     rtypes: dict[str, ResourceType],
     posts: dict[str, int],
-    created: dict[str, str | None],
+    created: dict[str, str],
 ) -> Operation:
     if not isinstance(raw, dict):
         raise errors.InvalidSyntax("each operation must be a JSON object")
@@ -233,7 +232,7 @@ def _parse_operation(
     )
 
 
-def _resolve(value: Any, posts: dict[str, int], created: dict[str, str | None]) -> Any:
+def _resolve(value: Any, posts: dict[str, int], created: dict[str, str]) -> Any:
     """``value`` with each ``"bulkId:<id>"`` replaced by the id that POST created (§3.7.2)."""
     if isinstance(value, dict):
         return {k: _resolve(v, posts, created) for k, v in value.items()}
@@ -254,18 +253,11 @@ def _resolve(value: Any, posts: dict[str, int], created: dict[str, str | None]) 
 
 def _version(value: object) -> int | None:
     """An operation's ``version`` works as an If-Match header (RFC 7644 §3.14)."""
-    if value is None or (isinstance(value, str) and value.strip() == "*"):
-        return None
-    match = _ETAG.match(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise errors.PreconditionFailed(f"version {value!r} names no version of this resource")
-    return int(match.group(1))
+    return parse_etag(value, "version")
 
 
 # --- running ---------------------------------------------------------------------------
-def _run(
-    service: ResourceService, op: Operation, base_url: str, created: dict[str, str | None]
-) -> dict:
+def _run(service: ResourceService, op: Operation, base_url: str, created: dict[str, str]) -> dict:
     """Apply one operation; a SCIM error becomes that operation's response."""
     try:
         status, rid, etag = _apply(service, op)

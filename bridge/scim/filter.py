@@ -197,6 +197,16 @@ class _Parser:
             self.i += 1
             inner = self._or(in_brackets=True)
             self._expect("]")
+            sub = self._peek()
+            if sub is not None and sub.kind == "word" and sub.text.startswith("."):
+                # Entra matches on 'emails[type eq "work"].value eq "…"', which the RFC's
+                # grammar lacks: an element that passes the filter and whose sub-attribute
+                # passes the comparison.
+                self.i += 1
+                name = sub.text[1:]
+                if not re.fullmatch(_NAME, name):
+                    raise InvalidFilter(f"invalid sub-attribute {sub.text!r} at position {sub.pos}")
+                return ValuePath(path, And(inner, self._comparison(AttrPath(None, name, None))))
             return ValuePath(path, inner)
         return self._comparison(path)
 
@@ -330,6 +340,13 @@ def indexed_equalities(node: Filter) -> list[tuple[AttrPath, object]]:
         return [(node.path, node.value)]
     if isinstance(node, And):
         return indexed_equalities(node.left) + indexed_equalities(node.right)
+    if isinstance(node, ValuePath):
+        # emails[type eq "work" and value eq "x"] needs emails.value eq "x"
+        return [
+            (AttrPath(node.path.urn, node.path.attr, inner.attr), value)
+            for inner, value in indexed_equalities(node.filter)
+            if inner.urn is None and inner.sub_attr is None
+        ]
     return []
 
 

@@ -79,15 +79,35 @@ def json_body() -> object:
         raise errors.InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
 
 
-def if_match() -> int | None:
-    """The version named by ``If-Match`` (RFC 7644 §3.14); ``*`` means any."""
-    value = request.headers.get("If-Match")
-    if not value or value.strip() == "*":
+def parse_etag(value: object, what: str = "If-Match") -> int | None:
+    """The version an ETag names (``W/"3"`` or ``"3"``); None for ``*`` or no value.
+
+    A list of ETags is answered by its first one: SCIM clients send a single version.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "*")):
         return None
-    match = _ETAG.match(value.split(",")[0].strip())
+    match = _ETAG.match(value.split(",")[0].strip()) if isinstance(value, str) else None
     if match is None:
-        raise errors.PreconditionFailed(f"If-Match {value!r} names no version of this resource")
+        raise errors.PreconditionFailed(f"{what} {value!r} names no version of this resource")
     return int(match.group(1))
+
+
+def if_match() -> int | None:
+    """The version named by ``If-Match`` (RFC 7644 §3.14)."""
+    return parse_etag(request.headers.get("If-Match"))
+
+
+def if_none_match(version: int) -> bool:
+    """Whether ``If-None-Match`` names ``version`` (weak comparison, RFC 9110 §13.1.2)."""
+    value = request.headers.get("If-None-Match")
+    if not value:
+        return False
+    if value.strip() == "*":
+        return True
+    return any(
+        _ETAG.match(v.strip()) and int(_ETAG.match(v.strip()).group(1)) == version
+        for v in value.split(",")
+    )
 
 
 def bearer_token() -> str | None:

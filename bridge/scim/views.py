@@ -11,6 +11,7 @@ from bridge.scim.http import (
     bearer_token,
     error_response,
     if_match,
+    if_none_match,
     json_body,
     scim_response,
 )
@@ -118,7 +119,7 @@ class ResourceItem(MethodView):
             members=self.type_id == "Group" and projection.wants("members"),
             groups=self.type_id == "User" and projection.wants("groups"),
         )
-        if request.headers.get("If-None-Match") == record.etag:
+        if if_none_match(record.version):
             return scim_response(None, 304, {"ETag": record.etag})
         return _resource_response(service, record, 200, projection)
 

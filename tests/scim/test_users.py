@@ -237,3 +237,13 @@ def test_wrong_method_is_scim_405(scim):
 
 def test_patch_op_schema_constant_is_the_rfc_urn():
     assert PATCH_OP == "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def test_users_can_be_queried_by_work_email(scim):
+    """Entra can match users on ``emails[type eq "work"].value``."""
+    user = create(scim)
+    email = user["emails"][0]["value"]
+    response = scim.get(
+        "/Users", query_string={"filter": f'emails[type eq "work"].value eq "{email.upper()}"'}
+    )
+    assert [r["id"] for r in response.json["Resources"]] == [user["id"]]
