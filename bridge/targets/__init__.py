@@ -1,0 +1,1 @@
+"""Downstream targets: configuration, attribute mapping, connectors, delivery."""
