@@ -204,6 +204,7 @@ class Directory:
             "multi": index.multi if index else {},
             "members": members.to_lua() if members else False,
             "stream_maxlen": STREAM_MAXLEN,
+            "deprovision": _may_deprovision(doc, members),
         }
         reply = self._call(self._write, [orjson.dumps(request).decode()])
         _raise_for(reply)
@@ -308,6 +309,13 @@ class Directory:
             return fn()
         except redis.RedisError as exc:
             raise Unavailable("the directory is unavailable, retry later") from exc
+
+
+def _may_deprovision(doc: dict | None, members: MemberUpdate | None) -> bool:
+    """Whether a write may take access away: such changes are relayed first."""
+    if doc is not None and doc.get("active") is False:
+        return True
+    return bool(members and (members.remove or members.replace))
 
 
 def _s(value: bytes | str) -> str:

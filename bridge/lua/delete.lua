@@ -44,17 +44,20 @@ for _, gid in ipairs(redis.call('SMEMBERS', parents_key)) do
 end
 redis.call('DEL', parents_key)
 
--- a deleted group releases its members
+-- a deleted group releases its members, and says which (their access may depend on it)
+local released = nil
 if kind == 'group' then
   local mkey = key .. ':members'
-  for _, mid in ipairs(redis.call('HKEYS', mkey)) do
+  local mids = redis.call('HKEYS', mkey)
+  for _, mid in ipairs(mids) do
     redis.call('SREM', p .. ':user:' .. mid .. ':groups', id)
     redis.call('SREM', p .. ':group:' .. mid .. ':groups', id)
   end
   redis.call('DEL', mkey)
+  if #mids > 0 then released = cjson.encode(mids) end
 end
 
 redis.call('DEL', key)
 redis.call('ZREM', p .. ':' .. kind .. 's', id)
-announce(kind, id, 'deleted', header.v + 1, nil)
+announce(kind, id, 'deleted', header.v + 1, released)
 return {'ok', header.v + 1}

@@ -8,7 +8,7 @@
 --   unique {attr: value|false}  (only with doc), multi {attr: [values]} (only with doc),
 --   members {add = {id: extras-json or ''}, remove = [ids], replace = bool}  (groups only)
 --   A member is stored as  member-id -> '<user|group>|<extras>'.
---   stream_maxlen
+--   stream_maxlen, deprovision (true when the write disables the resource: routed first)
 -- Returns {"ok", version, created, lastModified, changed(0|1)} or {"err", code, detail}.
 local req = cjson.decode(ARGV[1])
 local p, kind, id = req.prefix, req.kind, req.id
@@ -120,5 +120,6 @@ local op = req.mode == 'create' and 'created' or 'updated'
 local fields = {'kind', kind, 'id', id, 'op', op, 'v', header.v}
 if #added > 0 then fields[#fields + 1] = 'added'; fields[#fields + 1] = cjson.encode(added) end
 if #removed > 0 then fields[#fields + 1] = 'removed'; fields[#fields + 1] = cjson.encode(removed) end
+if req.deprovision then fields[#fields + 1] = 'deprovision'; fields[#fields + 1] = '1' end
 redis.call('XADD', p .. ':changes', 'MAXLEN', '~', req.stream_maxlen, '*', unpack(fields))
 return {'ok', header.v, header.c, header.m, 1}
