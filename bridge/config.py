@@ -16,6 +16,18 @@ DEFAULT_BULK_MAX_OPERATIONS = 1000
 DEFAULT_MAX_RESULTS = 1000
 """Largest page a list request returns, whatever ``count`` asks (RFC 7644 §3.4.2.4)."""
 
+DEFAULT_RETRY_MAX_ATTEMPTS = 8
+"""Attempts of one delivery before it is dead-lettered (backoff 1 s, 2 s, 4 s … ±50 %)."""
+
+DEFAULT_RETRY_BASE_SECONDS = 1.0
+"""First retry delay of a failed delivery; doubles with each attempt, capped at 5 minutes."""
+
+DEFAULT_BREAKER_THRESHOLD = 5
+"""Consecutive failed deliveries that quarantine a target (its deliveries are then held)."""
+
+DEFAULT_BREAKER_PROBE_SECONDS = 30
+"""How often a quarantined target is probed; it resumes when a probe succeeds."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -30,6 +42,11 @@ class Settings:
     extension_schema_files: tuple[str, ...] = ()
     extension_schemas: tuple[dict, ...] = field(default_factory=tuple)
     data_dir: str = "var"
+    secret_keys: tuple[str, ...] = ()
+    retry_max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
+    retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
+    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
+    breaker_probe_seconds: int = DEFAULT_BREAKER_PROBE_SECONDS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,6 +63,11 @@ class Settings:
             extension_schema_files=files,
             extension_schemas=tuple(_load_schema_file(p.strip()) for p in files),
             data_dir=env.get("BRIDGE_DATA_DIR", cls.data_dir),
+            secret_keys=tuple(k.strip() for k in env.get("BRIDGE_SECRET_KEYS", "").split(",") if k.strip()),
+            retry_max_attempts=int(env.get("BRIDGE_RETRY_MAX_ATTEMPTS", cls.retry_max_attempts)),
+            retry_base_seconds=float(env.get("BRIDGE_RETRY_BASE_SECONDS", cls.retry_base_seconds)),
+            breaker_threshold=int(env.get("BRIDGE_BREAKER_THRESHOLD", cls.breaker_threshold)),
+            breaker_probe_seconds=int(env.get("BRIDGE_BREAKER_PROBE_SECONDS", cls.breaker_probe_seconds)),
         )
 
 

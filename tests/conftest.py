@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ import redis
 
 from app import create_app
 from bridge.config import Settings
+from bridge.secrets import SecretBox
 from tests.redis_server import RedisServer
 
 
@@ -30,9 +32,27 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
+SECRET_KEY = SecretBox.generate_key()
+"""One Fernet key for the whole session: the app and the workers must share it."""
+
+
 @pytest.fixture
-def settings(redis_server: RedisServer) -> Settings:
-    return Settings(redis_url=redis_server.url, public_base_url="https://bridge.test")
+def settings(redis_server: RedisServer, monkeypatch) -> Settings:
+    """The app's settings; the same values are put in the environment for workers."""
+    env = {
+        "REDIS_URL": redis_server.url,
+        "BRIDGE_PUBLIC_URL": "https://bridge.test",
+        "BRIDGE_SECRET_KEYS": SECRET_KEY,
+        "BRIDGE_RETRY_BASE_SECONDS": "0",
+        "BRIDGE_RETRY_MAX_ATTEMPTS": "4",
+        "BRIDGE_BREAKER_THRESHOLD": "1000",
+    }
+    for name in list(os.environ):
+        if name.startswith("BRIDGE_") or name == "REDIS_URL":
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env()
 
 
 @pytest.fixture

@@ -1,27 +1,39 @@
-"""Start an RQ worker on the bridge's queues: ``python -m workers.run``.
+"""Start a worker: ``python -m workers.run``.
 
-Run as many as needed, on as many machines as needed, all pointing at the same REDIS_URL.
+Each worker process runs the change-stream dispatcher in a thread and an RQ worker that
+executes delivery jobs in-process (RQ's SimpleWorker: no fork per job, so connection pools,
+OAuth2 tokens and parsed target configurations are reused across jobs). Run as many as
+needed, on as many machines as needed, all pointing at the same REDIS_URL.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 
-import redis
-from rq import Queue, Worker
+from rq import SimpleWorker
 
-from bridge.config import Settings
+from bridge.events import PRIORITY_QUEUE, QUEUE, Dispatcher, DispatcherThread
+from workers.context import context
 
-QUEUES = ("bridge-deprovision", "bridge")
+QUEUES = (PRIORITY_QUEUE, QUEUE)
 """Queues in priority order: deprovisioning first, so access is removed fastest."""
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.from_env()
-    connection = redis.Redis.from_url(settings.redis_url)
-    queues = [Queue(name, connection=connection) for name in QUEUES]
-    Worker(queues, connection=connection).work(with_scheduler=True)
+    ctx = context()
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    dispatcher = Dispatcher(ctx.redis, ctx.settings.key_prefix, ctx.targets.all, consumer)
+    thread = DispatcherThread(dispatcher)
+    thread.start()
+    try:
+        worker = SimpleWorker([ctx.queues[name] for name in QUEUES], connection=ctx.redis)
+        worker.work(with_scheduler=True, logging_level="WARNING")
+    finally:
+        thread.stop.set()
+        thread.join(5)
 
 
 if __name__ == "__main__":

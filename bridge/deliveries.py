@@ -1,0 +1,202 @@
+"""Per-target delivery bookkeeping in Redis.
+
+Keys (``{t}`` is ``{prefix}:target:{target id}``; an *item* is ``"{kind}:{id}"``)::
+
+    {t}:state           hash item -> what the target was last brought to (JSON)
+    {t}:log             list of recent deliveries, newest first (capped)
+    {t}:dead            hash item -> dead letter: last error, attempts (replayable)
+    {t}:held            hash item -> held delivery: reason "circuit" or "guard"
+    {t}:breaker         hash: consecutive failures, state, opened/probe times
+    {t}:deprovisions    sorted set of recent deprovisions (deletion guard window)
+    {t}:stats           hash of counters
+    {t}:lock:{item}     delivery lock: one delivery per target and resource at a time
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import redis
+
+LOG_LENGTH = 1000
+"""Recent deliveries kept per target."""
+
+LOCK_SECONDS = 60
+"""A delivery lock expires after this long, should its worker die while holding it."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one pipelined read returns for an item: lock, last state, current record."""
+
+    locked: bool
+    state: dict
+    raw_record: bytes | None
+
+
+def item(kind: str, rid: str) -> str:
+    return f"{kind}:{rid}"
+
+
+def split_item(text: str) -> tuple[str, str]:
+    kind, _, rid = text.partition(":")
+    return kind, rid
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Deliveries:
+    """Delivery state, log, dead letters, held items and breaker for every target."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def key(self, target_id: str, name: str) -> str:
+        return f"{self.prefix}:target:{target_id}:{name}"
+
+    # --- the delivery itself --------------------------------------------------------------
+    def snapshot(self, target_id: str, kind: str, rid: str, record_key: str, token: str) -> Snapshot:
+        """Take the item's lock and read its state and record, in one round trip."""
+        it = item(kind, rid)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.key(target_id, f"lock:{it}"), token, nx=True, ex=LOCK_SECONDS)
+        pipe.hget(self.key(target_id, "state"), it)
+        pipe.get(record_key)
+        locked, state, raw = pipe.execute()
+        return Snapshot(bool(locked), orjson.loads(state) if state else {}, raw)
+
+    def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        raw = self.redis.hmget(self.key(target_id, "state"), [item(kind, i) for i in ids])
+        return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
+
+    def finish(
+        self,
+        target_id: str,
+        kind: str,
+        rid: str,
+        token: str,
+        *,
+        state: dict | None,
+        entry: dict,
+        counter: str,
+    ) -> None:
+        """Save the new state (if any), log the delivery and release the lock: one round trip."""
+        it = item(kind, rid)
+        lock = self.key(target_id, f"lock:{it}")
+        pipe = self.redis.pipeline(transaction=True)
+        if state is not None:
+            pipe.hset(self.key(target_id, "state"), it, orjson.dumps(state))
+        pipe.lpush(self.key(target_id, "log"), orjson.dumps(entry))
+        pipe.ltrim(self.key(target_id, "log"), 0, LOG_LENGTH - 1)
+        pipe.hincrby(self.key(target_id, "stats"), counter, 1)
+        pipe.execute()
+        self.release(lock, token)
+
+    def release(self, lock_key: str, token: str) -> None:
+        """Delete the lock only if it is still ours."""
+        self.redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            1,
+            lock_key,
+            token,
+        )
+
+    def unlock(self, target_id: str, kind: str, rid: str, token: str) -> None:
+        self.release(self.key(target_id, f"lock:{item(kind, rid)}"), token)
+
+    @staticmethod
+    def new_token() -> str:
+        return uuid.uuid4().hex
+
+    # --- reading the log ------------------------------------------------------------------
+    def log(self, target_id: str, limit: int = 100) -> list[dict]:
+        return [orjson.loads(e) for e in self.redis.lrange(self.key(target_id, "log"), 0, limit - 1)]
+
+    def stats(self, target_id: str) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()}
+
+    # --- dead letters and held items ------------------------------------------------------
+    def bury(self, target_id: str, kind: str, rid: str, error: str, attempts: int) -> None:
+        entry = {"kind": kind, "id": rid, "reason": "failed", "error": error, "attempts": attempts, "at": now_iso()}
+        self.redis.hset(self.key(target_id, "dead"), item(kind, rid), orjson.dumps(entry))
+
+    def hold(self, target_id: str, kind: str, rid: str, reason: str, error: str | None = None) -> None:
+        entry = {"kind": kind, "id": rid, "reason": reason, "error": error, "attempts": 0, "at": now_iso()}
+        self.redis.hset(self.key(target_id, "held"), item(kind, rid), orjson.dumps(entry))
+
+    def parked(self, target_id: str, which: str) -> list[dict]:
+        """Dead letters (``dead``) or held deliveries (``held``), oldest first."""
+        entries = [orjson.loads(v) for v in self.redis.hvals(self.key(target_id, which))]
+        return sorted(entries, key=lambda e: e["at"])
+
+    def take(self, target_id: str, which: str, items: Iterable[str] | None = None) -> list[str]:
+        """Remove and return parked items (all when ``items`` is None)."""
+        key = self.key(target_id, which)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hkeys(key)
+            chosen = None if items is None else list(items)
+            keys = [k.decode() for k in pipe.execute()[0]]
+        picked = keys if chosen is None else [k for k in keys if k in set(chosen)]
+        if picked:
+            self.redis.hdel(key, *picked)
+        return picked
+
+    def clear_dead(self, target_id: str, kind: str, rid: str) -> None:
+        self.redis.hdel(self.key(target_id, "dead"), item(kind, rid))
+
+    # --- deletion guard -------------------------------------------------------------------
+    def deprovisions_within(self, target_id: str, window_seconds: int) -> int:
+        key = self.key(target_id, "deprovisions")
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, 0, now - window_seconds)
+        pipe.zcard(key)
+        return int(pipe.execute()[1])
+
+    def count_deprovision(self, target_id: str, kind: str, rid: str) -> None:
+        self.redis.zadd(self.key(target_id, "deprovisions"), {f"{item(kind, rid)}:{time.time()}": time.time()})
+
+    # --- circuit breaker ------------------------------------------------------------------
+    def breaker(self, target_id: str) -> dict:
+        raw = self.redis.hgetall(self.key(target_id, "breaker"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def record_success(self, target_id: str) -> bool:
+        """Reset the failure count; True when this closed an open breaker."""
+        key = self.key(target_id, "breaker")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(key, "state")
+        pipe.hset(key, mapping={"failures": 0, "state": "closed"})
+        was, _ = pipe.execute()
+        return was == b"open"
+
+    def record_failure(self, target_id: str, threshold: int) -> bool:
+        """Count a failure; True when this one opened the breaker."""
+        key = self.key(target_id, "breaker")
+        failures = self.redis.hincrby(key, "failures", 1)
+        if failures >= threshold and self.redis.hget(key, "state") != b"open":
+            self.redis.hset(key, mapping={"state": "open", "opened_at": now_iso()})
+            return True
+        return False
+
+    def is_open(self, target_id: str) -> bool:
+        return self.redis.hget(self.key(target_id, "breaker"), "state") == b"open"
+
+    def close(self, target_id: str) -> None:
+        self.redis.hset(self.key(target_id, "breaker"), mapping={"failures": 0, "state": "closed"})
+        self.redis.hdel(self.key(target_id, "breaker"), "opened_at")
+
+    def forget(self, target_id: str) -> None:
+        """Drop all bookkeeping of a deleted target."""
+        names = ("state", "log", "dead", "held", "breaker", "deprovisions", "stats")
+        self.redis.delete(*(self.key(target_id, n) for n in names))

@@ -1,0 +1,101 @@
+"""What every connector implements, and the one error type delivery understands.
+
+A connector turns a *change* (what a target must do so that it matches the directory)
+into calls to the target. It reports failures as TargetError, retryable or not; the
+delivery engine decides about retries, dead letters and the circuit breaker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses worth another attempt (plus network errors and timeouts)."""
+
+REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+"""Per-call timeout towards a target: a slow target fails fast and is retried later."""
+
+
+class TargetError(Exception):
+    """A call to a target failed. ``retry_after`` (seconds) comes from the target."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass
+class Change:
+    """What one target must do for one resource.
+
+    ``action`` is ``create``, ``update``, ``deactivate`` or ``delete``; for groups,
+    ``members_added``/``members_removed`` hold our ids of members to add or remove.
+    ``state`` is what the bridge last delivered (connector-specific fields included).
+    """
+
+    kind: str
+    id: str
+    action: str
+    payload: dict | None
+    state: dict
+    idempotency_key: str
+    members_added: list[str] = field(default_factory=list)
+    members_removed: list[str] = field(default_factory=list)
+    member_refs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Applied:
+    """What a connector did: last HTTP status and anything it must remember."""
+
+    status: int | None
+    remember: dict = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    def apply(self, change: Change) -> Applied: ...
+
+    def check(self) -> Applied:
+        """Probe the target (used by ``targets test`` and the circuit breaker)."""
+        ...
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """``Retry-After`` as seconds (delta form; the HTTP-date form is rare from APIs)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def raise_for_response(response: httpx.Response, what: str) -> None:
+    """TargetError for a non-2xx response, retryable per RETRYABLE_STATUSES."""
+    if response.is_success:
+        return
+    detail = response.text[:300].strip()
+    raise TargetError(
+        f"{what}: HTTP {response.status_code} {detail}",
+        retryable=response.status_code in RETRYABLE_STATUSES,
+        status=response.status_code,
+        retry_after=retry_after_seconds(response),
+    )
+
+
+def translate_transport_error(exc: httpx.HTTPError, what: str) -> TargetError:
+    """Network errors and timeouts are retryable."""
+    return TargetError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)

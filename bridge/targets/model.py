@@ -1,0 +1,70 @@
+"""Targets: downstream applications and how the bridge reaches and scopes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.scim.attributes import ResourceType
+from bridge.targets.mapping import Mapping, parse_mapping
+
+SECRET_FIELDS = (("auth", "token"), ("auth", "client_secret"), (None, "signing_secret"))
+"""Where secrets sit in a target's configuration: encrypted at rest, never returned."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target, as the worker uses it: secrets decrypted, mappings parsed."""
+
+    id: str
+    name: str
+    kind: str
+    url: str
+    auth: dict
+    resources: tuple[str, ...]
+    user_mapping: Mapping
+    group_mapping: Mapping
+    scope: dict
+    deprovision: str
+    enabled: bool
+    shadow: bool
+    deletion_guard: dict
+    signing_secret: str | None = None
+    config: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def receives(self, kind: str) -> bool:
+        """Whether this target gets ``kind`` ("user" or "group") resources."""
+        return f"{kind}s" in self.resources
+
+    @property
+    def scope_groups(self) -> frozenset[str]:
+        return frozenset(self.scope.get("groups") or ()) if self.scope["type"] == "groups" else frozenset()
+
+    @classmethod
+    def from_config(cls, config: dict, resource_types: dict[str, ResourceType]) -> Target:
+        """Build from a stored configuration whose secrets are already decrypted."""
+        return cls(
+            id=config["id"],
+            name=config["name"],
+            kind=config["kind"],
+            url=config["url"].rstrip("/"),
+            auth=dict(config.get("auth") or {"type": "none"}),
+            resources=tuple(config.get("resources") or ("users", "groups")),
+            user_mapping=parse_mapping(config.get("user_mapping"), resource_types["User"]),
+            group_mapping=parse_mapping(config.get("group_mapping"), resource_types["Group"]),
+            scope=dict(config.get("scope") or {"type": "all"}),
+            deprovision=config.get("deprovision", "disable"),
+            enabled=bool(config.get("enabled", True)),
+            shadow=bool(config.get("shadow", False)),
+            deletion_guard=dict(config.get("deletion_guard") or {"max": 100, "window_seconds": 3600}),
+            signing_secret=config.get("signing_secret"),
+            config=config,
+        )
+
+
+def public_view(config: dict) -> dict[str, Any]:
+    """A stored configuration without its secrets, for the API and the CLI."""
+    out = {k: v for k, v in config.items() if k != "signing_secret"}
+    if "auth" in out:
+        out["auth"] = {k: v for k, v in out["auth"].items() if k not in ("token", "client_secret")}
+    return out

@@ -1,0 +1,165 @@
+"""Targets in Redis, secrets encrypted at rest.
+
+Keys::
+
+    {p}:targets            hash id -> configuration JSON (secrets encrypted)
+    {p}:targets:names      hash casefolded name -> id (names are unique)
+    {p}:targets:version    counter bumped on every change; workers reload when it moves
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import redis
+
+from bridge.directory import new_id
+from bridge.scim.attributes import ResourceType
+from bridge.secrets import SecretBox
+from bridge.targets.mapping import MappingError, parse_mapping
+from bridge.targets.model import SECRET_FIELDS, Target
+
+
+class TargetNotFound(LookupError):
+    pass
+
+
+class TargetConflict(ValueError):
+    pass
+
+
+class TargetStore:
+    """Create, read, update and delete target configurations."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        secrets: SecretBox | None,
+        resource_types: dict[str, ResourceType],
+    ) -> None:
+        self.redis = client
+        self.key = f"{prefix}:targets"
+        self.names_key = f"{prefix}:targets:names"
+        self.version_key = f"{prefix}:targets:version"
+        self.secrets = secrets
+        self.resource_types = resource_types
+
+    # --- reads ----------------------------------------------------------------------------
+    def configs(self) -> list[dict]:
+        """Every stored configuration (secrets still encrypted), by name."""
+        raw = self.redis.hvals(self.key)
+        return sorted((orjson.loads(v) for v in raw), key=lambda c: c["name"].casefold())
+
+    def config(self, target_id: str) -> dict:
+        raw = self.redis.hget(self.key, target_id)
+        if raw is None:
+            raise TargetNotFound(target_id)
+        return orjson.loads(raw)
+
+    def get(self, target_id: str) -> Target:
+        """A target ready to deliver to: secrets decrypted, mappings parsed."""
+        return Target.from_config(self._decrypted(self.config(target_id)), self.resource_types)
+
+    def all(self) -> list[Target]:
+        return [Target.from_config(self._decrypted(c), self.resource_types) for c in self.configs()]
+
+    def version(self) -> int:
+        return int(self.redis.get(self.version_key) or 0)
+
+    def resolve(self, name_or_id: str) -> str:
+        """The id of a target named or identified by ``name_or_id``."""
+        if self.redis.hexists(self.key, name_or_id):
+            return name_or_id
+        found = self.redis.hget(self.names_key, name_or_id.casefold())
+        if found is None:
+            raise TargetNotFound(name_or_id)
+        return found.decode()
+
+    # --- writes ---------------------------------------------------------------------------
+    def create(self, data: dict) -> dict:
+        """Store a new target from validated input; returns its stored configuration."""
+        now = _now()
+        config = {"id": new_id(), **data, "created": now, "updated": now}
+        self._check(config)
+        self._save(config, old_name=None)
+        return self.config(config["id"])
+
+    def update(self, target_id: str, changes: dict) -> dict:
+        """Apply validated partial changes; secrets not given are kept."""
+        old = self._decrypted(self.config(target_id))
+        config = {**old, **{k: v for k, v in changes.items() if k != "auth"}, "updated": _now()}
+        if "auth" in changes:
+            auth = dict(changes["auth"])
+            old_auth = old.get("auth") or {}
+            if auth.get("type") == old_auth.get("type"):
+                for secret in ("token", "client_secret"):
+                    if secret not in auth and secret in old_auth:
+                        auth[secret] = old_auth[secret]
+            config["auth"] = auth
+        self._check(config)
+        self._save(config, old_name=old["name"])
+        return self.config(target_id)
+
+    def delete(self, target_id: str) -> None:
+        config = self.config(target_id)
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self.key, target_id)
+            pipe.hdel(self.names_key, config["name"].casefold())
+            pipe.incr(self.version_key)
+            pipe.execute()
+
+    def _check(self, config: dict) -> None:
+        try:
+            parse_mapping(config.get("user_mapping"), self.resource_types["User"])
+            parse_mapping(config.get("group_mapping"), self.resource_types["Group"])
+        except MappingError as exc:
+            raise ValueError(f"mapping: {exc}") from exc
+
+    def _save(self, config: dict, old_name: str | None) -> None:
+        stored = self._encrypted(config)
+        name = config["name"].casefold()
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.names_key)
+                    owner = pipe.hget(self.names_key, name)
+                    if owner is not None and owner.decode() != config["id"]:
+                        raise TargetConflict(f"a target named {config['name']!r} exists")
+                    pipe.multi()
+                    if old_name is not None and old_name.casefold() != name:
+                        pipe.hdel(self.names_key, old_name.casefold())
+                    pipe.hset(self.names_key, name, config["id"])
+                    pipe.hset(self.key, config["id"], orjson.dumps(stored))
+                    pipe.incr(self.version_key)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    # --- secrets --------------------------------------------------------------------------
+    def _box(self) -> SecretBox:
+        if self.secrets is None:
+            raise ValueError("BRIDGE_SECRET_KEYS is not set: target secrets cannot be stored")
+        return self.secrets
+
+    def _encrypted(self, config: dict) -> dict:
+        out = orjson.loads(orjson.dumps(config))
+        for section, name in SECRET_FIELDS:
+            holder = out.get(section) if section else out
+            if isinstance(holder, dict) and holder.get(name):
+                holder[name] = self._box().encrypt(holder[name])
+        return out
+
+    def _decrypted(self, config: dict) -> dict:
+        out = orjson.loads(orjson.dumps(config))
+        for section, name in SECRET_FIELDS:
+            holder = out.get(section) if section else out
+            if isinstance(holder, dict) and holder.get(name):
+                holder[name] = self._box().decrypt(holder[name])
+        return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

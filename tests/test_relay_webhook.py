@@ -1,0 +1,317 @@
+"""Relaying directory changes to a webhook target: real dispatcher, real RQ workers, and a
+real receiver on 127.0.0.1 that verifies every Standard Webhooks signature."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.targets.signing import new_secret
+from tests.factories import entra_group, entra_user, patch
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.live_server import serve
+from tests.pipeline import Pipeline
+from workers.context import context
+
+
+@pytest.fixture
+def receiver():
+    hook = WebhookReceiver(new_secret())
+    with serve(hook) as url:
+        hook.url = url
+        yield hook
+
+
+@pytest.fixture
+def pipeline(app) -> Pipeline:
+    return Pipeline()
+
+
+@pytest.fixture
+def add_target(app, receiver):
+    store = context().targets
+
+    def add(**overrides) -> dict:
+        config = {
+            "name": "hook",
+            "kind": "webhook",
+            "url": receiver.url + "/events",
+            "auth": {"type": "none"},
+            "signing_secret": receiver.secret,
+            "resources": ["users", "groups"],
+            "scope": {"type": "all"},
+            "deprovision": "disable",
+            "enabled": True,
+            "shadow": False,
+            "deletion_guard": {"max": 100, "window_seconds": 3600},
+        }
+        config.update(overrides)
+        return store.create(config)
+
+    return add
+
+
+def create_user(scim, **overrides) -> dict:
+    response = scim.post("/Users", json=entra_user(**overrides))
+    assert response.status_code == 201
+    return response.json
+
+
+def test_created_user_is_delivered_as_a_signed_user_created_event(
+    scim, pipeline, add_target, receiver
+):
+    add_target()
+    user = create_user(scim)
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    event = receiver.events[0]
+    assert event["data"]["id"] == user["id"]
+    assert event["data"]["resource"]["userName"] == user["userName"]
+    assert receiver.rejected == 0
+
+
+def test_attribute_mapping_shapes_the_payload(scim, pipeline, add_target, receiver):
+    add_target(
+        user_mapping={
+            "login": {"lower": "userName"},
+            "email": 'emails[type eq "work"].value',
+            "fullName": {"join": ["name.givenName", "name.familyName"]},
+            "tenant": {"const": "contoso"},
+        }
+    )
+    user = create_user(scim, userName="Ada.Lovelace@Contoso.com")
+    pipeline.run()
+    assert receiver.events[0]["data"]["resource"] == {
+        "login": "ada.lovelace@contoso.com",
+        "email": user["emails"][0]["value"],
+        "fullName": "givenName familyName",
+        "tenant": "contoso",
+    }
+
+
+def test_update_disable_and_delete_are_relayed_in_order(scim, pipeline, add_target, receiver):
+    add_target()
+    user = create_user(scim)
+    pipeline.run()
+    scim.patch(
+        f"/Users/{user['id']}", json=patch({"op": "Replace", "path": "title", "value": "CTO"})
+    )
+    pipeline.run()
+    scim.patch(
+        f"/Users/{user['id']}", json=patch({"op": "Replace", "path": "active", "value": "False"})
+    )
+    pipeline.run()
+    scim.delete(f"/Users/{user['id']}")
+    pipeline.run()
+    assert receiver.types() == ["user.created", "user.updated", "user.deactivated", "user.deleted"]
+
+
+def test_changes_between_deliveries_collapse_into_the_current_state(
+    scim, pipeline, add_target, receiver
+):
+    add_target()
+    user = create_user(scim)
+    for title in ("a", "b", "c"):
+        scim.patch(
+            f"/Users/{user['id']}", json=patch({"op": "Replace", "path": "title", "value": title})
+        )
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    assert receiver.events[0]["data"]["resource"]["title"] == "c"
+
+
+def test_duplicate_jobs_are_no_ops(scim, pipeline, add_target, receiver):
+    target = add_target()
+    user = create_user(scim)
+    pipeline.run()
+    queue = context().queues["bridge"]
+    for _ in range(3):
+        queue.enqueue("workers.deliver.deliver", target["id"], [["user", user["id"]]])
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+
+
+def test_stale_job_after_delete_does_not_resurrect(scim, pipeline, add_target, receiver):
+    target = add_target()
+    user = create_user(scim)
+    pipeline.run()
+    scim.delete(f"/Users/{user['id']}")
+    pipeline.run()
+    context().queues["bridge"].enqueue(
+        "workers.deliver.deliver", target["id"], [["user", user["id"]]]
+    )
+    pipeline.run()
+    assert receiver.types() == ["user.created", "user.deleted"]
+
+
+def test_disabled_user_is_deleted_when_target_deprovisions_by_delete(
+    scim, pipeline, add_target, receiver
+):
+    add_target(deprovision="delete")
+    user = create_user(scim)
+    pipeline.run()
+    scim.patch(
+        f"/Users/{user['id']}", json=patch({"op": "Replace", "path": "active", "value": False})
+    )
+    pipeline.run()
+    assert receiver.types() == ["user.created", "user.deleted"]
+
+
+def test_disabled_user_never_provisioned_is_not_sent(scim, pipeline, add_target, receiver):
+    add_target()
+    create_user(scim, active=False)
+    pipeline.run()
+    assert receiver.types() == []
+
+
+def test_joining_a_scoping_group_provisions_and_leaving_deprovisions(
+    scim, pipeline, add_target, receiver
+):
+    group = scim.post("/Groups", json=entra_group()).json
+    add_target(scope={"type": "groups", "groups": [group["id"]]}, resources=["users"])
+    user = create_user(scim)
+    pipeline.run()
+    assert receiver.types() == []
+    add = patch({"op": "Add", "path": "members", "value": [{"value": user["id"]}]})
+    scim.patch(f"/Groups/{group['id']}", json=add)
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    remove = patch({"op": "Remove", "path": f'members[value eq "{user["id"]}"]'})
+    scim.patch(f"/Groups/{group['id']}", json=remove)
+    pipeline.run()
+    assert receiver.types() == ["user.created", "user.deactivated"]
+
+
+def test_group_members_are_sent_after_the_users_exist(scim, pipeline, add_target, receiver):
+    add_target()
+    group = scim.post("/Groups", json=entra_group()).json
+    pipeline.run()
+    users = [create_user(scim)["id"] for _ in range(3)]
+    scim.patch(
+        f"/Groups/{group['id']}",
+        json=patch({"op": "Add", "path": "members", "value": [{"value": u} for u in users]}),
+    )
+    pipeline.run()
+    types = receiver.types()
+    assert types[0] == "group.created"
+    assert types.index("group.members_added") > max(
+        i for i, t in enumerate(types) if t == "user.created"
+    )
+    added = receiver.of("group.members_added")
+    assert sorted(m["id"] for e in added for m in e["data"]["members"]) == sorted(users)
+
+
+def test_removed_member_is_relayed(scim, pipeline, add_target, receiver):
+    add_target()
+    user = create_user(scim)
+    group = scim.post("/Groups", json=entra_group(members=[{"value": user["id"]}])).json
+    pipeline.run()
+    scim.patch(
+        f"/Groups/{group['id']}",
+        json=patch({"op": "Remove", "path": "members", "value": [{"value": user["id"]}]}),
+    )
+    pipeline.run()
+    assert receiver.of("group.members_removed")[0]["data"]["members"] == [{"id": user["id"]}]
+
+
+def test_target_failing_then_recovering_converges(scim, pipeline, add_target, receiver):
+    target = add_target()
+    receiver.fail_next = 2
+    user = create_user(scim)
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    assert len(set(receiver.attempt_ids)) == 1, "the idempotency key stays the same across retries"
+    log = context().deliveries.log(target["id"])
+    assert [e["outcome"] for e in reversed(log)] == ["failed", "failed", "delivered"]
+    assert receiver.events[0]["data"]["id"] == user["id"]
+
+
+def test_target_down_past_all_retries_is_dead_lettered_then_replayed(
+    scim, pipeline, add_target, receiver
+):
+    from workers.deliver import replay
+
+    target = add_target()
+    receiver.fail_next = 100
+    user = create_user(scim)
+    pipeline.run()
+    dead = context().deliveries.parked(target["id"], "dead")
+    assert [(d["kind"], d["id"], d["attempts"]) for d in dead] == [("user", user["id"], 4)]
+    receiver.fail_next = 0
+    assert replay(context(), target["id"], "dead") == 1
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    assert context().deliveries.parked(target["id"], "dead") == []
+
+
+def test_client_error_is_dead_lettered_at_once(scim, pipeline, add_target, receiver):
+    target = add_target()
+    receiver.fail_next, receiver.fail_status = 100, 400
+    create_user(scim)
+    pipeline.run()
+    assert [d["attempts"] for d in context().deliveries.parked(target["id"], "dead")] == [1]
+
+
+def test_shadow_mode_logs_what_it_would_send_and_sends_nothing(
+    scim, pipeline, add_target, receiver
+):
+    target = add_target(shadow=True)
+    user = create_user(scim)
+    pipeline.run()
+    assert receiver.types() == []
+    entry = context().deliveries.log(target["id"])[0]
+    assert (entry["outcome"], entry["action"]) == ("shadow", "create")
+    assert entry["payload"]["userName"] == user["userName"]
+
+
+def test_deletion_guard_holds_deprovisions_over_the_limit_until_approved(
+    scim, pipeline, add_target, receiver
+):
+    from workers.deliver import replay
+
+    target = add_target(deletion_guard={"max": 2, "window_seconds": 3600})
+    users = [create_user(scim)["id"] for _ in range(3)]
+    pipeline.run()
+    for uid in users:
+        scim.delete(f"/Users/{uid}")
+    pipeline.run()
+    assert receiver.types().count("user.deleted") == 2
+    held = context().deliveries.parked(target["id"], "held")
+    assert [(h["reason"], h["kind"]) for h in held] == [("guard", "user")]
+    assert replay(context(), target["id"], "held", reason="guard", bypass_guard=True) == 1
+    pipeline.run()
+    assert receiver.types().count("user.deleted") == 3
+
+
+def test_failing_target_is_quarantined_and_resumes_when_it_answers(
+    scim, pipeline, add_target, receiver
+):
+    from workers.deliver import probe
+
+    target = add_target()
+    deliveries = context().deliveries
+    for _ in range(1000):  # the breaker threshold in tests is 1000: open it by hand
+        if deliveries.record_failure(target["id"], 3):
+            break
+    create_user(scim)
+    pipeline.run()
+    assert receiver.types() == []
+    assert [h["reason"] for h in deliveries.parked(target["id"], "held")] == ["circuit"]
+    assert probe(target["id"]) == "resumed"
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    assert not deliveries.is_open(target["id"])
+
+
+def test_a_slow_or_dead_target_does_not_delay_the_others(scim, pipeline, add_target, receiver):
+    add_target(name="dead", url="http://127.0.0.1:9/events")
+    add_target(name="alive")
+    create_user(scim)
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+
+
+def test_disabled_target_receives_nothing(scim, pipeline, add_target, receiver):
+    add_target(enabled=False)
+    create_user(scim)
+    pipeline.run()
+    assert receiver.types() == []
