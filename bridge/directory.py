@@ -22,6 +22,7 @@ announced, nor announced without being stored.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -44,13 +45,30 @@ KINDS = ("user", "group")
 _LUA_DIR = Path(__file__).parent / "lua"
 
 
+_id_lock = threading.Lock()
+_id_last = [0, 0]  # last millisecond, counter within it
+
+
 def new_id() -> str:
-    """A UUIDv7 (RFC 9562): time-ordered, so the id order is the creation order."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    )
+    """A UUIDv7 (RFC 9562): time-ordered, so id order is creation order.
+
+    Within one millisecond a 12-bit counter (RFC 9562 §6.2, method 1) keeps the ids of
+    one process increasing; ids from different processes interleave by time.
+    """
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _id_last[0]:
+            ms = _id_last[0]
+            _id_last[1] += 1
+            if _id_last[1] > 0xFFF:
+                ms += 1
+                _id_last[1] = 0
+        else:
+            _id_last[1] = int.from_bytes(os.urandom(1), "big")  # leaves room to count up
+        _id_last[0] = ms
+        counter = _id_last[1]
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

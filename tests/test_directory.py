@@ -80,3 +80,13 @@ def test_failed_write_announces_nothing(scim, redis_client):
     user = scim.post("/Users", json=entra_user()).json
     scim.post("/Users", json=entra_user(userName=user["userName"]))
     assert len(stream(redis_client)) == 1
+
+
+def test_ids_increase_in_creation_order():
+    """RFC 9562 UUIDv7 with a counter: many ids in one millisecond still sort in order."""
+    from bridge.directory import new_id
+
+    ids = [new_id() for _ in range(5000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(i[14] == "7" for i in ids)
