@@ -63,11 +63,15 @@ class Settings:
             extension_schema_files=files,
             extension_schemas=tuple(_load_schema_file(p.strip()) for p in files),
             data_dir=env.get("BRIDGE_DATA_DIR", cls.data_dir),
-            secret_keys=tuple(k.strip() for k in env.get("BRIDGE_SECRET_KEYS", "").split(",") if k.strip()),
+            secret_keys=tuple(
+                k.strip() for k in env.get("BRIDGE_SECRET_KEYS", "").split(",") if k.strip()
+            ),
             retry_max_attempts=int(env.get("BRIDGE_RETRY_MAX_ATTEMPTS", cls.retry_max_attempts)),
             retry_base_seconds=float(env.get("BRIDGE_RETRY_BASE_SECONDS", cls.retry_base_seconds)),
             breaker_threshold=int(env.get("BRIDGE_BREAKER_THRESHOLD", cls.breaker_threshold)),
-            breaker_probe_seconds=int(env.get("BRIDGE_BREAKER_PROBE_SECONDS", cls.breaker_probe_seconds)),
+            breaker_probe_seconds=int(
+                env.get("BRIDGE_BREAKER_PROBE_SECONDS", cls.breaker_probe_seconds)
+            ),
         )
 
 

@@ -63,7 +63,9 @@ class Deliveries:
         return f"{self.prefix}:target:{target_id}:{name}"
 
     # --- the delivery itself --------------------------------------------------------------
-    def snapshot(self, target_id: str, kind: str, rid: str, record_key: str, token: str) -> Snapshot:
+    def snapshot(
+        self, target_id: str, kind: str, rid: str, record_key: str, token: str
+    ) -> Snapshot:
         """Take the item's lock and read its state and record, in one round trip."""
         it = item(kind, rid)
         pipe = self.redis.pipeline(transaction=False)
@@ -120,18 +122,38 @@ class Deliveries:
 
     # --- reading the log ------------------------------------------------------------------
     def log(self, target_id: str, limit: int = 100) -> list[dict]:
-        return [orjson.loads(e) for e in self.redis.lrange(self.key(target_id, "log"), 0, limit - 1)]
+        return [
+            orjson.loads(e) for e in self.redis.lrange(self.key(target_id, "log"), 0, limit - 1)
+        ]
 
     def stats(self, target_id: str) -> dict[str, int]:
-        return {k.decode(): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()}
+        return {
+            k.decode(): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()
+        }
 
     # --- dead letters and held items ------------------------------------------------------
     def bury(self, target_id: str, kind: str, rid: str, error: str, attempts: int) -> None:
-        entry = {"kind": kind, "id": rid, "reason": "failed", "error": error, "attempts": attempts, "at": now_iso()}
+        entry = {
+            "kind": kind,
+            "id": rid,
+            "reason": "failed",
+            "error": error,
+            "attempts": attempts,
+            "at": now_iso(),
+        }
         self.redis.hset(self.key(target_id, "dead"), item(kind, rid), orjson.dumps(entry))
 
-    def hold(self, target_id: str, kind: str, rid: str, reason: str, error: str | None = None) -> None:
-        entry = {"kind": kind, "id": rid, "reason": reason, "error": error, "attempts": 0, "at": now_iso()}
+    def hold(
+        self, target_id: str, kind: str, rid: str, reason: str, error: str | None = None
+    ) -> None:
+        entry = {
+            "kind": kind,
+            "id": rid,
+            "reason": reason,
+            "error": error,
+            "attempts": 0,
+            "at": now_iso(),
+        }
         self.redis.hset(self.key(target_id, "held"), item(kind, rid), orjson.dumps(entry))
 
     def parked(self, target_id: str, which: str) -> list[dict]:
@@ -164,7 +186,9 @@ class Deliveries:
         return int(pipe.execute()[1])
 
     def count_deprovision(self, target_id: str, kind: str, rid: str) -> None:
-        self.redis.zadd(self.key(target_id, "deprovisions"), {f"{item(kind, rid)}:{time.time()}": time.time()})
+        self.redis.zadd(
+            self.key(target_id, "deprovisions"), {f"{item(kind, rid)}:{time.time()}": time.time()}
+        )
 
     # --- circuit breaker ------------------------------------------------------------------
     def breaker(self, target_id: str) -> dict:

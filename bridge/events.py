@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import orjson
 import redis
-from rq import Queue
 
+from bridge.jobs import DELIVER_JOB, ITEMS_PER_JOB, JOB_OPTIONS, PRIORITY_QUEUE, QUEUE, queues_for
 from bridge.targets.model import Target
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,8 @@ GROUP = "dispatch"
 BATCH = 500
 """Stream entries read per round trip."""
 
-ITEMS_PER_JOB = 100
-"""Resources one delivery job carries at most."""
-
 CLAIM_IDLE_MS = 30_000
 """Pending entries idle this long are taken over from a dispatcher that died."""
-
-QUEUE = "bridge"
-PRIORITY_QUEUE = "bridge-deprovision"
-"""Deprovisioning changes go to their own queue, which workers serve first."""
-
-DELIVER_JOB = "workers.deliver.deliver"
-JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
 
 
 class Dispatcher:
@@ -56,7 +46,7 @@ class Dispatcher:
         self.stream = f"{prefix}:changes"
         self.targets = targets
         self.consumer = consumer
-        self.queues = {name: Queue(name, connection=client) for name in (QUEUE, PRIORITY_QUEUE)}
+        self.queues = queues_for(client)
 
     def setup(self) -> None:
         """Create the consumer group; from the stream's start, so nothing is skipped."""
@@ -68,7 +58,9 @@ class Dispatcher:
 
     def poll(self, block_ms: int | None = 1000) -> int:
         """Dispatch one batch of new entries (waiting up to ``block_ms``; None: no wait)."""
-        reply = self.redis.xreadgroup(GROUP, self.consumer, {self.stream: ">"}, count=BATCH, block=block_ms)
+        reply = self.redis.xreadgroup(
+            GROUP, self.consumer, {self.stream: ">"}, count=BATCH, block=block_ms
+        )
         entries = reply[0][1] if reply else []
         self.dispatch(entries)
         return len(entries)
@@ -98,7 +90,9 @@ class Dispatcher:
             for (target_id, queue), items in plan.items():
                 for start in range(0, len(items), ITEMS_PER_JOB):
                     chunk = items[start : start + ITEMS_PER_JOB]
-                    self.queues[queue].enqueue(DELIVER_JOB, target_id, chunk, pipeline=pipe, **JOB_OPTIONS)
+                    self.queues[queue].enqueue(
+                        DELIVER_JOB, target_id, chunk, pipeline=pipe, **JOB_OPTIONS
+                    )
             ids = [entry_id for entry_id, _ in entries]
             pipe.xack(self.stream, GROUP, *ids)
             pipe.xdel(self.stream, *ids)

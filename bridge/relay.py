@@ -52,7 +52,9 @@ class Policy:
 class Outcome:
     """What a batch left to do: items to retry later, and what happened to each."""
 
-    retries: list[tuple[str, str, int, float]] = field(default_factory=list)  # kind, id, attempt, delay
+    retries: list[tuple[str, str, int, float]] = field(
+        default_factory=list
+    )  # kind, id, attempt, delay
     results: dict[str, str] = field(default_factory=dict)
     breaker_opened: bool = False
 
@@ -85,7 +87,9 @@ class Relay:
         """Deliver each (kind, id) item; failures become retries, dead letters or holds."""
         outcome = Outcome()
         for kind, rid in items:
-            result = self._deliver_item(target, connector, kind, rid, attempt, bypass_guard, probing, outcome)
+            result = self._deliver_item(
+                target, connector, kind, rid, attempt, bypass_guard, probing, outcome
+            )
             outcome.results[f"{kind}:{rid}"] = result
         return outcome
 
@@ -117,14 +121,26 @@ class Relay:
             deprovision = change.action in ("deactivate", "delete") and kind == "user"
             if deprovision and not bypass_guard and self._guard_tripped(target):
                 self.deliveries.hold(target.id, kind, rid, "guard")
-                self._finish(target, change, token, None, "held", None, attempt, started, "deletion guard")
+                self._finish(
+                    target, change, token, None, "held", None, attempt, started, "deletion guard"
+                )
                 return "held"
             if target.shadow:
                 self._finish(target, change, token, None, "shadow", None, attempt, started, None)
                 return "shadow"
             if not probing and self.deliveries.is_open(target.id):
                 self.deliveries.hold(target.id, kind, rid, "circuit")
-                self._finish(target, change, token, None, "held", None, attempt, started, "target quarantined")
+                self._finish(
+                    target,
+                    change,
+                    token,
+                    None,
+                    "held",
+                    None,
+                    attempt,
+                    started,
+                    "target quarantined",
+                )
                 return "held"
             applied = connector.apply(change)
         except TargetError as exc:
@@ -132,7 +148,9 @@ class Relay:
         if deprovision:
             self.deliveries.count_deprovision(target.id, kind, rid)
         new_state = _next_state(change, snap.state, applied.remember)
-        self._finish(target, change, token, new_state, "delivered", applied.status, attempt, started, None)
+        self._finish(
+            target, change, token, new_state, "delivered", applied.status, attempt, started, None
+        )
         self.deliveries.clear_dead(target.id, kind, rid)
         self.deliveries.record_success(target.id)
         if change.state.get("pending_members"):
@@ -151,30 +169,42 @@ class Relay:
         started: float,
         outcome: Outcome,
     ) -> str:
-        if exc.retryable and self.deliveries.record_failure(target.id, self.policy.breaker_threshold):
+        if exc.retryable and self.deliveries.record_failure(
+            target.id, self.policy.breaker_threshold
+        ):
             outcome.breaker_opened = True
         attempts = attempt + 1
         entry = _entry(kind, rid, change, "failed", exc.status, attempts, started, str(exc))
         if exc.retryable and attempts < self.policy.max_attempts:
-            self.deliveries.finish(target.id, kind, rid, token, state=None, entry=entry, counter="retried")
-            outcome.retries.append((kind, rid, attempts, self.policy.delay(attempt, exc.retry_after)))
+            self.deliveries.finish(
+                target.id, kind, rid, token, state=None, entry=entry, counter="retried"
+            )
+            outcome.retries.append(
+                (kind, rid, attempts, self.policy.delay(attempt, exc.retry_after))
+            )
             return "retry"
         self.deliveries.finish(target.id, kind, rid, token, state=None, entry=entry, counter="dead")
         self.deliveries.bury(target.id, kind, rid, str(exc), attempts)
         log.warning("delivery of %s:%s to %s dead-lettered: %s", kind, rid, target.name, exc)
         return "dead"
 
-    def _finish(self, target, change, token, state, outcome, status, attempt, started, error) -> None:
+    def _finish(
+        self, target, change, token, state, outcome, status, attempt, started, error
+    ) -> None:
         entry = _entry(change.kind, change.id, change, outcome, status, attempt + 1, started, error)
         if outcome == "shadow":
             entry["payload"] = change.payload
             entry["members_added"] = change.members_added
             entry["members_removed"] = change.members_removed
-        self.deliveries.finish(target.id, change.kind, change.id, token, state=state, entry=entry, counter=outcome)
+        self.deliveries.finish(
+            target.id, change.kind, change.id, token, state=state, entry=entry, counter=outcome
+        )
 
     def _guard_tripped(self, target: Target) -> bool:
         guard = target.deletion_guard
-        return self.deliveries.deprovisions_within(target.id, guard["window_seconds"]) >= guard["max"]
+        return (
+            self.deliveries.deprovisions_within(target.id, guard["window_seconds"]) >= guard["max"]
+        )
 
     # --- planning -------------------------------------------------------------------------
     def _load(self, kind: str, rid: str, raw: bytes | None) -> Record | None:
@@ -196,7 +226,9 @@ class Relay:
             return self._plan_user(target, rid, record, state)
         return self._plan_group(target, connector, rid, record, state, outcome)
 
-    def _plan_user(self, target: Target, rid: str, record: Record | None, state: dict) -> Change | None:
+    def _plan_user(
+        self, target: Target, rid: str, record: Record | None, state: dict
+    ) -> Change | None:
         present = bool(state.get("present"))
         wanted = record is not None and target.receives("user") and self._in_scope(target, record)
         active = record is not None and record.doc.get("active", True) is not False
@@ -232,7 +264,9 @@ class Relay:
         same = present and state.get("digest") == _digest(payload)
         if same and not added and not removed:
             if missing:
-                raise TargetError(f"members not yet in the target: {', '.join(missing)}", retryable=True)
+                raise TargetError(
+                    f"members not yet in the target: {', '.join(missing)}", retryable=True
+                )
             return None
         action = "none" if same else ("update" if present else "create")
         change = _change(target, "group", rid, action, payload, state, added, removed)
@@ -248,10 +282,16 @@ class Relay:
         if target.scope["type"] == "filter":
             node = parse_filter(target.scope["filter"])
             rtype = self.resource_types["User"]
-            return {r.id for r in self.directory.get_many("user", users) if matches(node, _as_resource(r), rtype)}
+            return {
+                r.id
+                for r in self.directory.get_many("user", users)
+                if matches(node, _as_resource(r), rtype)
+            }
         return set(users)
 
-    def _member_status(self, target: Target, connector: Connector, uid: str, outcome: Outcome) -> str:
+    def _member_status(
+        self, target: Target, connector: Connector, uid: str, outcome: Outcome
+    ) -> str:
         """``present`` once the user is in the target (delivered first if need be: a user
         exists there before it joins a group), ``excluded`` when it is not meant to be there
         (out of scope, disabled), ``pending`` when its delivery failed or is running."""
@@ -309,7 +349,9 @@ def _next_state(change: Change, old: dict, remember: dict) -> dict:
     if change.kind == "user":
         state["active"] = change.action != "deactivate"
     else:
-        members = (set(old.get("members", [])) | set(change.members_added)) - set(change.members_removed)
+        members = (set(old.get("members", [])) | set(change.members_added)) - set(
+            change.members_removed
+        )
         state["members"] = sorted(members)
     return state
 

@@ -6,8 +6,8 @@ import redis
 from rq import SimpleWorker
 
 from bridge.events import Dispatcher
+from bridge.jobs import QUEUES
 from workers.context import context
-from workers.run import QUEUES
 
 MAX_ROUNDS = 50
 """Dispatch/work rounds before giving up: retries re-enqueue, so a few rounds are normal."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.jobs import replay
 from bridge.targets.signing import new_secret
 from tests.factories import entra_group, entra_user, patch
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -228,8 +229,6 @@ def test_target_failing_then_recovering_converges(scim, pipeline, add_target, re
 def test_target_down_past_all_retries_is_dead_lettered_then_replayed(
     scim, pipeline, add_target, receiver
 ):
-    from workers.deliver import replay
-
     target = add_target()
     receiver.fail_next = 100
     user = create_user(scim)
@@ -237,7 +236,7 @@ def test_target_down_past_all_retries_is_dead_lettered_then_replayed(
     dead = context().deliveries.parked(target["id"], "dead")
     assert [(d["kind"], d["id"], d["attempts"]) for d in dead] == [("user", user["id"], 4)]
     receiver.fail_next = 0
-    assert replay(context(), target["id"], "dead") == 1
+    assert replay(context().deliveries, context().queues["bridge"], target["id"], "dead") == 1
     pipeline.run()
     assert receiver.types() == ["user.created"]
     assert context().deliveries.parked(target["id"], "dead") == []
@@ -266,8 +265,6 @@ def test_shadow_mode_logs_what_it_would_send_and_sends_nothing(
 def test_deletion_guard_holds_deprovisions_over_the_limit_until_approved(
     scim, pipeline, add_target, receiver
 ):
-    from workers.deliver import replay
-
     target = add_target(deletion_guard={"max": 2, "window_seconds": 3600})
     users = [create_user(scim)["id"] for _ in range(3)]
     pipeline.run()
@@ -277,7 +274,18 @@ def test_deletion_guard_holds_deprovisions_over_the_limit_until_approved(
     assert receiver.types().count("user.deleted") == 2
     held = context().deliveries.parked(target["id"], "held")
     assert [(h["reason"], h["kind"]) for h in held] == [("guard", "user")]
-    assert replay(context(), target["id"], "held", reason="guard", bypass_guard=True) == 1
+    ctx = context()
+    assert (
+        replay(
+            ctx.deliveries,
+            ctx.queues["bridge"],
+            target["id"],
+            "held",
+            reason="guard",
+            bypass_guard=True,
+        )
+        == 1
+    )
     pipeline.run()
     assert receiver.types().count("user.deleted") == 3
 

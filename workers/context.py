@@ -11,8 +11,8 @@ from rq import Queue
 from bridge.config import Settings
 from bridge.deliveries import Deliveries
 from bridge.directory import Directory
-from bridge.events import PRIORITY_QUEUE, QUEUE
 from bridge.extension import connect, resource_types_for
+from bridge.jobs import queues_for
 from bridge.relay import Policy, Relay
 from bridge.secrets import SecretBox
 from bridge.targets.auth import http_client
@@ -69,7 +69,7 @@ def build(settings: Settings) -> Context:
         deliveries=deliveries,
         targets=TargetStore(client, settings.key_prefix, secrets, resource_types),
         relay=Relay(directory, deliveries, resource_types, policy),
-        queues={name: Queue(name, connection=client) for name in (PRIORITY_QUEUE, QUEUE)},
+        queues=queues_for(client),
     )
 
 

@@ -14,11 +14,9 @@ import socket
 
 from rq import SimpleWorker
 
-from bridge.events import PRIORITY_QUEUE, QUEUE, Dispatcher, DispatcherThread
+from bridge.events import Dispatcher, DispatcherThread
+from bridge.jobs import QUEUES
 from workers.context import context
-
-QUEUES = (PRIORITY_QUEUE, QUEUE)
-"""Queues in priority order: deprovisioning first, so access is removed fastest."""
 
 
 def main() -> None:

@@ -27,9 +27,15 @@ USER_AGENT = "entra-scim-bridge"
 class ClientCredentials(httpx.Auth):
     """httpx auth flow: adds a cached client-credentials token, renews it on 401."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None) -> None:
+    def __init__(
+        self, token_url: str, client_id: str, client_secret: str, scope: str | None
+    ) -> None:
         self.token_url = token_url
-        self.form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+        self.form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
         if scope:
             self.form["scope"] = scope
         self._token: str | None = None
@@ -84,5 +90,7 @@ def http_client(auth: dict) -> httpx.Client:
     if kind == "bearer":
         headers["Authorization"] = f"Bearer {auth['token']}"
     elif kind == "oauth2":
-        flow = ClientCredentials(auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope"))
+        flow = ClientCredentials(
+            auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope")
+        )
     return httpx.Client(headers=headers, auth=flow, timeout=REQUEST_TIMEOUT, trust_env=False)

@@ -38,7 +38,11 @@ class Target:
 
     @property
     def scope_groups(self) -> frozenset[str]:
-        return frozenset(self.scope.get("groups") or ()) if self.scope["type"] == "groups" else frozenset()
+        return (
+            frozenset(self.scope.get("groups") or ())
+            if self.scope["type"] == "groups"
+            else frozenset()
+        )
 
     @classmethod
     def from_config(cls, config: dict, resource_types: dict[str, ResourceType]) -> Target:
@@ -56,7 +60,9 @@ class Target:
             deprovision=config.get("deprovision", "disable"),
             enabled=bool(config.get("enabled", True)),
             shadow=bool(config.get("shadow", False)),
-            deletion_guard=dict(config.get("deletion_guard") or {"max": 100, "window_seconds": 3600}),
+            deletion_guard=dict(
+                config.get("deletion_guard") or {"max": 100, "window_seconds": 3600}
+            ),
             signing_secret=config.get("signing_secret"),
             config=config,
         )

@@ -18,7 +18,12 @@ import orjson
 from bridge.targets import signing
 from bridge.targets.base import Applied, Change, raise_for_response, translate_transport_error
 
-EVENT_OF_ACTION = {"create": "created", "update": "updated", "deactivate": "deactivated", "delete": "deleted"}
+EVENT_OF_ACTION = {
+    "create": "created",
+    "update": "updated",
+    "deactivate": "deactivated",
+    "delete": "deleted",
+}
 
 
 class WebhookConnector:
@@ -31,7 +36,9 @@ class WebhookConnector:
         status = None
         if change.action != "none":
             data = {"id": change.id, "resource": change.payload}
-            status = self._send(f"{change.kind}.{EVENT_OF_ACTION[change.action]}", data, change.idempotency_key)
+            status = self._send(
+                f"{change.kind}.{EVENT_OF_ACTION[change.action]}", data, change.idempotency_key
+            )
         if change.members_added:
             data = {"id": change.id, "members": [{"id": m} for m in change.members_added]}
             status = self._send("group.members_added", data, change.idempotency_key + "_a")
@@ -46,7 +53,11 @@ class WebhookConnector:
 
     def _send(self, event: str, data: dict, msg_id: str) -> int:
         body = orjson.dumps(
-            {"type": event, "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"), "data": data}
+            {
+                "type": event,
+                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "data": data,
+            }
         )
         headers = signing.headers(self.secret, msg_id, int(time.time()), body)
         headers["Content-Type"] = "application/json"
