@@ -8,7 +8,10 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from bridge import extension
-from bridge.cli import tokens_cli
+from bridge.admin import api as admin_api
+from bridge.admin.cli import targets_cli
+from bridge.admin.views import blp as admin_blp
+from bridge.cli import admin_tokens_cli, tokens_cli
 from bridge.config import Settings
 from bridge.scim import errors
 from bridge.scim.http import (
@@ -27,7 +30,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # checked per request with a SCIM error
     state = extension.init_app(app, settings)
     app.register_blueprint(scim_blp)
+    api = admin_api.init_app(app)
+    api.register_blueprint(admin_blp)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(admin_tokens_cli)
+    app.cli.add_command(targets_cli)
     _register_error_handlers(app)
 
     @app.get("/healthz")
@@ -46,22 +53,29 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _register_error_handlers(app: Flask) -> None:
-    """Under /scim every error is a SCIM Error body; elsewhere Flask's defaults apply."""
+    """Under /scim every error is a SCIM Error body, under /admin flask-smorest's JSON error;
+    elsewhere Flask's defaults apply."""
 
     @app.errorhandler(errors.ScimError)
     def scim_error(error: errors.ScimError):
+        if admin_api.is_admin_request():
+            return admin_api.scim_error_response(error)
         return error_response(error)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if request.path.startswith("/scim"):
             return http_error_response(exc)
+        if admin_api.is_admin_request():
+            return admin_api.http_error_response(exc)
         return exc
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
+        if admin_api.is_admin_request():
+            return admin_api.unexpected_error_response(exc)
         return unexpected_error_response(exc)
 
 

@@ -23,15 +23,18 @@ class ServerSettings:
     """The gunicorn options the benchmark varies (see README: "Server settings")."""
 
     worker_class: str = "gthread"
-    workers: int = 2
+    workers: int = 4
     threads: int = 2
     keepalive: int = 5
+    reuse_port: bool = True
+    """One SO_REUSEPORT listening socket per worker: the kernel spreads connections."""
     backlog: int = 2048
 
     def label(self) -> str:
+        port = " reuse-port" if self.reuse_port else ""
         if self.worker_class == "gthread":
-            return f"gthread w{self.workers} t{self.threads} ka{self.keepalive}s"
-        return f"{self.worker_class} w{self.workers}"
+            return f"gthread w{self.workers} t{self.threads} ka{self.keepalive}s{port}"
+        return f"{self.worker_class} w{self.workers}{port}"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +52,7 @@ class Gunicorn:
         self.log_path = log_dir / f"gunicorn-{app_spec.split(':')[0].replace('.', '_')}.log"
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        self._log = None
 
     def start(self) -> None:
         s = self.settings
@@ -60,6 +64,7 @@ class Gunicorn:
             "--threads", str(s.threads),
             "--keep-alive", str(s.keepalive),
             "--backlog", str(s.backlog),
+            *(["--reuse-port"] if s.reuse_port else []),
             "--timeout", "60",
             "--graceful-timeout", "5",
             "--error-logfile", str(self.log_path),
@@ -127,7 +132,9 @@ class Gunicorn:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -1,4 +1,4 @@
-"""The bridge's per-app state: Redis client, directory, tokens, resource types."""
+"""The bridge's per-app state: Redis client, directory, tokens, targets, deliveries, queues."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask
+from rq import Queue
 
 from bridge.config import Settings
+from bridge.deliveries import Deliveries
 from bridge.directory import Directory
+from bridge.jobs import queues_for
 from bridge.scim.attributes import ResourceType, Schema, build_resource_types
-from bridge.tokens import TokenStore
+from bridge.secrets import SecretBox
+from bridge.targets.store import TargetStore
+from bridge.tokens import ADMIN_TOKEN_PREFIX, TokenStore
 
 REDIS_SOCKET_TIMEOUT = 5.0
 """Seconds a Redis command may take before the request fails with 503 (Entra retries)."""
+
+ADMIN_TOKENS_HASH = "admin_tokens"
+"""Redis hash (under the key prefix) of the admin API's tokens, apart from SCIM's."""
 
 
 @dataclass
@@ -23,6 +31,10 @@ class Bridge:
     directory: Directory
     tokens: TokenStore
     resource_types: dict[str, ResourceType]
+    admin_tokens: TokenStore
+    targets: TargetStore
+    deliveries: Deliveries
+    queues: dict[str, Queue]
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -44,14 +56,25 @@ def resource_types_for(settings: Settings) -> dict[str, ResourceType]:
     return build_resource_types(user_ext, group_ext)
 
 
+def secret_box(settings: Settings) -> SecretBox | None:
+    """The box that encrypts target secrets; None when BRIDGE_SECRET_KEYS is unset."""
+    return SecretBox(list(settings.secret_keys)) if settings.secret_keys else None
+
+
 def init_app(app: Flask, settings: Settings) -> Bridge:
     client = connect(settings)
+    resource_types = resource_types_for(settings)
+    prefix = settings.key_prefix
     state = Bridge(
         settings=settings,
         redis=client,
-        directory=Directory(client, settings.key_prefix),
-        tokens=TokenStore(client, settings.key_prefix),
-        resource_types=resource_types_for(settings),
+        directory=Directory(client, prefix),
+        tokens=TokenStore(client, prefix),
+        resource_types=resource_types,
+        admin_tokens=TokenStore(client, prefix, ADMIN_TOKENS_HASH, token_prefix=ADMIN_TOKEN_PREFIX),
+        targets=TargetStore(client, prefix, secret_box(settings), resource_types),
+        deliveries=Deliveries(client, prefix),
+        queues=queues_for(client),
     )
     app.extensions["bridge"] = state
     app.config["BRIDGE_SETTINGS"] = settings

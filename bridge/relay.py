@@ -271,7 +271,7 @@ class Relay:
         action = "none" if same else ("update" if present else "create")
         change = _change(target, "group", rid, action, payload, state, added, removed)
         refs = self.deliveries.states(target.id, "user", added + removed)
-        change.member_refs = {uid: s.get("remote_id", uid) for uid, s in refs.items()}
+        change.member_refs = {uid: s["remote_id"] for uid, s in refs.items() if s.get("remote_id")}
         change.state = {**state, "pending_members": missing}
         return change
 

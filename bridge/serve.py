@@ -18,6 +18,7 @@ import redis
 
 from bridge.config import Settings
 from bridge.embedded_redis import EmbeddedRedis
+from bridge.secrets import SecretBox
 from bridge.tokens import TokenStore
 
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -35,6 +36,9 @@ def main() -> int:
         )
         embedded.start()
         env["REDIS_URL"] = embedded.url
+        settings = Settings.from_env(env)
+    if not env.get("BRIDGE_SECRET_KEYS"):
+        env["BRIDGE_SECRET_KEYS"] = _local_secret_key(Path(settings.data_dir))
         settings = Settings.from_env(env)
     bind = env.get("BRIDGE_BIND", DEFAULT_BIND)
     children: list[subprocess.Popen] = []
@@ -111,6 +115,21 @@ def _stop_all(children: list[subprocess.Popen]) -> None:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def _local_secret_key(data_dir: Path) -> str:
+    """The key that encrypts target secrets, kept beside the embedded data (mode 0600).
+
+    Deployments set BRIDGE_SECRET_KEYS from their secret store instead.
+    """
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = SecretBox.generate_key()
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
 
 
 def _int(env: dict, name: str) -> int | None:

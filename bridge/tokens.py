@@ -1,4 +1,7 @@
-"""SCIM bearer tokens: several at once (rotation), stored only as SHA-256 digests.
+"""Bearer tokens: several at once (rotation), stored only as SHA-256 digests.
+
+Two stores use this: the SCIM tokens Entra authenticates with (hash ``tokens``) and the
+admin API's tokens (hash ``admin_tokens``); a token of one is never valid for the other.
 
 A token is 256 random bits, so its SHA-256 digest is a safe lookup key: finding it by
 digest reveals nothing about other tokens, and the digest is compared in constant time.
@@ -22,6 +25,10 @@ TOKEN_CACHE_SECONDS = 5.0
 """How long a process trusts a verified token without asking Redis; bounds revocation delay."""
 
 TOKEN_PREFIX = "scim_"
+"""How a SCIM token starts, so a leaked one is recognisable (secret scanners, logs)."""
+
+ADMIN_TOKEN_PREFIX = "adm_"
+"""How an admin API token starts."""
 
 
 @dataclass(frozen=True)
@@ -36,16 +43,24 @@ def digest(secret: str) -> str:
 
 
 class TokenStore:
-    """Tokens in the Redis hash ``{prefix}:tokens`` (digest -> metadata)."""
+    """Tokens in the Redis hash ``{prefix}:{name}`` (digest -> metadata)."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "bridge",
+        name: str = "tokens",
+        *,
+        token_prefix: str = TOKEN_PREFIX,
+    ) -> None:
         self.redis = client
-        self.key = f"{prefix}:tokens"
+        self.key = f"{prefix}:{name}"
+        self.token_prefix = token_prefix
         self._cache: dict[str, float] = {}
 
     def create(self, name: str) -> tuple[TokenInfo, str]:
         """A new token; the secret is returned once and never stored."""
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        secret = self.token_prefix + secrets.token_urlsafe(32)
         info = TokenInfo(
             id=secrets.token_hex(4),
             name=name,

@@ -1,12 +1,21 @@
-"""Marshmallow schemas of the admin API: targets, deliveries, replays."""
+"""Marshmallow schemas of the admin API: targets, deliveries, replays.
+
+Secrets (``auth.token``, ``auth.client_secret``, ``signing_secret``) are ``load_only``:
+they can be written, never read back. Checks that need the app's resource types (SCIM
+filters, attribute mappings) are made by :mod:`bridge.admin.service`.
+"""
 
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from bridge.deliveries import LOG_LENGTH
+
 KINDS = ("scim", "webhook")
 RESOURCES = ("users", "groups")
 DEPROVISION_MODES = ("disable", "delete")
+ITEM = r"^(user|group):\S+$"
+"""A parked delivery's item: ``user:<id>`` or ``group:<id>``."""
 
 
 class AuthSchema(Schema):
@@ -23,10 +32,13 @@ class AuthSchema(Schema):
     scope = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
-    def _complete(self, data, **_):
-        if data["type"] == "bearer" and not data.get("token"):
+    def _complete(self, data, partial=False, **_):
+        # on PATCH, secrets left out are kept: the merged target is checked whole later
+        if partial:
+            return
+        if data.get("type") == "bearer" and not data.get("token"):
             raise ValidationError({"token": ["a bearer token is required"]})
-        if data["type"] == "oauth2":
+        if data.get("type") == "oauth2":
             missing = [k for k in ("token_url", "client_id", "client_secret") if not data.get(k)]
             if missing:
                 raise ValidationError({k: ["required for oauth2"] for k in missing})
@@ -43,18 +55,34 @@ class ScopeSchema(Schema):
     filter = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
-    def _complete(self, data, **_):
-        if data["type"] == "groups" and not data.get("groups"):
+    def _complete(self, data, partial=False, **_):
+        if partial:
+            return
+        if data.get("type") == "groups" and not data.get("groups"):
             raise ValidationError({"groups": ["list at least one group id"]})
-        if data["type"] == "filter" and not data.get("filter"):
+        if data.get("type") == "filter" and not data.get("filter"):
             raise ValidationError({"filter": ["a SCIM filter is required"]})
 
 
 class DeletionGuardSchema(Schema):
     """More than ``max`` deprovisions within ``window_seconds`` wait for an admin."""
 
+    class Meta:
+        unknown = EXCLUDE
+
     max = fields.Integer(load_default=100, validate=validate.Range(min=1))
     window_seconds = fields.Integer(load_default=3600, validate=validate.Range(min=1))
+
+
+class TargetStatusSchema(Schema):
+    """How a target is doing: breaker, parked deliveries, delivery counters."""
+
+    breaker = fields.String(metadata={"description": "closed, or open (quarantined)"})
+    failures = fields.Integer(metadata={"description": "consecutive failed deliveries"})
+    opened_at = fields.String(allow_none=True)
+    dead = fields.Integer(metadata={"description": "dead letters waiting for a replay"})
+    held = fields.Integer(metadata={"description": "deliveries held by the breaker or guard"})
+    stats = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class TargetSchema(Schema):
@@ -65,11 +93,19 @@ class TargetSchema(Schema):
         ordered = True
 
     id = fields.String(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=100),
+            validate.Regexp(r"^[^/\s](?:[^/]*[^/\s])?$", error="no '/', no surrounding spaces"),
+        ],
+    )
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     auth = fields.Nested(AuthSchema, load_default=lambda: {"type": "none"})
-    signing_secret = fields.String(load_only=True, validate=validate.Regexp(r"^whsec_[A-Za-z0-9+/=]+$"))
+    signing_secret = fields.String(
+        load_only=True, validate=validate.Regexp(r"^whsec_[A-Za-z0-9+/=]+$")
+    )
     resources = fields.List(
         fields.String(validate=validate.OneOf(RESOURCES)),
         load_default=lambda: list(RESOURCES),
@@ -81,32 +117,56 @@ class TargetSchema(Schema):
     deprovision = fields.String(load_default="disable", validate=validate.OneOf(DEPROVISION_MODES))
     enabled = fields.Boolean(load_default=True)
     shadow = fields.Boolean(load_default=False)
-    deletion_guard = fields.Nested(DeletionGuardSchema, load_default=lambda: {"max": 100, "window_seconds": 3600})
+    deletion_guard = fields.Nested(
+        DeletionGuardSchema, load_default=lambda: {"max": 100, "window_seconds": 3600}
+    )
     created = fields.String(dump_only=True)
     updated = fields.String(dump_only=True)
-    status = fields.Dict(dump_only=True)
+    status = fields.Nested(TargetStatusSchema, dump_only=True)
 
     @validates_schema
     def _webhook_secret(self, data, partial=False, **_):
         if data.get("kind") == "webhook" and not data.get("signing_secret") and not partial:
-            raise ValidationError({"signing_secret": ["webhook targets need a signing secret (whsec_…)"]})
+            raise ValidationError(
+                {"signing_secret": ["webhook targets need a signing secret (whsec_…)"]}
+            )
+
+
+class TargetChangesSchema(TargetSchema):
+    """A PATCH body: any of a target's fields; secrets left out are kept."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class DeliveryQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=LOG_LENGTH))
 
 
 class DeliverySchema(Schema):
-    """One entry of a target's delivery log."""
+    """One entry of a target's delivery log, newest first."""
 
     at = fields.String()
     kind = fields.String()
     id = fields.String()
-    action = fields.String()
+    action = fields.String(allow_none=True)
     outcome = fields.String()
     status = fields.Integer(allow_none=True)
     attempts = fields.Integer()
     latency_ms = fields.Float(allow_none=True)
     error = fields.String(allow_none=True)
+    payload = fields.Dict(allow_none=True, metadata={"description": "shadow mode: what was due"})
+    members_added = fields.List(fields.String())
+    members_removed = fields.List(fields.String())
 
 
 class FailedDeliverySchema(Schema):
+    """A parked delivery: a dead letter (``failed``) or a held one (``circuit``, ``guard``)."""
+
+    item = fields.Function(lambda e: f"{e['kind']}:{e['id']}")
     kind = fields.String()
     id = fields.String()
     reason = fields.String()
@@ -116,13 +176,33 @@ class FailedDeliverySchema(Schema):
 
 
 class ReplaySchema(Schema):
-    """Which held deliveries to send again: all, or some resources."""
+    """Which parked deliveries to act on: all (no body or no ``items``), or these."""
 
     class Meta:
         unknown = EXCLUDE
 
-    items = fields.List(fields.String(), load_default=None, allow_none=True)
+    items = fields.List(
+        fields.String(validate=validate.Regexp(ITEM, error="expected user:<id> or group:<id>")),
+        load_default=None,
+        allow_none=True,
+    )
 
 
 class ReplayResultSchema(Schema):
     replayed = fields.Integer()
+
+
+class DiscardResultSchema(Schema):
+    discarded = fields.Integer()
+
+
+class SyncResultSchema(Schema):
+    enqueued = fields.Integer(metadata={"description": "users and groups queued for the target"})
+
+
+class CheckResultSchema(Schema):
+    """The outcome of probing a target."""
+
+    ok = fields.Boolean()
+    status = fields.Integer(allow_none=True)
+    error = fields.String()

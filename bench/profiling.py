@@ -1,0 +1,102 @@
+"""Sample the gunicorn workers with py-spy during a scenario and summarise the hot spots.
+
+py-spy (``pip install py-spy``; 0.3.14 reads this interpreter, 0.4.x may not) records
+every worker in ``--nonblocking`` mode, so the workers are not paused while sampled;
+the sampler still takes some CPU, so a profiled run is slower than an unprofiled one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+RATE = 250
+"""Samples per second per process."""
+
+
+def start(master_pid: int, duration: float, out_prefix: Path) -> subprocess.Popen:
+    """py-spy on the master and its workers; writes ``<prefix>.txt`` (collapsed stacks)."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise RuntimeError("py-spy is not installed: pip install py-spy==0.3.14")
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        exe, "record",
+        "--pid", str(master_pid),
+        "--subprocesses",
+        "--nonblocking",
+        "--rate", str(RATE),
+        "--duration", str(max(1, round(duration))),
+        "--format", "raw",
+        "--output", str(out_prefix.with_suffix(".txt")),
+    ]  # fmt: skip
+    return subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _frames(stack: str) -> list[str]:
+    # "process 123:...;thread (0x..);fn (path/file.py:12);..." -> ["fn (path/file.py)", ...]
+    out = []
+    for frame in stack.split(";"):
+        name, _, where = frame.partition(" (")
+        if not where:
+            continue
+        path = where.rstrip(")").rsplit(":", 1)[0]
+        for marker in ("site-packages/", "/work/main/", "python3.11/"):
+            if marker in path:
+                path = path.split(marker, 1)[1]
+                break
+        out.append(f"{path}:{name}")
+    return out
+
+
+def summarise(collapsed: Path, top: int = 25) -> dict:
+    """Inclusive share per function (bridge code and libraries), and the top self frames."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = _frames(stack)
+        if not frames:
+            continue
+        # idle threads wait in selectors/locks: keep only samples that run request code
+        if not any("flask/app.py" in f or "workers/" in f for f in frames):
+            continue
+        if frames[-1].endswith(("select", "wait", "acquire", "_worker")):
+            continue
+        total += n
+        for f in set(frames):
+            inclusive[f] += n
+        own[frames[-1]] += n
+
+    def share(counter: Counter[str], keep) -> list[tuple[str, float]]:
+        return [(f, round(100 * c / total, 1)) for f, c in counter.most_common() if keep(f)][:top]
+
+    return {
+        "samples": total,
+        "bridge_inclusive_pct": share(
+            inclusive, lambda f: f.startswith(("bridge/", "app.py", "schemas/"))
+        ),
+        "all_inclusive_pct": share(inclusive, lambda f: True),
+        "self_pct": share(own, lambda f: True),
+    }

@@ -1,0 +1,110 @@
+"""The admin API's plumbing: flask-smorest Api, bearer authentication, JSON errors.
+
+Errors under /admin are flask-smorest's ``{"code", "status", "message"}`` JSON (plus
+``errors`` for field errors); the app's handlers route them here by path, so the SCIM
+blueprint keeps its own error bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, current_app, request
+from flask_smorest import Api, abort
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+
+from bridge.scim.errors import ScimError, Unavailable
+from bridge.scim.http import bearer_token
+
+URL_PREFIX = "/admin"
+
+SECURITY_SCHEME = "adminToken"
+
+log = logging.getLogger(__name__)
+
+
+class AdminApi(Api):
+    """flask-smorest's Api whose error handler the app calls only for /admin paths."""
+
+    def _register_error_handlers(self) -> None:
+        """Nothing app-wide: ``app.py`` hands /admin errors to :meth:`handle_http_exception`."""
+
+    def handle_http_exception(self, error: HTTPException):
+        payload, code, headers = super().handle_http_exception(error)
+        payload.setdefault("message", error.description)
+        return payload, code, headers
+
+
+def init_app(app: Flask) -> AdminApi:
+    """Configure and create the Api; the caller registers the admin blueprint on it."""
+    app.config.setdefault("API_TITLE", "Entra SCIM bridge admin API")
+    app.config.setdefault("API_VERSION", "1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", URL_PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("API_SPEC_OPTIONS", {"security": [{SECURITY_SCHEME: []}]})
+    api = AdminApi(app)
+    api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
+    app.before_request(authenticate)
+    return api
+
+
+def current_api() -> AdminApi:
+    """The app's admin Api (flask-smorest keeps it by config prefix)."""
+    return current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+
+
+def is_admin_request() -> bool:
+    path = request.path
+    return path == URL_PREFIX or path.startswith(URL_PREFIX + "/")
+
+
+def authenticate() -> None:
+    """Every /admin request, the OpenAPI document included, needs an admin token."""
+    if not is_admin_request():
+        return
+    token = bearer_token()
+    if token is None:
+        _unauthorized("an admin bearer token is required")
+    try:
+        valid = current_app.extensions["bridge"].admin_tokens.verify(token)
+    except Unavailable:
+        abort(503, message="Redis is unavailable, retry later")
+    if not valid:
+        _unauthorized("the bearer token is not a valid admin token")
+
+
+def _unauthorized(message: str) -> None:
+    abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="admin"'})
+
+
+def error_response(status: int, message: str, errors: dict | None = None):
+    """A flask-smorest error body for ``status``."""
+    exc = _http_exception(status)
+    exc.data = {"message": message}
+    if errors:
+        exc.data["errors"] = errors
+    return current_api().handle_http_exception(exc)
+
+
+def http_error_response(exc: HTTPException):
+    return current_api().handle_http_exception(exc)
+
+
+def scim_error_response(error: ScimError):
+    """A SCIM error raised under /admin (from shared code), in the admin format."""
+    return error_response(error.status, error.detail or "error")
+
+
+def unexpected_error_response(exc: Exception):
+    """Log the traceback; the client learns only that the server failed."""
+    if isinstance(exc, redis.RedisError):
+        log.warning("Redis error on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "Redis is unavailable, retry later")
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal error; see the bridge's log")
+
+
+def _http_exception(status: int) -> HTTPException:
+    return default_exceptions.get(status, InternalServerError)()

@@ -1,0 +1,271 @@
+"""Target and delivery administration, shared by the /admin API and the ``targets`` CLI.
+
+Input arrives already loaded by :class:`schemas.admin.TargetSchema`; this module adds the
+checks that need the app's state (SCIM filters and mappings against the resource types,
+a key to encrypt secrets with) and raises :class:`AdminError` subclasses, which carry the
+HTTP status the API answers with. Secrets never leave this module: every target returned
+is a public view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from marshmallow import ValidationError
+from rq import Queue
+
+from bridge import jobs
+from bridge.deliveries import Deliveries
+from bridge.directory import Directory
+from bridge.extension import Bridge
+from bridge.scim.attributes import ResourceType
+from bridge.scim.errors import ScimError
+from bridge.scim.filter import check_filter, parse_filter
+from bridge.secrets import SecretError
+from bridge.targets import signing
+from bridge.targets.base import TargetError
+from bridge.targets.mapping import MappingError, parse_mapping
+from bridge.targets.model import SECRET_FIELDS, Target, public_view
+from bridge.targets.store import TargetConflict, TargetNotFound, TargetStore
+from schemas.admin import TargetSchema
+
+NO_SECRET_KEYS = (
+    "BRIDGE_SECRET_KEYS is not set: target secrets cannot be stored or read. Set it to one "
+    "or more Fernet keys (python -c 'from bridge.secrets import SecretBox; "
+    "print(SecretBox.generate_key())') on the web and worker processes, then retry."
+)
+
+
+class AdminError(Exception):
+    """A request the bridge cannot carry out; ``status`` is the API's answer."""
+
+    status = 400
+
+    def __init__(self, message: str, errors: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class NotFound(AdminError):
+    status = 404
+
+
+class Conflict(AdminError):
+    status = 409
+
+
+class Invalid(AdminError):
+    """Field errors, as ``{field: [messages]}``."""
+
+    status = 422
+
+
+class SecretsUnavailable(AdminError):
+    """No key to encrypt or decrypt target secrets with (or the keys do not match)."""
+
+    status = 409
+
+
+@dataclass
+class TargetAdmin:
+    """Operations on targets and on their parked deliveries."""
+
+    targets: TargetStore
+    deliveries: Deliveries
+    directory: Directory
+    queues: dict[str, Queue]
+    resource_types: dict[str, ResourceType]
+
+    @classmethod
+    def of(cls, state: Bridge) -> TargetAdmin:
+        """The service over a :class:`bridge.extension.Bridge`."""
+        return cls(
+            state.targets, state.deliveries, state.directory, state.queues, state.resource_types
+        )
+
+    @property
+    def queue(self) -> Queue:
+        return self.queues[jobs.QUEUE]
+
+    # --- targets --------------------------------------------------------------------------
+    def all(self) -> list[dict]:
+        """Every target, public view and status, by name."""
+        return [self._public(config) for config in self.targets.configs()]
+
+    def show(self, ref: str) -> dict:
+        """One target's public view and status."""
+        return self._public(self.targets.config(self.resolve(ref)))
+
+    def create(self, data: dict) -> dict:
+        """Store a new target from TargetSchema-loaded ``data``."""
+        self._check(data)
+        try:
+            return self._public(self.targets.create(data))
+        except TargetConflict as exc:
+            raise Conflict(str(exc)) from exc
+
+    def update(self, ref: str, changes: dict) -> dict:
+        """Apply ``changes`` (loaded by TargetChangesSchema); secrets left out are kept."""
+        target_id = self.resolve(ref)
+        merged = _merge(self._decrypted(target_id).config, changes)
+        try:
+            TargetSchema().load(merged)
+        except ValidationError as exc:
+            raise Invalid("the target would be incomplete", _as_dict(exc.messages)) from exc
+        self._check(merged)
+        try:
+            return self._public(self.targets.update(target_id, changes))
+        except TargetConflict as exc:
+            raise Conflict(str(exc)) from exc
+
+    def delete(self, ref: str) -> None:
+        """Remove a target and all its delivery bookkeeping; its queued jobs become no-ops."""
+        target_id = self.resolve(ref)
+        self.targets.delete(target_id)
+        self.deliveries.forget(target_id)
+
+    def resolve(self, ref: str) -> str:
+        """The id of the target with id or name ``ref``."""
+        try:
+            return self.targets.resolve(ref)
+        except TargetNotFound as exc:
+            raise NotFound(f"no target {ref!r}") from exc
+
+    # --- actions --------------------------------------------------------------------------
+    def check(self, ref: str) -> dict:
+        """Probe the target now: ``{"ok": True, "status": ...}`` or ``{"ok": False, "error": ...}``."""
+        from workers.context import build_connector  # the worker's connectors, built on demand
+
+        connector = build_connector(self._decrypted(self.resolve(ref)))
+        try:
+            applied = connector.check()
+        except TargetError as exc:
+            return {"ok": False, "status": exc.status, "error": str(exc)}
+        finally:
+            client = getattr(connector, "client", None)
+            if client is not None:
+                client.close()
+        return {"ok": True, "status": applied.status}
+
+    def sync(self, ref: str) -> int:
+        """Queue every user and group for the target; returns how many."""
+        target_id = self.resolve(ref)
+        if not self.targets.config(target_id).get("enabled", True):
+            raise Conflict("the target is disabled: enable it before syncing")
+        return jobs.sync_target(self.directory, self.queue, target_id)
+
+    def log(self, ref: str, limit: int = 100) -> list[dict]:
+        """Recent deliveries, newest first."""
+        return self.deliveries.log(self.resolve(ref), limit)
+
+    def parked(self, ref: str, which: str) -> list[dict]:
+        """Dead letters (``dead``) or held deliveries (``held``), oldest first."""
+        return self.deliveries.parked(self.resolve(ref), which)
+
+    def replay_failed(self, ref: str, items: Iterable[str] | None = None) -> int:
+        """Send dead letters again (all, or ``items``)."""
+        return jobs.replay(self.deliveries, self.queue, self.resolve(ref), "dead", items)
+
+    def approve(self, ref: str, items: Iterable[str] | None = None) -> int:
+        """Release held deliveries: guard holds past the guard, circuit holds as they are."""
+        target_id = self.resolve(ref)
+        chosen = None if items is None else set(items)
+        guarded = jobs.replay(
+            self.deliveries,
+            self.queue,
+            target_id,
+            "held",
+            chosen,
+            reason="guard",
+            bypass_guard=True,
+        )
+        return guarded + jobs.replay(self.deliveries, self.queue, target_id, "held", chosen)
+
+    def reject(self, ref: str, items: Iterable[str] | None = None) -> int:
+        """Drop held deliveries without sending them."""
+        return jobs.discard(self.deliveries, self.resolve(ref), "held", items)
+
+    # --- helpers --------------------------------------------------------------------------
+    def status(self, target_id: str) -> dict:
+        """Breaker state, parked counts and counters, in one round trip."""
+        pipe = self.deliveries.redis.pipeline(transaction=False)
+        pipe.hgetall(self.deliveries.key(target_id, "breaker"))
+        pipe.hlen(self.deliveries.key(target_id, "dead"))
+        pipe.hlen(self.deliveries.key(target_id, "held"))
+        pipe.hgetall(self.deliveries.key(target_id, "stats"))
+        breaker, dead, held, stats = pipe.execute()
+        breaker = {k.decode(): v.decode() for k, v in breaker.items()}
+        return {
+            "breaker": breaker.get("state", "closed"),
+            "failures": int(breaker.get("failures", 0)),
+            "opened_at": breaker.get("opened_at"),
+            "dead": dead,
+            "held": held,
+            "stats": {k.decode(): int(v) for k, v in stats.items()},
+        }
+
+    def _public(self, config: dict) -> dict:
+        return {**public_view(config), "status": self.status(config["id"])}
+
+    def _decrypted(self, target_id: str) -> Target:
+        if self.targets.secrets is None and _has_secrets(self.targets.config(target_id)):
+            raise SecretsUnavailable(NO_SECRET_KEYS)
+        try:
+            return self.targets.get(target_id)
+        except SecretError as exc:
+            raise SecretsUnavailable(
+                "the target's secrets cannot be decrypted with BRIDGE_SECRET_KEYS: "
+                "keep the key they were stored under in the list"
+            ) from exc
+
+    def _check(self, config: dict) -> None:
+        """What the schema cannot check: filter, mappings, signing secret, a key for secrets."""
+        errors: dict[str, object] = {}
+        scope = config.get("scope") or {}
+        if scope.get("type") == "filter":
+            try:
+                check_filter(parse_filter(scope.get("filter") or ""), self.resource_types["User"])
+            except ScimError as exc:
+                errors["scope"] = {"filter": [exc.detail or "invalid SCIM filter"]}
+        for field, rtype in (("user_mapping", "User"), ("group_mapping", "Group")):
+            try:
+                parse_mapping(config.get(field), self.resource_types[rtype])
+            except MappingError as exc:
+                errors[field] = [str(exc)]
+        if config.get("signing_secret"):
+            try:
+                signing.sign(config["signing_secret"], "check", 0, b"")
+            except ValueError as exc:
+                errors["signing_secret"] = [str(exc)]
+        if errors:
+            raise Invalid("invalid target", errors)
+        if self.targets.secrets is None and _has_secrets(config):
+            raise SecretsUnavailable(NO_SECRET_KEYS)
+
+
+def _merge(old: dict, changes: dict) -> dict:
+    """``old`` with ``changes`` applied as TargetStore.update applies them."""
+    merged = {**old, **{k: v for k, v in changes.items() if k != "auth"}}
+    if "auth" in changes:
+        auth = dict(changes["auth"])
+        old_auth = old.get("auth") or {}
+        if auth.get("type") == old_auth.get("type"):
+            for secret in ("token", "client_secret"):
+                if secret not in auth and secret in old_auth:
+                    auth[secret] = old_auth[secret]
+        merged["auth"] = auth
+    return merged
+
+
+def _has_secrets(config: dict) -> bool:
+    for section, name in SECRET_FIELDS:
+        holder = config.get(section) if section else config
+        if isinstance(holder, dict) and holder.get(name):
+            return True
+    return False
+
+
+def _as_dict(messages) -> dict:
+    return messages if isinstance(messages, dict) else {"_schema": messages}

@@ -1,0 +1,146 @@
+"""The /admin blueprint: targets, their deliveries, dead letters and held deliveries.
+
+``<target>`` is a target's id or its name. Secrets are write-only: schemas never dump
+them and the service returns public views only.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from bridge.admin.api import error_response
+from bridge.admin.service import AdminError, TargetAdmin
+from bridge.targets.store import TargetNotFound
+from schemas.admin import (
+    CheckResultSchema,
+    DeliveryQuerySchema,
+    DeliverySchema,
+    DiscardResultSchema,
+    FailedDeliverySchema,
+    ReplayResultSchema,
+    ReplaySchema,
+    SyncResultSchema,
+    TargetChangesSchema,
+    TargetSchema,
+)
+
+blp = Blueprint("admin", __name__, url_prefix="/admin", description="Targets and their deliveries.")
+
+
+def service() -> TargetAdmin:
+    return TargetAdmin.of(current_app.extensions["bridge"])
+
+
+@blp.errorhandler(AdminError)
+def handle_admin_error(error: AdminError):
+    return error_response(error.status, error.message, error.errors)
+
+
+@blp.errorhandler(TargetNotFound)
+def handle_vanished_target(error: TargetNotFound):
+    """A target deleted while the request ran."""
+    return error_response(404, f"no target {str(error)!r}")
+
+
+@blp.route("/targets")
+class Targets(MethodView):
+    @blp.response(200, TargetSchema(many=True))
+    def get(self):
+        """List targets with their status (breaker, dead letters, held, counters)."""
+        return service().all()
+
+    @blp.arguments(TargetSchema)
+    @blp.response(201, TargetSchema)
+    @blp.alt_response(409, description="Name taken, or BRIDGE_SECRET_KEYS not set")
+    def post(self, data):
+        """Add a target. Its secrets are stored encrypted and never returned."""
+        return service().create(data)
+
+
+@blp.route("/targets/<target>")
+class TargetResource(MethodView):
+    @blp.response(200, TargetSchema)
+    def get(self, target):
+        """Show a target (by id or name)."""
+        return service().show(target)
+
+    @blp.arguments(TargetChangesSchema)
+    @blp.response(200, TargetSchema)
+    def patch(self, changes, target):
+        """Change some of a target's settings; secrets not sent are kept."""
+        return service().update(target, changes)
+
+    @blp.response(204)
+    def delete(self, target):
+        """Remove a target and its delivery history."""
+        service().delete(target)
+
+
+@blp.route("/targets/<target>/test")
+class TargetCheck(MethodView):
+    @blp.response(200, CheckResultSchema)
+    def post(self, target):
+        """Probe the target now; ``ok`` says whether it answered."""
+        return service().check(target)
+
+
+@blp.route("/targets/<target>/sync")
+class TargetSync(MethodView):
+    @blp.response(202, SyncResultSchema)
+    def post(self, target):
+        """Queue every user and group for the target (a full resync)."""
+        return {"enqueued": service().sync(target)}
+
+
+@blp.route("/targets/<target>/deliveries")
+class TargetDeliveries(MethodView):
+    @blp.arguments(DeliveryQuerySchema, location="query")
+    @blp.response(200, DeliverySchema(many=True))
+    def get(self, args, target):
+        """Recent deliveries, newest first."""
+        return service().log(target, args["limit"])
+
+
+@blp.route("/targets/<target>/failed")
+class FailedDeliveries(MethodView):
+    @blp.response(200, FailedDeliverySchema(many=True))
+    def get(self, target):
+        """Dead letters: deliveries that failed every attempt."""
+        return service().parked(target, "dead")
+
+
+@blp.route("/targets/<target>/failed/replay")
+class FailedReplay(MethodView):
+    @blp.arguments(ReplaySchema, required=False)
+    @blp.response(202, ReplayResultSchema)
+    def post(self, body, target):
+        """Send dead letters again: all of them, or the ``items`` given."""
+        return {"replayed": service().replay_failed(target, body.get("items"))}
+
+
+@blp.route("/targets/<target>/held")
+class HeldDeliveries(MethodView):
+    @blp.response(200, FailedDeliverySchema(many=True))
+    def get(self, target):
+        """Deliveries held by the circuit breaker or the deletion guard."""
+        return service().parked(target, "held")
+
+
+@blp.route("/targets/<target>/held/approve")
+class HeldApprove(MethodView):
+    @blp.arguments(ReplaySchema, required=False)
+    @blp.response(202, ReplayResultSchema)
+    def post(self, body, target):
+        """Send held deliveries: all of them, or the ``items`` given."""
+        return {"replayed": service().approve(target, body.get("items"))}
+
+
+@blp.route("/targets/<target>/held/reject")
+class HeldReject(MethodView):
+    @blp.arguments(ReplaySchema, required=False)
+    @blp.response(200, DiscardResultSchema)
+    def post(self, body, target):
+        """Drop held deliveries without sending them."""
+        return {"discarded": service().reject(target, body.get("items"))}
