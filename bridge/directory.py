@@ -55,6 +55,7 @@ def new_id() -> str:
     Within one millisecond a 12-bit counter (RFC 9562 §6.2, method 1) keeps the ids of
     one process increasing; ids from different processes interleave by time.
     """
+    rand = int.from_bytes(os.urandom(9), "big")
     with _id_lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _id_last[0]:
@@ -64,11 +65,10 @@ def new_id() -> str:
                 ms += 1
                 _id_last[1] = 0
         else:
-            _id_last[1] = int.from_bytes(os.urandom(1), "big")  # leaves room to count up
+            _id_last[1] = rand >> 64  # a random start below 256 leaves room to count up
         _id_last[0] = ms
         counter = _id_last[1]
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
+    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -146,6 +146,7 @@ class Directory:
         self.prefix = prefix
         self._write = client.register_script((_LUA_DIR / "write.lua").read_text())
         self._delete = client.register_script((_LUA_DIR / "delete.lua").read_text())
+        self._find = client.register_script((_LUA_DIR / "find.lua").read_text())
 
     # --- keys -----------------------------------------------------------------------------
     def key(self, kind: str, rid: str) -> str:
@@ -274,6 +275,44 @@ class Directory:
                 record.members = [parse_member(_s(k), _s(v)) for k, v in member_map.items()]
             if group_set is not None:
                 record.groups = sorted(_s(g) for g in group_set)
+            out.append(record)
+        return out
+
+    def find(
+        self,
+        kind: str,
+        how: str,
+        attr: str,
+        value: str,
+        *,
+        members: bool = False,
+        groups: bool = False,
+    ) -> list[Record]:
+        """Records found by ``id``, a ``unique`` index or a ``multi`` index, in one round trip."""
+        args = [
+            self.prefix,
+            kind,
+            how,
+            attr,
+            value,
+            "1" if groups else "0",
+            "1" if members else "0",
+        ]
+        reply = self._read(lambda: self._find(args=args))
+        out: list[Record] = []
+        i = 0
+        while i < len(reply):
+            record = parse_record(kind, _s(reply[i]), reply[i + 1])
+            i += 2
+            if groups:
+                record.groups = sorted(_s(g) for g in reply[i])
+                i += 1
+            if members:
+                flat = reply[i]
+                record.members = [
+                    parse_member(_s(flat[j]), _s(flat[j + 1])) for j in range(0, len(flat), 2)
+                ]
+                i += 1
             out.append(record)
         return out
 

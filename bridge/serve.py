@@ -70,12 +70,13 @@ def main() -> int:
 
 
 def _start_web(env: dict, bind: str) -> subprocess.Popen:
-    workers = env.get("WEB_CONCURRENCY", "2")
-    threads = env.get("BRIDGE_WEB_THREADS", "8")
+    workers = env.get("WEB_CONCURRENCY", "4")
+    threads = env.get("BRIDGE_WEB_THREADS", "2")
     args = [
         sys.executable, "-m", "gunicorn", "app:create_app()",
         "--bind", bind, "--workers", workers,
         "--worker-class", "gthread", "--threads", threads,
+        "--keep-alive", "5", "--reuse-port",
         "--access-logfile", "-" if env.get("BRIDGE_ACCESS_LOG") else "/dev/null",
     ]  # fmt: skip
     return subprocess.Popen(args, env=env, start_new_session=True)

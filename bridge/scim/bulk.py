@@ -285,7 +285,7 @@ def _apply(service: ResourceService, op: Operation) -> tuple[int, str, str | Non
         return 200, op.rid, service.replace(op.rid, op.data, op.version).record.etag
     if op.method == "PATCH":
         outcome = service.patch(op.rid, op.data, op.version)
-        etag = outcome.record.etag if outcome else service.get(op.rid).etag
+        etag = outcome.etag
         return 200, op.rid, etag
     service.delete(op.rid, op.version)
     return 204, op.rid, None

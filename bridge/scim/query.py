@@ -74,10 +74,10 @@ def _matching(
     members: bool,
     groups: bool,
 ) -> list[Record]:
-    candidates = _candidates(directory, kind, rtype, node) if node is not None else None
-    if candidates is not None:
-        records: Any = directory.get_many(kind, candidates, members=members, groups=groups)
-    else:
+    records: Any = None
+    if node is not None:
+        records = _from_index(directory, kind, rtype, node, members, groups)
+    if records is None:
         records = directory.scan(kind, members=members, groups=groups)
     if node is None:
         return list(records)
@@ -96,31 +96,35 @@ def _as_resource(record: Record) -> dict:
     return resource
 
 
-def _candidates(
-    directory: Directory, kind: str, rtype: ResourceType, node: Filter
-) -> list[str] | None:
-    """Ids that can possibly match, from an index; None when only a scan will do."""
+def _from_index(
+    directory: Directory, kind: str, rtype: ResourceType, node: Filter, members: bool, groups: bool
+) -> list[Record] | None:
+    """Records that can possibly match, from an index; None when only a scan will do."""
     for path, value in indexed_equalities(node):
         resolved = rtype.resolve(path.urn, path.attr, path.sub_attr)
         if resolved is None or resolved.is_extension or not isinstance(value, str):
             continue
-        name = resolved.attribute.name
-        sub = resolved.sub_attribute.name if resolved.sub_attribute else None
-        if name == "id":
-            return [value]
-        if name == "externalId":
-            return _one(directory.find_unique(kind, "externalId", value))
-        if kind == "user" and name == "userName":
-            return _one(directory.find_unique(kind, "userName", value.casefold()))
-        if kind == "user" and name == "emails" and sub in (None, "value"):
-            return directory.find_multi(kind, "email", value.casefold())
-        if kind == "group" and name == "displayName":
-            return _one(directory.find_unique(kind, "displayName", value.casefold()))
+        lookup = _index_lookup(kind, resolved.attribute.name, resolved.sub_attribute, value)
+        if lookup is not None:
+            how, attr, key = lookup
+            return directory.find(kind, how, attr, key, members=members, groups=groups)
     return None
 
 
-def _one(rid: str | None) -> list[str]:
-    return [rid] if rid else []
+def _index_lookup(kind: str, name: str, sub, value: str) -> tuple[str, str, str] | None:
+    """(how, index attribute, key) for an equality the directory indexes."""
+    sub_name = sub.name if sub is not None else None
+    if name == "id":
+        return "id", "", value
+    if name == "externalId":
+        return "unique", "externalId", value
+    if kind == "user" and name == "userName":
+        return "unique", "userName", value.casefold()
+    if kind == "user" and name == "emails" and sub_name in (None, "value"):
+        return "multi", "email", value.casefold()
+    if kind == "group" and name == "displayName":
+        return "unique", "displayName", value.casefold()
+    return None
 
 
 def _mentions(text: str, names: tuple[str, ...]) -> bool:

@@ -29,10 +29,16 @@ def now() -> str:
 
 @dataclass
 class Outcome:
-    """A write's result: the record as now stored (members/groups when known)."""
+    """A write's result: the record as now stored (members/groups when known), or only
+    its version when the write touched nothing but memberships."""
 
-    record: Record
+    record: Record | None
     changed: bool
+    version: int = 0
+
+    @property
+    def etag(self) -> str:
+        return self.record.etag if self.record else f'W/"{self.version}"'
 
 
 class ResourceService:
@@ -89,16 +95,18 @@ class ResourceService:
             return Outcome(record, result.changed)
         raise errors.Conflict("the resource is changing too fast, retry", scim_type="")
 
-    def patch(self, rid: str, body: object, if_match: int | None) -> Outcome | None:
-        """PATCH (RFC 7644 §3.5.2). Returns None for a membership-only group change."""
+    def patch(self, rid: str, body: object, if_match: int | None) -> Outcome:
+        """PATCH (RFC 7644 §3.5.2). A membership-only group change returns no record."""
         if not isinstance(body, dict):
             raise errors.InvalidSyntax("the request body must be a JSON object")
         ops = parse_operations(body)
         doc_ops, changes = split_member_operations(ops, self.rtype)
         update = self._member_changes(changes) if not changes.empty else None
         if not doc_ops:
-            self.directory.update(self.kind, rid, expect=if_match, now=now(), members=update)
-            return None
+            result = self.directory.update(
+                self.kind, rid, expect=if_match, now=now(), members=update
+            )
+            return Outcome(None, result.changed, result.version)
         for _ in range(WRITE_RETRIES):
             current = self.get(rid, groups=self.kind == "user")
             self._check_version(current, if_match)

@@ -137,12 +137,11 @@ class ResourceItem(MethodView):
         wants_body = "attributes" in request.args or "excludedAttributes" in request.args
         if self.type_id == "Group" and not wants_body:
             # RFC 7644 §3.5.2: 204 is allowed; a group's members can be large.
-            version = outcome.record.etag if outcome else service.get(rid).etag
-            return scim_response(None, 204, {"ETag": version})
+            return scim_response(None, 204, {"ETag": outcome.etag})
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
         )
-        record = outcome.record if outcome else None
+        record = outcome.record
         if record is None or (self.type_id == "Group" and projection.wants("members")):
             record = service.get(
                 rid,
