@@ -65,10 +65,10 @@ class Dispatcher:
         self.dispatch(entries)
         return len(entries)
 
-    def reclaim(self) -> int:
+    def reclaim(self, min_idle_ms: int = CLAIM_IDLE_MS) -> int:
         """Take over entries another dispatcher read but never handed over."""
         _, entries, *_ = self.redis.xautoclaim(
-            self.stream, GROUP, self.consumer, min_idle_time=CLAIM_IDLE_MS, count=BATCH
+            self.stream, GROUP, self.consumer, min_idle_time=min_idle_ms, count=BATCH
         )
         entries = [e for e in entries if e and e[1]]
         self.dispatch(entries)
