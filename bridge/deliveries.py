@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import orjson
 import redis
@@ -32,11 +34,14 @@ LOCK_SECONDS = 60
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one pipelined read returns for an item: lock, last state, current record."""
+    """What one pipelined read returns for an item: lock, last state, current record
+    with its derived set (a user's groups, a group's members), and the breaker."""
 
     locked: bool
     state: dict
     raw_record: bytes | None
+    derived: Any
+    breaker_open: bool
 
 
 def item(kind: str, rid: str) -> str:
@@ -58,6 +63,9 @@ class Deliveries:
     def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
         self.redis = client
         self.prefix = prefix
+        self._finish = client.register_script(
+            (Path(__file__).parent / "lua" / "finish.lua").read_text()
+        )
 
     def key(self, target_id: str, name: str) -> str:
         return f"{self.prefix}:target:{target_id}:{name}"
@@ -66,14 +74,21 @@ class Deliveries:
     def snapshot(
         self, target_id: str, kind: str, rid: str, record_key: str, token: str
     ) -> Snapshot:
-        """Take the item's lock and read its state and record, in one round trip."""
+        """Take the item's lock and read everything the delivery needs, in one round trip."""
         it = item(kind, rid)
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.key(target_id, f"lock:{it}"), token, nx=True, ex=LOCK_SECONDS)
         pipe.hget(self.key(target_id, "state"), it)
         pipe.get(record_key)
-        locked, state, raw = pipe.execute()
-        return Snapshot(bool(locked), orjson.loads(state) if state else {}, raw)
+        if kind == "user":
+            pipe.smembers(record_key + ":groups")
+        else:
+            pipe.hgetall(record_key + ":members")
+        pipe.hget(self.key(target_id, "breaker"), "state")
+        locked, state, raw, derived, breaker = pipe.execute()
+        return Snapshot(
+            bool(locked), orjson.loads(state) if state else {}, raw, derived, breaker == b"open"
+        )
 
     def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
         if not ids:
@@ -91,18 +106,30 @@ class Deliveries:
         state: dict | None,
         entry: dict,
         counter: str,
-    ) -> None:
-        """Save the new state (if any), log the delivery and release the lock: one round trip."""
+        success: bool = False,
+    ) -> bool:
+        """Save the new state (if any), log and count the delivery, release the lock; on
+        success also clear its dead letter and the breaker. One round trip. Returns True
+        when this success closed an open breaker."""
         it = item(kind, rid)
-        lock = self.key(target_id, f"lock:{it}")
-        pipe = self.redis.pipeline(transaction=True)
-        if state is not None:
-            pipe.hset(self.key(target_id, "state"), it, orjson.dumps(state))
-        pipe.lpush(self.key(target_id, "log"), orjson.dumps(entry))
-        pipe.ltrim(self.key(target_id, "log"), 0, LOG_LENGTH - 1)
-        pipe.hincrby(self.key(target_id, "stats"), counter, 1)
-        pipe.execute()
-        self.release(lock, token)
+        keys = [
+            self.key(target_id, f"lock:{it}"),
+            self.key(target_id, "state"),
+            self.key(target_id, "log"),
+            self.key(target_id, "stats"),
+            self.key(target_id, "dead"),
+            self.key(target_id, "breaker"),
+        ]
+        args = [
+            token,
+            it,
+            orjson.dumps(state) if state is not None else "",
+            orjson.dumps(entry),
+            counter,
+            LOG_LENGTH,
+            "1" if success else "0",
+        ]
+        return bool(self._finish(keys=keys, args=args))
 
     def release(self, lock_key: str, token: str) -> None:
         """Delete the lock only if it is still ours."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bridge.deliveries import Deliveries, now_iso
+from bridge.deliveries import Deliveries, Snapshot, now_iso
 from bridge.directory import Directory, Record, parse_member, parse_record
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches, parse_filter
@@ -113,7 +113,7 @@ class Relay:
         started = time.perf_counter()
         change = None
         try:
-            record = self._load(kind, rid, snap.raw_record)
+            record = self._load(kind, rid, snap)
             change = self._plan(target, connector, kind, rid, record, snap.state, outcome)
             if change is None:
                 self.deliveries.unlock(target.id, kind, rid, token)
@@ -128,7 +128,7 @@ class Relay:
             if target.shadow:
                 self._finish(target, change, token, None, "shadow", None, attempt, started, None)
                 return "shadow"
-            if not probing and self.deliveries.is_open(target.id):
+            if not probing and snap.breaker_open:
                 self.deliveries.hold(target.id, kind, rid, "circuit")
                 self._finish(
                     target,
@@ -151,8 +151,6 @@ class Relay:
         self._finish(
             target, change, token, new_state, "delivered", applied.status, attempt, started, None
         )
-        self.deliveries.clear_dead(target.id, kind, rid)
-        self.deliveries.record_success(target.id)
         if change.state.get("pending_members"):
             outcome.retries.append((kind, rid, attempt + 1, self.policy.delay(attempt, None)))
         return "delivered"
@@ -197,7 +195,14 @@ class Relay:
             entry["members_added"] = change.members_added
             entry["members_removed"] = change.members_removed
         self.deliveries.finish(
-            target.id, change.kind, change.id, token, state=state, entry=entry, counter=outcome
+            target.id,
+            change.kind,
+            change.id,
+            token,
+            state=state,
+            entry=entry,
+            counter=outcome,
+            success=outcome == "delivered",
         )
 
     def _guard_tripped(self, target: Target) -> bool:
@@ -207,18 +212,15 @@ class Relay:
         )
 
     # --- planning -------------------------------------------------------------------------
-    def _load(self, kind: str, rid: str, raw: bytes | None) -> Record | None:
-        if raw is None:
+    def _load(self, kind: str, rid: str, snap: Snapshot) -> Record | None:
+        if snap.raw_record is None:
             return None
-        record = parse_record(kind, rid, raw)
-        pipe = self.directory.redis.pipeline(transaction=False)
+        record = parse_record(kind, rid, snap.raw_record)
         if kind == "user":
-            pipe.smembers(self.directory.key(kind, rid) + ":groups")
-            record.groups = sorted(g.decode() for g in pipe.execute()[0])
+            record.groups = sorted(g.decode() for g in snap.derived)
         else:
-            pipe.hgetall(self.directory.key(kind, rid) + ":members")
-            members = pipe.execute()[0]
-            record.members = [parse_member(k.decode(), v.decode()) for k, v in members.items()]
+            members = snap.derived.items()
+            record.members = [parse_member(k.decode(), v.decode()) for k, v in members]
         return record
 
     def _plan(self, target, connector, kind, rid, record, state, outcome) -> Change | None:
