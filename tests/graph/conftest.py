@@ -1,0 +1,60 @@
+"""A fake Microsoft Graph and identity platform over TLS, one per test, and settings that
+point the real msal and msgraph-sdk at it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.graph.client import GraphSettings
+from tests.fakes.graph import FakeGraph
+from tests.fakes.graph_tls import (
+    ClientCertificate,
+    ServerTLS,
+    make_client_certificate,
+    make_server_tls,
+    serve_tls,
+)
+
+CLIENT_SECRET = "fake-client-secret"
+
+
+@pytest.fixture(scope="session")
+def server_tls(tmp_path_factory) -> ServerTLS:
+    return make_server_tls(tmp_path_factory.mktemp("graph-tls"))
+
+
+@pytest.fixture(scope="session")
+def client_cert(tmp_path_factory) -> ClientCertificate:
+    return make_client_certificate(tmp_path_factory.mktemp("graph-app"))
+
+
+@pytest.fixture
+def fake_graph(server_tls: ServerTLS, client_cert: ClientCertificate) -> Iterator[FakeGraph]:
+    """A fresh tenant on a fresh port: MSAL apps are cached per process by settings, so a
+    new authority URL also means a new MSAL app and an empty token cache."""
+    fake = FakeGraph(
+        tenant_id=str(uuid.uuid4()),
+        client_id=str(uuid.uuid4()),
+        client_secret=CLIENT_SECRET,
+        client_certificate=client_cert.certificate,
+    )
+    with serve_tls(fake, server_tls.ssl_context()) as url:
+        fake.base_url = url
+        yield fake
+
+
+@pytest.fixture
+def graph_settings(fake_graph: FakeGraph, server_tls: ServerTLS) -> GraphSettings:
+    return GraphSettings(
+        tenant_id=fake_graph.tenant_id,
+        client_id=fake_graph.client_id,
+        client_secret=CLIENT_SECRET,
+        authority_host=fake_graph.base_url,
+        graph_base_url=fake_graph.graph_url,
+        ca_bundle=str(server_tls.ca_path),
+        page_size=3,
+        service_principal_id=fake_graph.tenant.service_principal_id,
+    )
