@@ -18,7 +18,7 @@ def deliver(
     """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``."""
     ctx = context()
     try:
-        target = ctx.targets.get(target_id)
+        target = ctx.targets.cached(target_id)
     except TargetNotFound:
         return {"skipped": "target deleted"}
     if not target.enabled:

@@ -23,7 +23,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ctx = context()
     consumer = f"{socket.gethostname()}-{os.getpid()}"
-    dispatcher = Dispatcher(ctx.redis, ctx.settings.key_prefix, ctx.targets.all, consumer)
+    dispatcher = Dispatcher(
+        ctx.redis, ctx.settings.key_prefix, lambda: list(ctx.targets.current().values()), consumer
+    )
     thread = DispatcherThread(dispatcher)
     thread.start()
     try:

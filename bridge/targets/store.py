@@ -4,11 +4,13 @@ Keys::
 
     {p}:targets            hash id -> configuration JSON (secrets encrypted)
     {p}:targets:names      hash casefolded name -> id (names are unique)
-    {p}:targets:version    counter bumped on every change; workers reload when it moves
+    {p}:targets:version    a fresh random value on every change; processes reload when it moves
+                           (random, not a counter: a wiped or restored Redis cannot repeat it)
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import orjson
@@ -45,6 +47,7 @@ class TargetStore:
         self.version_key = f"{prefix}:targets:version"
         self.secrets = secrets
         self.resource_types = resource_types
+        self._cache: tuple[str, dict[str, Target]] | None = None
 
     # --- reads ----------------------------------------------------------------------------
     def configs(self) -> list[dict]:
@@ -65,8 +68,23 @@ class TargetStore:
     def all(self) -> list[Target]:
         return [Target.from_config(self._decrypted(c), self.resource_types) for c in self.configs()]
 
-    def version(self) -> int:
-        return int(self.redis.get(self.version_key) or 0)
+    def current(self) -> dict[str, Target]:
+        """Every target by id, parsed once per configuration version (one GET when unchanged)."""
+        version = self.version()
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, {t.id: t for t in self.all()})
+        return self._cache[1]
+
+    def cached(self, target_id: str) -> Target:
+        """A target from :meth:`current`; TargetNotFound when it does not exist."""
+        target = self.current().get(target_id)
+        if target is None:
+            raise TargetNotFound(target_id)
+        return target
+
+    def version(self) -> str:
+        value = self.redis.get(self.version_key)
+        return value.decode() if value else ""
 
     def resolve(self, name_or_id: str) -> str:
         """The id of a target named or identified by ``name_or_id``."""
@@ -107,7 +125,7 @@ class TargetStore:
         with self.redis.pipeline() as pipe:
             pipe.hdel(self.key, target_id)
             pipe.hdel(self.names_key, config["name"].casefold())
-            pipe.incr(self.version_key)
+            pipe.set(self.version_key, uuid.uuid4().hex)
             pipe.execute()
 
     def _check(self, config: dict) -> None:
@@ -132,7 +150,7 @@ class TargetStore:
                         pipe.hdel(self.names_key, old_name.casefold())
                     pipe.hset(self.names_key, name, config["id"])
                     pipe.hset(self.key, config["id"], orjson.dumps(stored))
-                    pipe.incr(self.version_key)
+                    pipe.set(self.version_key, uuid.uuid4().hex)
                     pipe.execute()
                     return
                 except redis.WatchError:

@@ -1,0 +1,121 @@
+"""Resync runs: one at a time per scope, with progress, cancel and confirmation.
+
+Keys::
+
+    {p}:resync:{scope}            hash: the current (or last) run
+    {p}:resync:{scope}:lock       held while a run is active (expires if its worker dies)
+    {p}:resync:{scope}:pending    deprovisions a guarded run waits to have confirmed (JSON)
+    {p}:resync:{scope}:history    recent finished runs, newest first
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+
+LOCK_SECONDS = 600
+"""A run refreshes its lock as it goes; a dead worker's lock lapses after this long."""
+
+HISTORY_LENGTH = 50
+
+ACTIVE = ("queued", "running")
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Runs:
+    def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def _key(self, scope: str, suffix: str = "") -> str:
+        return f"{self.prefix}:resync:{scope}{suffix}"
+
+    def start(self, scope: str, **params: Any) -> str:
+        """Register a run; AlreadyRunning while another one holds the scope."""
+        run_id = uuid.uuid4().hex[:12]
+        if not self.redis.set(self._key(scope, ":lock"), run_id, nx=True, ex=LOCK_SECONDS):
+            raise AlreadyRunning(f"a resync of {scope!r} is already running")
+        record = {
+            "id": run_id,
+            "scope": scope,
+            "status": "queued",
+            "phase": "queued",
+            "done": 0,
+            "total": 0,
+            "drift": {},
+            "errors": [],
+            "started": _now(),
+            "finished": None,
+            "cancel": False,
+            **params,
+        }
+        self.redis.set(self._key(scope), orjson.dumps(record))
+        return run_id
+
+    def get(self, scope: str) -> dict | None:
+        raw = self.redis.get(self._key(scope))
+        return orjson.loads(raw) if raw else None
+
+    def update(self, scope: str, **fields: Any) -> dict:
+        """Merge ``fields`` into the run and refresh its lock."""
+        record = self.get(scope) or {}
+        record.update(fields)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self._key(scope), orjson.dumps(record))
+        pipe.expire(self._key(scope, ":lock"), LOCK_SECONDS)
+        pipe.execute()
+        return record
+
+    def cancel(self, scope: str) -> bool:
+        record = self.get(scope)
+        if not record or record["status"] not in (*ACTIVE, "awaiting_confirmation"):
+            return False
+        if record["status"] == "awaiting_confirmation":
+            self.finish(scope, "cancelled")
+        else:
+            self.update(scope, cancel=True)
+        return True
+
+    def cancelled(self, scope: str) -> bool:
+        record = self.get(scope)
+        return bool(record and record.get("cancel"))
+
+    def finish(self, scope: str, status: str, **fields: Any) -> dict:
+        record = self.update(scope, status=status, phase="done", finished=_now(), **fields)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self._key(scope, ":lock"))
+        pipe.lpush(self._key(scope, ":history"), orjson.dumps(record))
+        pipe.ltrim(self._key(scope, ":history"), 0, HISTORY_LENGTH - 1)
+        if status != "awaiting_confirmation":
+            pipe.delete(self._key(scope, ":pending"))
+        pipe.execute()
+        return record
+
+    def await_confirmation(self, scope: str, pending: list[dict], **fields: Any) -> dict:
+        """Stop a run before its deprovisions; they wait here for an admin."""
+        self.redis.set(self._key(scope, ":pending"), orjson.dumps(pending))
+        record = self.update(
+            scope, status="awaiting_confirmation", phase="awaiting_confirmation", **fields
+        )
+        self.redis.delete(self._key(scope, ":lock"))
+        return record
+
+    def pending(self, scope: str) -> list[dict]:
+        raw = self.redis.get(self._key(scope, ":pending"))
+        return orjson.loads(raw) if raw else []
+
+    def history(self, scope: str, limit: int = 10) -> list[dict]:
+        return [
+            orjson.loads(r) for r in self.redis.lrange(self._key(scope, ":history"), 0, limit - 1)
+        ]
