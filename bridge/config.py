@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.graph.settings import GraphSettings
+
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 """Largest request body accepted (RFC 7644 §3.7 ``maxPayloadSize`` for /Bulk too)."""
 
@@ -47,6 +49,7 @@ class Settings:
     retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
     breaker_probe_seconds: int = DEFAULT_BREAKER_PROBE_SECONDS
+    graph: GraphSettings = field(default_factory=GraphSettings)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             breaker_probe_seconds=int(
                 env.get("BRIDGE_BREAKER_PROBE_SECONDS", cls.breaker_probe_seconds)
             ),
+            graph=GraphSettings.from_env(env),
         )
 
 

@@ -92,6 +92,7 @@ class Runs:
         return bool(record and record.get("cancel"))
 
     def finish(self, scope: str, status: str, **fields: Any) -> dict:
+        fields = {k: v for k, v in fields.items() if k not in ("status", "phase", "finished")}
         record = self.update(scope, status=status, phase="done", finished=_now(), **fields)
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(self._key(scope, ":lock"))
@@ -105,6 +106,7 @@ class Runs:
     def await_confirmation(self, scope: str, pending: list[dict], **fields: Any) -> dict:
         """Stop a run before its deprovisions; they wait here for an admin."""
         self.redis.set(self._key(scope, ":pending"), orjson.dumps(pending))
+        fields = {k: v for k, v in fields.items() if k not in ("status", "phase")}
         record = self.update(
             scope, status="awaiting_confirmation", phase="awaiting_confirmation", **fields
         )

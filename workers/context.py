@@ -73,14 +73,15 @@ def build(settings: Settings) -> Context:
     )
 
 
-_contexts: dict[Settings, Context] = {}
+_contexts: dict[str, Context] = {}
 _lock = threading.Lock()
 
 
 def context() -> Context:
     """The process's context for the current environment's settings."""
     settings = Settings.from_env()
+    key = repr(settings)  # settings hold dicts (extension schemas): not hashable
     with _lock:
-        if settings not in _contexts:
-            _contexts[settings] = build(settings)
-        return _contexts[settings]
+        if key not in _contexts:
+            _contexts[key] = build(settings)
+        return _contexts[key]

@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from bridge import jobs
-from bridge.graph.client import GraphSettings
 from bridge.graph.links import Links
 from bridge.graph.mapping import load_config
 from bridge.graph.reconcile import Cancelled, Options, Reconciler
@@ -68,7 +67,7 @@ def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -
 
 
 async def _reconcile(ctx: Context, runs: Runs, scope: str, *, full: bool, dry_run: bool) -> dict:
-    settings = GraphSettings.from_env()
+    settings = ctx.settings.graph
     reconciler = _reconciler(ctx, runs, scope, Options(dry_run=dry_run, **_guard(settings)))
     async with GraphSource(settings) as source:
         if full:
@@ -83,12 +82,12 @@ def _reconciler(ctx: Context, runs: Runs, scope: str, options: Options) -> Recon
         Links(ctx.redis, ctx.settings.key_prefix),
         runs,
         scope,
-        load_config(GraphSettings.from_env()),
+        load_config(ctx.settings.graph),
         options,
     )
 
 
-def _guard(settings: GraphSettings) -> dict:
+def _guard(settings) -> dict:
     return {"guard_max": settings.guard_max, "guard_share": settings.guard_share}
 
 

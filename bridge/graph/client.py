@@ -21,8 +21,6 @@ import ssl
 import threading
 import time
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,11 @@ from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 from msgraph import GraphServiceClient
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_middleware_options
-from msgraph_core import GraphClientFactory, NationalClouds
+from msgraph_core import GraphClientFactory
+
+from bridge.graph.settings import (
+    GraphSettings,
+)
 
 # Every msgraph request-builder module (and one kiota module) warns about its own
 # deprecated classes while it is being imported, and the SDK imports them lazily, on first
@@ -66,18 +68,6 @@ with warnings.catch_warnings():
         importlib.import_module(_module)
 
 
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-"""Entra ID's global identity platform; national clouds have their own."""
-
-DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
-"""Microsoft Graph v1.0 in the global cloud."""
-
-DEFAULT_PAGE_SIZE = 999
-"""Objects per page asked of Graph (``Prefer: odata.maxpagesize``); 999 is its maximum."""
-
-DEFAULT_INTERVAL_MINUTES = 40
-"""Minutes between reconciliation runs, Entra's own provisioning cycle."""
-
 MAX_RETRIES = 4
 """Retries of a throttled (429) or unavailable (503/504) request; kiota's RetryHandler
 waits ``Retry-After`` between them. After the last one the request fails with
@@ -88,10 +78,6 @@ HTTP_TIMEOUT = httpx.Timeout(100.0, connect=30.0)
 
 TOKEN_TIMEOUT = 30
 """Seconds MSAL waits for the identity platform."""
-
-GRAPH_RESOURCES = frozenset(cloud.value for cloud in NationalClouds)
-"""Graph hosts (by origin) that are their own token resource; any other base URL (a proxy,
-a test double) is assumed to front the global ``https://graph.microsoft.com``."""
 
 
 class GraphError(Exception):
@@ -124,70 +110,6 @@ class GraphNotFound(GraphError):
 
 class DeltaExpired(GraphError):
     """The delta link expired (410 Gone, ``syncStateNotFound``): start a full round."""
-
-
-@dataclass(frozen=True)
-class GraphSettings:
-    """How to reach the tenant, and what part of it the bridge provisions.
-
-    The scope is the users and groups assigned to the enterprise app
-    (``service_principal_id``), or, without one, the members of ``scope_groups``."""
-
-    tenant_id: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    cert_path: str = ""  # PEM: private key and certificate
-    cert_thumbprint: str = ""  # SHA-1 hex; without it MSAL uses the certificate's SHA-256
-    authority_host: str = DEFAULT_AUTHORITY_HOST
-    graph_base_url: str = DEFAULT_GRAPH_BASE_URL
-    ca_bundle: str = ""  # PEM CA file to trust instead of certifi's (private CAs, tests)
-    page_size: int = DEFAULT_PAGE_SIZE
-    service_principal_id: str = ""
-    scope_groups: tuple[str, ...] = ()
-    matching_attribute: str = "userName"
-    interval_minutes: int = DEFAULT_INTERVAL_MINUTES
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> GraphSettings:
-        """Read the ``BRIDGE_GRAPH_*`` variables of ``environ``."""
-
-        def get(name: str, default: str = "") -> str:
-            return environ.get(f"BRIDGE_GRAPH_{name}", "").strip() or default
-
-        groups = get("SCOPE_GROUPS")
-        return cls(
-            tenant_id=get("TENANT_ID"),
-            client_id=get("CLIENT_ID"),
-            client_secret=get("CLIENT_SECRET"),
-            cert_path=get("CERT_PATH"),
-            cert_thumbprint=get("CERT_THUMBPRINT"),
-            authority_host=get("AUTHORITY_HOST", DEFAULT_AUTHORITY_HOST).rstrip("/"),
-            graph_base_url=get("BASE_URL", DEFAULT_GRAPH_BASE_URL).rstrip("/"),
-            ca_bundle=get("CA_BUNDLE"),
-            page_size=int(get("PAGE_SIZE", str(DEFAULT_PAGE_SIZE))),
-            service_principal_id=get("SERVICE_PRINCIPAL_ID"),
-            scope_groups=tuple(g.strip() for g in groups.split(",") if g.strip()),
-            matching_attribute=get("MATCHING_ATTRIBUTE", "userName"),
-            interval_minutes=int(get("INTERVAL_MINUTES", str(DEFAULT_INTERVAL_MINUTES))),
-        )
-
-    @property
-    def configured(self) -> bool:
-        """Whether there is enough to ask for a token: tenant, client and a credential."""
-        return bool(self.tenant_id and self.client_id and (self.client_secret or self.cert_path))
-
-    @property
-    def authority(self) -> str:
-        """The tenant's authority URL, as MSAL wants it."""
-        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
-
-    @property
-    def scopes(self) -> list[str]:
-        """The app-only scope: ``<graph resource>/.default``."""
-        parts = urlsplit(self.graph_base_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        resource = origin if origin in GRAPH_RESOURCES else NationalClouds.Global.value
-        return [f"{resource}/.default"]
 
 
 _apps: dict[tuple[str, ...], msal.ConfidentialClientApplication] = {}

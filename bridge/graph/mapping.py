@@ -58,12 +58,15 @@ def graph_select(mapping: dict[str, str], *extra: str) -> list[str]:
 def mapped_values(
     graph_object: dict, mapping: dict[str, str], manager_id: str | None = None
 ) -> dict[str, Any]:
-    """``{SCIM path: value}`` for one Graph object; None where Graph has no value.
+    """``{SCIM path: value}`` for one Graph object; None where Graph has no value, and no
+    entry for a property the object does not carry.
 
     ``manager_id`` is the bridge id of the object's manager, when it has one.
     """
     out: dict[str, Any] = {}
     for path, prop in mapping.items():
+        if prop not in graph_object:
+            continue  # a delta round may carry only the properties that changed
         if prop == "manager":
             out[path] = {"value": manager_id} if manager_id else None
             continue

@@ -12,7 +12,6 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from bridge.graph.client import (
-    DEFAULT_PAGE_SIZE,
     GraphAuthError,
     GraphError,
     GraphSettings,
@@ -20,6 +19,7 @@ from bridge.graph.client import (
     graph_client,
     ssl_context,
 )
+from bridge.graph.settings import DEFAULT_PAGE_SIZE
 from bridge.graph.source import GraphSource
 from tests.fakes.graph_tls import ClientCertificate, make_client_certificate
 
