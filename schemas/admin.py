@@ -206,3 +206,73 @@ class CheckResultSchema(Schema):
     ok = fields.Boolean()
     status = fields.Integer(allow_none=True)
     error = fields.String()
+
+
+class ResyncStartSchema(Schema):
+    """Start a resync: Graph → directory, directory → targets, or both."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    mode = fields.String(load_default="both", validate=validate.OneOf(["graph", "targets", "both"]))
+    target = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "one target (id or name); all when omitted"},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "report drift, change nothing"}
+    )
+    full = fields.Boolean(
+        load_default=False, metadata={"description": "read everything, not only what changed"}
+    )
+
+
+class ResyncRunSchema(Schema):
+    """A resync run: phase, progress (done/total), drift counts, errors."""
+
+    id = fields.String()
+    scope = fields.String()
+    mode = fields.String()
+    target = fields.String(allow_none=True)
+    dry_run = fields.Boolean()
+    full = fields.Boolean()
+    status = fields.String(
+        metadata={
+            "description": "queued, running, awaiting_confirmation, completed, failed, cancelled"
+        }
+    )
+    phase = fields.String()
+    done = fields.Integer()
+    total = fields.Integer()
+    drift = fields.Dict()
+    errors = fields.List(fields.String())
+    enqueued = fields.Integer()
+    deprovisioned = fields.Integer()
+    started = fields.String()
+    finished = fields.String(allow_none=True)
+    cancel = fields.Boolean()
+
+
+class ResyncStatusSchema(Schema):
+    current = fields.Nested(ResyncRunSchema, allow_none=True)
+    pending_deprovisions = fields.Integer()
+    history = fields.List(fields.Nested(ResyncRunSchema))
+
+
+class ReconcileObjectSchema(Schema):
+    """Reconcile one user (id or userPrincipalName) or group (id) with Entra now."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(required=True, validate=validate.OneOf(["user", "group"]))
+    key = fields.String(required=True, validate=validate.Length(min=1))
+    dry_run = fields.Boolean(load_default=False)
+
+
+class ReconcileReportSchema(Schema):
+    status = fields.String()
+    drift = fields.Dict()
+    errors = fields.List(fields.String())
+    done = fields.Integer()

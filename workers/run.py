@@ -1,9 +1,10 @@
 """Start a worker: ``python -m workers.run``.
 
-Each worker process runs the change-stream dispatcher in a thread and an RQ worker that
-executes delivery jobs in-process (RQ's SimpleWorker: no fork per job, so connection pools,
-OAuth2 tokens and parsed target configurations are reused across jobs). Run as many as
-needed, on as many machines as needed, all pointing at the same REDIS_URL.
+Each worker process runs the change-stream dispatcher and the reconciliation ticker in
+threads, and an RQ worker that executes jobs in-process (RQ's SimpleWorker: no fork per
+job, so connection pools, OAuth2 and Graph tokens and parsed target configurations are
+reused across jobs). Run as many as needed, on as many machines as needed, all pointing at
+the same REDIS_URL.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import socket
 from rq import SimpleWorker
 
 from bridge.events import Dispatcher, DispatcherThread
-from bridge.jobs import QUEUES
+from bridge.jobs import QUEUE, QUEUES
+from bridge.schedule import Ticker
 from workers.context import context
 
 
@@ -28,11 +30,14 @@ def main() -> None:
     )
     thread = DispatcherThread(dispatcher)
     thread.start()
+    ticker = Ticker(ctx.redis, ctx.settings.key_prefix, ctx.settings.graph, ctx.queues[QUEUE])
+    ticker.start()
     try:
         worker = SimpleWorker([ctx.queues[name] for name in QUEUES], connection=ctx.redis)
         worker.work(with_scheduler=True, logging_level="WARNING")
     finally:
         thread.stop.set()
+        ticker.stop.set()
         thread.join(5)
 
 

@@ -11,6 +11,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from bridge.admin.api import error_response
+from bridge.admin.resync import ResyncAdmin
 from bridge.admin.service import AdminError, TargetAdmin
 from bridge.targets.store import TargetNotFound
 from schemas.admin import (
@@ -19,8 +20,13 @@ from schemas.admin import (
     DeliverySchema,
     DiscardResultSchema,
     FailedDeliverySchema,
+    ReconcileObjectSchema,
+    ReconcileReportSchema,
     ReplayResultSchema,
     ReplaySchema,
+    ResyncRunSchema,
+    ResyncStartSchema,
+    ResyncStatusSchema,
     SyncResultSchema,
     TargetChangesSchema,
     TargetSchema,
@@ -144,3 +150,49 @@ class HeldReject(MethodView):
     def post(self, body, target):
         """Drop held deliveries without sending them."""
         return {"discarded": service().reject(target, body.get("items"))}
+
+
+def resyncs() -> ResyncAdmin:
+    return ResyncAdmin(current_app.extensions["bridge"])
+
+
+@blp.route("/resync")
+class Resync(MethodView):
+    @blp.response(200, ResyncStatusSchema)
+    def get(self):
+        """The current (or last) resync, pending deprovisions, and recent runs."""
+        return resyncs().status()
+
+    @blp.arguments(ResyncStartSchema)
+    @blp.response(202, ResyncRunSchema)
+    @blp.alt_response(409, description="A resync is running, or Graph is not configured")
+    def post(self, data):
+        """Start a resync (Graph → directory → targets); one runs at a time."""
+        return resyncs().start(
+            data["mode"], data["target"], dry_run=data["dry_run"], full=data["full"]
+        )
+
+
+@blp.route("/resync/cancel")
+class ResyncCancel(MethodView):
+    @blp.response(200, ResyncRunSchema)
+    def post(self):
+        """Cancel the running resync (it stops between pages)."""
+        return resyncs().cancel()
+
+
+@blp.route("/resync/confirm")
+class ResyncConfirm(MethodView):
+    @blp.response(202, ResyncRunSchema)
+    def post(self):
+        """Apply the deprovisions a resync stopped for (the deletion guard)."""
+        return resyncs().confirm()
+
+
+@blp.route("/reconcile/object")
+class ReconcileObject(MethodView):
+    @blp.arguments(ReconcileObjectSchema)
+    @blp.response(200, ReconcileReportSchema)
+    def post(self, data):
+        """Reconcile one user or group with Entra now."""
+        return resyncs().reconcile_object(data["kind"], data["key"], dry_run=data["dry_run"])

@@ -58,3 +58,24 @@ def graph_settings(fake_graph: FakeGraph, server_tls: ServerTLS) -> GraphSetting
         page_size=3,
         service_principal_id=fake_graph.tenant.service_principal_id,
     )
+
+
+@pytest.fixture
+def settings(settings, graph_settings: GraphSettings, monkeypatch):
+    """The app's settings with Graph pointed at the fake; workers read the same from the
+    environment."""
+    env = {
+        "TENANT_ID": graph_settings.tenant_id,
+        "CLIENT_ID": graph_settings.client_id,
+        "CLIENT_SECRET": graph_settings.client_secret,
+        "AUTHORITY_HOST": graph_settings.authority_host,
+        "BASE_URL": graph_settings.graph_base_url,
+        "CA_BUNDLE": graph_settings.ca_bundle,
+        "PAGE_SIZE": str(graph_settings.page_size),
+        "SERVICE_PRINCIPAL_ID": graph_settings.service_principal_id,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(f"BRIDGE_GRAPH_{name}", value)
+    from bridge.config import Settings
+
+    return Settings.from_env()

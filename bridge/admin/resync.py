@@ -1,0 +1,125 @@
+"""Resyncs and reconciliation, shared by the /admin API and the CLI.
+
+A resync runs in a worker (job ``workers.reconcile.resync``): Graph → directory, then
+directory → targets. One runs at a time per scope; its progress, drift counts and errors
+are readable while it runs, and it can be cancelled. A run that would deprovision too much
+waits for ``confirm``.
+"""
+
+from __future__ import annotations
+
+from bridge import jobs
+from bridge.admin.service import AdminError, Conflict, NotFound
+from bridge.extension import Bridge
+from bridge.graph.runner import SCOPE, GraphRunner
+from bridge.resync import AlreadyRunning, Runs
+from bridge.targets.store import TargetNotFound
+
+MODES = ("graph", "targets", "both")
+RESYNC_JOB = "workers.reconcile.resync"
+CONFIRM_JOB = "workers.reconcile.confirm"
+RESYNC_TIMEOUT = 4 * 3600
+"""Longest a resync job may run (a large tenant's first full run takes minutes)."""
+
+NOT_CONFIGURED = (
+    "Microsoft Graph is not configured: set BRIDGE_GRAPH_TENANT_ID, BRIDGE_GRAPH_CLIENT_ID, "
+    "BRIDGE_GRAPH_CLIENT_SECRET (or BRIDGE_GRAPH_CERT_PATH) and BRIDGE_GRAPH_SERVICE_PRINCIPAL_ID "
+    "(or BRIDGE_GRAPH_SCOPE_GROUPS)."
+)
+
+
+class ResyncAdmin:
+    def __init__(self, state: Bridge) -> None:
+        self.state = state
+        self.runs = Runs(state.redis, state.settings.key_prefix)
+
+    def start(
+        self,
+        mode: str = "both",
+        target: str | None = None,
+        *,
+        dry_run: bool = False,
+        full: bool = False,
+    ) -> dict:
+        """Register and enqueue a resync; Conflict while another one runs."""
+        if mode not in MODES:
+            raise AdminError(f"mode must be one of {', '.join(MODES)}")
+        if mode != "targets":
+            self._require_graph()
+        target_id = None
+        if target:
+            try:
+                target_id = self.state.targets.resolve(target)
+            except TargetNotFound as exc:
+                raise NotFound(f"no target {target!r}") from exc
+        try:
+            self.runs.start(SCOPE, mode=mode, target=target_id, dry_run=dry_run, full=full)
+        except AlreadyRunning as exc:
+            raise Conflict(str(exc)) from exc
+        self.state.queues[jobs.QUEUE].enqueue(
+            RESYNC_JOB,
+            kwargs={
+                "mode": mode,
+                "target": target_id,
+                "dry_run": dry_run,
+                "full": full,
+                "scope": SCOPE,
+            },
+            job_timeout=RESYNC_TIMEOUT,
+            result_ttl=0,
+        )
+        return self.status()["current"]
+
+    def status(self) -> dict:
+        return {
+            "current": self.runs.get(SCOPE),
+            "pending_deprovisions": len(self.runs.pending(SCOPE)),
+            "history": self.runs.history(SCOPE),
+        }
+
+    def cancel(self) -> dict:
+        if not self.runs.cancel(SCOPE):
+            raise Conflict("no resync is running")
+        return self.status()["current"]
+
+    def confirm(self) -> dict:
+        """Let a run that stopped at the deletion guard apply its deprovisions."""
+        current = self.runs.get(SCOPE)
+        if not current or current["status"] != "awaiting_confirmation":
+            raise Conflict("no resync is waiting for confirmation")
+        self.runs.update(SCOPE, status="queued", phase="confirmed")
+        self.state.queues[jobs.QUEUE].enqueue(
+            CONFIRM_JOB,
+            kwargs={
+                "scope": SCOPE,
+                "mode": current.get("mode", "both"),
+                "target": current.get("target"),
+            },
+            job_timeout=RESYNC_TIMEOUT,
+            result_ttl=0,
+        )
+        return self.status()["current"]
+
+    def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict:
+        """Reconcile one user or group with Entra now, in this process."""
+        from bridge.graph.client import GraphError
+
+        if kind not in ("user", "group"):
+            raise AdminError("kind must be user or group")
+        self._require_graph()
+        try:
+            return self.runner().reconcile_object(kind, key, dry_run=dry_run)
+        except AlreadyRunning as exc:
+            raise Conflict(str(exc)) from exc
+        except GraphError as exc:
+            raise Conflict(f"Microsoft Graph: {exc}") from exc
+
+    def runner(self) -> GraphRunner:
+        s = self.state
+        return GraphRunner(
+            s.directory, s.resource_types, s.redis, s.settings.key_prefix, s.settings.graph
+        )
+
+    def _require_graph(self) -> None:
+        if not self.state.settings.graph.configured:
+            raise Conflict(NOT_CONFIGURED)

@@ -1,0 +1,123 @@
+"""``flask --app app resync …`` and ``flask --app app reconcile …``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import orjson
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+from bridge.admin.resync import ResyncAdmin
+from bridge.admin.service import AdminError
+from bridge.graph.runner import SCOPE
+from bridge.resync import AlreadyRunning
+
+resync_cli = AppGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")
+
+WAIT_POLL_SECONDS = 2.0
+
+
+def _admin() -> ResyncAdmin:
+    return ResyncAdmin(current_app.extensions["bridge"])
+
+
+def _call(operation, *args, **kwargs):
+    try:
+        return operation(*args, **kwargs)
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _show(run: dict | None) -> None:
+    if not run:
+        click.echo("no resync has run")
+        return
+    drift = run.get("drift") or {}
+    counts = ", ".join(
+        f"{k} {drift.get(k, 0)}" for k in ("missing", "unassigned", "attributes", "membership")
+    )
+    click.echo(
+        f"{run['id']}  {run['status']}  phase {run.get('phase')}  "
+        f"{run.get('done', 0)}/{run.get('total', 0)}  drift: {counts or '-'}"
+    )
+    for error in (run.get("errors") or [])[:10]:
+        click.echo(f"  error: {error}")
+
+
+@resync_cli.command("start")
+@click.option(
+    "--mode", type=click.Choice(["graph", "targets", "both"]), default="both", show_default=True
+)
+@click.option("--target", help="Only this target (id or name); all enabled targets otherwise.")
+@click.option("--full", is_flag=True, help="Read everything from Graph, not only what changed.")
+@click.option("--dry-run", is_flag=True, help="Report drift, change nothing.")
+@click.option("--wait", is_flag=True, help="Follow the run until it ends.")
+def start(mode: str, target: str | None, full: bool, dry_run: bool, wait: bool) -> None:
+    """Start a resync in the workers."""
+    run = _call(_admin().start, mode, target, dry_run=dry_run, full=full)
+    _show(run)
+    if wait:
+        _follow()
+
+
+@resync_cli.command("status")
+def status() -> None:
+    """Show the current (or last) resync and pending deprovisions."""
+    state = _admin().status()
+    _show(state["current"])
+    if state["pending_deprovisions"]:
+        click.echo(
+            f"{state['pending_deprovisions']} deprovisions wait for: flask --app app resync confirm"
+        )
+
+
+@resync_cli.command("cancel")
+def cancel() -> None:
+    """Cancel the running resync."""
+    _show(_call(_admin().cancel))
+
+
+@resync_cli.command("confirm")
+def confirm() -> None:
+    """Apply the deprovisions a resync stopped for (deletion guard)."""
+    _show(_call(_admin().confirm))
+
+
+def _follow() -> None:
+    runs = _admin().runs
+    while True:
+        run = runs.get(SCOPE)
+        if run is None or run["status"] not in ("queued", "running"):
+            _show(run)
+            return
+        click.echo(f"  {run.get('phase')}: {run.get('done', 0)}/{run.get('total', 0)}")
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+@click.command("reconcile")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="Report drift, change nothing.")
+@click.option("--full", is_flag=True, help="Read everything from Graph, not only what changed.")
+@click.option(
+    "--object", "obj", metavar="KIND:KEY", help="One object: user:<id or UPN> or group:<id>."
+)
+def reconcile_cli(dry_run: bool, full: bool, obj: str | None) -> None:
+    """Reconcile the directory with Entra now, in this process, and print the drift."""
+    admin = _admin()
+    if obj:
+        kind, _, key = obj.partition(":")
+        report = _call(admin.reconcile_object, kind, key, dry_run=dry_run)
+    else:
+        _call(admin._require_graph)
+        runs = admin.runs
+        try:
+            runs.start(SCOPE, mode="graph", dry_run=dry_run, full=full)
+        except AlreadyRunning as exc:
+            raise click.ClickException(str(exc)) from exc
+        runs.update(SCOPE, status="running")
+        report = admin.runner().reconcile(full=full, dry_run=dry_run)
+        if report["status"] != "awaiting_confirmation":
+            runs.finish(SCOPE, report["status"], drift=report["drift"], errors=report["errors"])
+    click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())

@@ -1,0 +1,94 @@
+"""Run a reconciliation to completion: used by the worker job and by the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import redis
+
+from bridge.directory import Directory
+from bridge.graph.links import Links
+from bridge.graph.mapping import load_config
+from bridge.graph.reconcile import Options, Reconciler
+from bridge.graph.settings import GraphSettings
+from bridge.resync import Runs
+from bridge.scim.attributes import ResourceType
+
+SCOPE = "default"
+"""One Graph scope per deployment: the enterprise application (or the configured groups)."""
+
+OBJECT_SCOPE = "object"
+"""Runs that reconcile a single object report here, apart from the scheduled runs."""
+
+
+@dataclass
+class GraphRunner:
+    directory: Directory
+    resource_types: dict[str, ResourceType]
+    redis: redis.Redis
+    prefix: str
+    settings: GraphSettings
+
+    @property
+    def runs(self) -> Runs:
+        return Runs(self.redis, self.prefix)
+
+    def reconciler(self, scope: str, options: Options) -> Reconciler:
+        return Reconciler(
+            self.directory,
+            self.resource_types,
+            Links(self.redis, self.prefix),
+            self.runs,
+            scope,
+            load_config(self.settings),
+            options,
+        )
+
+    def options(self, *, dry_run: bool = False, confirmed: bool = False) -> Options:
+        return Options(
+            dry_run=dry_run,
+            confirmed=confirmed,
+            guard_max=self.settings.guard_max,
+            guard_share=self.settings.guard_share,
+        )
+
+    def reconcile(self, *, full: bool = False, dry_run: bool = False, scope: str = SCOPE) -> dict:
+        """A full or incremental run; the caller registered it with Runs.start(scope)."""
+        from bridge.graph.source import GraphSource  # loads msal and msgraph
+
+        reconciler = self.reconciler(scope, self.options(dry_run=dry_run))
+
+        async def go() -> dict:
+            async with GraphSource(self.settings) as source:
+                return await (reconciler.full(source) if full else reconciler.incremental(source))
+
+        return asyncio.run(go())
+
+    def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict:
+        """Reconcile one user (id or userPrincipalName) or group (id) now."""
+        from bridge.graph.source import GraphSource
+
+        runs = self.runs
+        runs.start(OBJECT_SCOPE, kind=kind, key=key, dry_run=dry_run)
+        reconciler = self.reconciler(OBJECT_SCOPE, self.options(dry_run=dry_run, confirmed=True))
+
+        async def go() -> dict:
+            async with GraphSource(self.settings) as source:
+                return await reconciler.one(source, kind, key)
+
+        try:
+            report = asyncio.run(go())
+        except Exception as exc:
+            runs.finish(OBJECT_SCOPE, "failed", errors=[f"{type(exc).__name__}: {exc}"])
+            raise
+        runs.finish(OBJECT_SCOPE, report["status"], drift=report["drift"], errors=report["errors"])
+        return report
+
+    def confirm(self, scope: str = SCOPE) -> dict:
+        """Apply the deprovisions a guarded run is waiting on."""
+        runs = self.runs
+        pending = [(p["kind"], p["id"]) for p in runs.pending(scope)]
+        reconciler = self.reconciler(scope, self.options(confirmed=True))
+        reconciler.apply_deprovisions(pending)
+        return {"deprovisioned": len(pending), "errors": reconciler.errors}

@@ -1,0 +1,142 @@
+"""Full resync and on-demand reconciliation through the admin API and the CLI, run by real
+workers against the fake Graph; heals flow to targets through the fan-out pipeline."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.jobs import QUEUE
+from bridge.schedule import tick
+from bridge.targets.signing import new_secret
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.live_server import serve
+from tests.pipeline import Pipeline
+from workers.context import context
+
+
+@pytest.fixture
+def admin(app):
+    _, secret = app.extensions["bridge"].admin_tokens.create("ops")
+    client = app.test_client()
+
+    class Admin:
+        def get(self, path):
+            return client.get(f"/admin{path}", headers={"Authorization": f"Bearer {secret}"})
+
+        def post(self, path, json=None):
+            return client.post(
+                f"/admin{path}", json=json or {}, headers={"Authorization": f"Bearer {secret}"}
+            )
+
+    return Admin()
+
+
+@pytest.fixture
+def pipeline(app) -> Pipeline:
+    return Pipeline()
+
+
+@pytest.fixture
+def receiver(app):
+    hook = WebhookReceiver(new_secret())
+    with serve(hook) as url:
+        context().targets.create(
+            {"name": "hook", "kind": "webhook", "url": url + "/e", "signing_secret": hook.secret,
+             "resources": ["users", "groups"], "scope": {"type": "all"}}
+        )  # fmt: skip
+        yield hook
+
+
+def test_resync_runs_graph_to_directory_to_targets(admin, pipeline, receiver, fake_graph, scim):
+    tenant = fake_graph.tenant
+    ada = tenant.add_user(mailNickname="ada")
+    tenant.assign(ada["id"])
+    response = admin.post("/resync", json={"mode": "both"})
+    assert response.status_code == 202
+    assert response.json["status"] == "queued"
+    pipeline.run()
+    status = admin.get("/resync").json
+    assert status["current"]["status"] == "completed"
+    assert status["current"]["drift"]["missing"] == 1
+    assert [e["data"]["resource"]["userName"] for e in receiver.of("user.created")] == [
+        "ada@contoso.test"
+    ]
+
+
+def test_only_one_resync_runs_at_a_time(admin):
+    assert admin.post("/resync").status_code == 202
+    response = admin.post("/resync")
+    assert response.status_code == 409
+    assert "already running" in response.json["message"]
+
+
+def test_cancelled_resync_stops(admin, pipeline, fake_graph):
+    fake_graph.tenant.assign(fake_graph.tenant.add_user()["id"])
+    admin.post("/resync")
+    assert admin.post("/resync/cancel").status_code == 200
+    pipeline.run()
+    assert admin.get("/resync").json["current"]["status"] == "cancelled"
+
+
+def test_cancel_without_a_run_is_409(admin):
+    assert admin.post("/resync/cancel").status_code == 409
+
+
+def test_guarded_resync_waits_for_confirmation(admin, pipeline, fake_graph, scim, monkeypatch):
+    tenant = fake_graph.tenant
+    people = [tenant.add_user(mailNickname=f"u{i}") for i in range(4)]
+    for person in people:
+        tenant.assign(person["id"])
+    admin.post("/resync", json={"mode": "graph"})
+    pipeline.run()
+    for person in people[:3]:
+        tenant.unassign(person["id"])
+    admin.post("/resync", json={"mode": "graph"})
+    pipeline.run()
+    status = admin.get("/resync").json
+    assert status["current"]["status"] == "awaiting_confirmation"
+    assert status["pending_deprovisions"] == 3
+    assert admin.post("/resync/confirm").status_code == 202
+    pipeline.run()
+    assert admin.get("/resync").json["current"]["status"] == "completed"
+    inactive = [u for u in scim.get("/Users").json["Resources"] if u["active"] is False]
+    assert len(inactive) == 3
+
+
+def test_dry_run_resync_reports_without_changing(admin, pipeline, fake_graph, scim):
+    fake_graph.tenant.assign(fake_graph.tenant.add_user()["id"])
+    admin.post("/resync", json={"mode": "both", "dry_run": True})
+    pipeline.run()
+    assert admin.get("/resync").json["current"]["drift"]["missing"] == 1
+    assert scim.get("/Users").json["totalResults"] == 0
+
+
+def test_reconcile_one_user_now(admin, fake_graph, scim):
+    ada = fake_graph.tenant.add_user(mailNickname="ada")
+    fake_graph.tenant.assign(ada["id"])
+    response = admin.post("/reconcile/object", json={"kind": "user", "key": "ada@contoso.test"})
+    assert response.status_code == 200
+    assert response.json["drift"]["missing"] == 1
+    assert scim.get("/Users").json["Resources"][0]["userName"] == "ada@contoso.test"
+
+
+def test_cli_reconcile_dry_run_prints_the_drift(app, fake_graph):
+    fake_graph.tenant.assign(fake_graph.tenant.add_user()["id"])
+    result = app.test_cli_runner().invoke(args=["reconcile", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert '"missing": 1' in result.output
+
+
+def test_cli_resync_start_and_status(app, pipeline, fake_graph):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["resync", "start", "--mode", "graph"]).exit_code == 0
+    pipeline.run()
+    result = runner.invoke(args=["resync", "status"])
+    assert "completed" in result.output
+
+
+def test_scheduled_reconciliation_is_enqueued_once_per_interval(app, settings):
+    ctx = context()
+    assert tick(ctx.redis, "bridge", settings.graph, ctx.queues[QUEUE]) is True
+    assert tick(ctx.redis, "bridge", settings.graph, ctx.queues[QUEUE]) is False
+    assert [j.func_name for j in ctx.queues[QUEUE].get_jobs()] == ["workers.reconcile.resync"]
