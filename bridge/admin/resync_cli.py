@@ -11,6 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from bridge.admin.resync import ResyncAdmin
 from bridge.admin.service import AdminError
+from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE
 from bridge.resync import AlreadyRunning
 
@@ -117,7 +118,14 @@ def reconcile_cli(dry_run: bool, full: bool, obj: str | None) -> None:
         except AlreadyRunning as exc:
             raise click.ClickException(str(exc)) from exc
         runs.update(SCOPE, status="running")
-        report = admin.runner().reconcile(full=full, dry_run=dry_run)
+        try:
+            report = admin.runner().reconcile(full=full, dry_run=dry_run)
+        except Cancelled:
+            runs.finish(SCOPE, "cancelled")
+            raise click.ClickException("cancelled") from None
+        except Exception as exc:
+            runs.finish(SCOPE, "failed", errors=[f"{type(exc).__name__}: {exc}"])
+            raise click.ClickException(f"reconciliation failed: {exc}") from exc
         if report["status"] != "awaiting_confirmation":
             runs.finish(SCOPE, report["status"], drift=report["drift"], errors=report["errors"])
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
