@@ -6,25 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.jobs import replay
-from bridge.targets.signing import new_secret
 from tests.factories import entra_group, entra_user, patch
-from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.live_server import serve
-from tests.pipeline import Pipeline
 from workers.context import context
-
-
-@pytest.fixture
-def receiver():
-    hook = WebhookReceiver(new_secret())
-    with serve(hook) as url:
-        hook.url = url
-        yield hook
-
-
-@pytest.fixture
-def pipeline(app) -> Pipeline:
-    return Pipeline()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures of the admin API tests: an admin client, a live webhook receiver, the pipeline."""
+"""Bodies for the admin API tests (the admin client, receiver and pipeline are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,55 +6,6 @@ import pytest
 
 from bridge.targets.signing import new_secret
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.live_server import serve
-from tests.pipeline import Pipeline
-
-
-class AdminClient:
-    """The Flask test client with an admin bearer token on every request."""
-
-    def __init__(self, client, token: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def open(self, method: str, path: str, **kwargs):
-        return self.client.open(f"/admin{path}", method=method, headers=self.headers, **kwargs)
-
-    def get(self, path, **kw):
-        return self.open("GET", path, **kw)
-
-    def post(self, path, **kw):
-        return self.open("POST", path, **kw)
-
-    def patch(self, path, **kw):
-        return self.open("PATCH", path, **kw)
-
-    def delete(self, path, **kw):
-        return self.open("DELETE", path, **kw)
-
-
-@pytest.fixture
-def admin_token(app) -> str:
-    _, secret = app.extensions["bridge"].admin_tokens.create("tests")
-    return secret
-
-
-@pytest.fixture
-def admin(app, admin_token) -> AdminClient:
-    return AdminClient(app.test_client(), admin_token)
-
-
-@pytest.fixture
-def receiver():
-    hook = WebhookReceiver(new_secret())
-    with serve(hook) as url:
-        hook.url = url
-        yield hook
-
-
-@pytest.fixture
-def pipeline(app) -> Pipeline:
-    return Pipeline()
 
 
 def webhook(receiver: WebhookReceiver | None = None, **overrides) -> dict:

@@ -8,7 +8,8 @@ import orjson
 
 from app import create_app
 from bridge.targets.signing import new_secret
-from tests.admin.conftest import AdminClient, webhook
+from tests.admin.conftest import webhook
+from tests.conftest import AdminClient
 
 BEARER = "tok-plaintext-4f9c"
 CLIENT_SECRET = "oauth-plaintext-77ab"

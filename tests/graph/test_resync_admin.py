@@ -7,47 +7,20 @@ import pytest
 
 from bridge.jobs import QUEUE
 from bridge.schedule import tick
-from bridge.targets.signing import new_secret
-from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.live_server import serve
-from tests.pipeline import Pipeline
 from workers.context import context
 
 
 @pytest.fixture
-def admin(app):
-    _, secret = app.extensions["bridge"].admin_tokens.create("ops")
-    client = app.test_client()
-
-    class Admin:
-        def get(self, path):
-            return client.get(f"/admin{path}", headers={"Authorization": f"Bearer {secret}"})
-
-        def post(self, path, json=None):
-            return client.post(
-                f"/admin{path}", json=json or {}, headers={"Authorization": f"Bearer {secret}"}
-            )
-
-    return Admin()
+def hook(app, receiver):
+    """A webhook target at the live receiver."""
+    context().targets.create(
+        {"name": "hook", "kind": "webhook", "url": receiver.url + "/e", "signing_secret": receiver.secret,
+         "resources": ["users", "groups"], "scope": {"type": "all"}}
+    )  # fmt: skip
+    return receiver
 
 
-@pytest.fixture
-def pipeline(app) -> Pipeline:
-    return Pipeline()
-
-
-@pytest.fixture
-def receiver(app):
-    hook = WebhookReceiver(new_secret())
-    with serve(hook) as url:
-        context().targets.create(
-            {"name": "hook", "kind": "webhook", "url": url + "/e", "signing_secret": hook.secret,
-             "resources": ["users", "groups"], "scope": {"type": "all"}}
-        )  # fmt: skip
-        yield hook
-
-
-def test_resync_runs_graph_to_directory_to_targets(admin, pipeline, receiver, fake_graph, scim):
+def test_resync_runs_graph_to_directory_to_targets(admin, pipeline, hook, fake_graph, scim):
     tenant = fake_graph.tenant
     ada = tenant.add_user(mailNickname="ada")
     tenant.assign(ada["id"])
@@ -58,28 +31,28 @@ def test_resync_runs_graph_to_directory_to_targets(admin, pipeline, receiver, fa
     status = admin.get("/resync").json
     assert status["current"]["status"] == "completed"
     assert status["current"]["drift"]["missing"] == 1
-    assert [e["data"]["resource"]["userName"] for e in receiver.of("user.created")] == [
+    assert [e["data"]["resource"]["userName"] for e in hook.of("user.created")] == [
         "ada@contoso.test"
     ]
 
 
 def test_only_one_resync_runs_at_a_time(admin):
-    assert admin.post("/resync").status_code == 202
-    response = admin.post("/resync")
+    assert admin.post("/resync", json={}).status_code == 202
+    response = admin.post("/resync", json={})
     assert response.status_code == 409
     assert "already running" in response.json["message"]
 
 
 def test_cancelled_resync_stops(admin, pipeline, fake_graph):
     fake_graph.tenant.assign(fake_graph.tenant.add_user()["id"])
-    admin.post("/resync")
-    assert admin.post("/resync/cancel").status_code == 200
+    admin.post("/resync", json={})
+    assert admin.post("/resync/cancel", json={}).status_code == 200
     pipeline.run()
     assert admin.get("/resync").json["current"]["status"] == "cancelled"
 
 
 def test_cancel_without_a_run_is_409(admin):
-    assert admin.post("/resync/cancel").status_code == 409
+    assert admin.post("/resync/cancel", json={}).status_code == 409
 
 
 def test_guarded_resync_waits_for_confirmation(admin, pipeline, fake_graph, scim, monkeypatch):
@@ -96,7 +69,7 @@ def test_guarded_resync_waits_for_confirmation(admin, pipeline, fake_graph, scim
     status = admin.get("/resync").json
     assert status["current"]["status"] == "awaiting_confirmation"
     assert status["pending_deprovisions"] == 3
-    assert admin.post("/resync/confirm").status_code == 202
+    assert admin.post("/resync/confirm", json={}).status_code == 202
     pipeline.run()
     assert admin.get("/resync").json["current"]["status"] == "completed"
     inactive = [u for u in scim.get("/Users").json["Resources"] if u["active"] is False]
