@@ -51,3 +51,21 @@ def entra_group(**overrides) -> dict:
 
 def patch(*operations: dict) -> dict:
     return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def target_config(**overrides) -> dict:
+    """A complete stored target configuration (as TargetStore.create takes it)."""
+    config = {
+        "name": "target",
+        "kind": "webhook",
+        "url": "http://127.0.0.1:9/events",
+        "auth": {"type": "none"},
+        "resources": ["users", "groups"],
+        "scope": {"type": "all"},
+        "deprovision": "disable",
+        "enabled": True,
+        "shadow": False,
+        "deletion_guard": {"max": 100, "window_seconds": 3600},
+    }
+    config.update(overrides)
+    return config

@@ -15,7 +15,7 @@ from app import create_app
 from bridge.targets.base import Change, TargetError
 from bridge.targets.scim import ScimConnector, diff
 from tests.conftest import ScimClient
-from tests.factories import ENTERPRISE, entra_group, entra_user, patch
+from tests.factories import ENTERPRISE, entra_group, entra_user, patch, target_config
 from tests.fakes.scim_oauth import TokenEndpoint
 from tests.fakes.scim_recorder import ScimRecorder
 from tests.live_server import serve
@@ -76,20 +76,13 @@ def add_target(app, downstream):
     store = context().targets
 
     def add(**overrides) -> dict:
-        config = {
+        defaults = {
             "name": "downstream",
             "kind": "scim",
             "url": downstream.url,
             "auth": {"type": "bearer", "token": downstream.secret},
-            "resources": ["users", "groups"],
-            "scope": {"type": "all"},
-            "deprovision": "disable",
-            "enabled": True,
-            "shadow": False,
-            "deletion_guard": {"max": 100, "window_seconds": 3600},
         }
-        config.update(overrides)
-        return store.create(config)
+        return store.create(target_config(**{**defaults, **overrides}))
 
     return add
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.jobs import replay
-from tests.factories import entra_group, entra_user, patch
+from tests.factories import entra_group, entra_user, patch, target_config
 from workers.context import context
 
 
@@ -15,21 +15,12 @@ def add_target(app, receiver):
     store = context().targets
 
     def add(**overrides) -> dict:
-        config = {
+        defaults = {
             "name": "hook",
-            "kind": "webhook",
             "url": receiver.url + "/events",
-            "auth": {"type": "none"},
             "signing_secret": receiver.secret,
-            "resources": ["users", "groups"],
-            "scope": {"type": "all"},
-            "deprovision": "disable",
-            "enabled": True,
-            "shadow": False,
-            "deletion_guard": {"max": 100, "window_seconds": 3600},
         }
-        config.update(overrides)
-        return store.create(config)
+        return store.create(target_config(**{**defaults, **overrides}))
 
     return add
 
