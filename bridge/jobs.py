@@ -18,7 +18,11 @@ QUEUE = "bridge"
 PRIORITY_QUEUE = "bridge-deprovision"
 """Deprovisioning changes go to their own queue, which workers serve first."""
 
-QUEUES = (PRIORITY_QUEUE, QUEUE)
+SYNC_QUEUE = "bridge-sync"
+"""Resyncs and reconciliations: long jobs, kept apart so they never hold up deliveries."""
+
+DELIVERY_QUEUES = (PRIORITY_QUEUE, QUEUE)
+QUEUES = (PRIORITY_QUEUE, QUEUE, SYNC_QUEUE)
 """Queues in the order workers serve them."""
 
 DELIVER_JOB = "workers.deliver.deliver"

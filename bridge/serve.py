@@ -53,9 +53,9 @@ def main() -> int:
     try:
         token = _first_token(settings)
         children.append(_start_web(env, bind))
-        children.append(
-            subprocess.Popen([sys.executable, "-m", "workers.run"], env=env, start_new_session=True)
-        )
+        for role in ("deliver", "sync"):
+            worker = [sys.executable, "-m", "workers.run", role]
+            children.append(subprocess.Popen(worker, env=env, start_new_session=True))
         _announce(settings, bind, token, embedded)
         while not stopping:
             if any(child.poll() is not None for child in children):

@@ -56,7 +56,7 @@ class ResyncAdmin:
             self.runs.start(SCOPE, mode=mode, target=target_id, dry_run=dry_run, full=full)
         except AlreadyRunning as exc:
             raise Conflict(str(exc)) from exc
-        self.state.queues[jobs.QUEUE].enqueue(
+        self.state.queues[jobs.SYNC_QUEUE].enqueue(
             RESYNC_JOB,
             kwargs={
                 "mode": mode,
@@ -88,7 +88,7 @@ class ResyncAdmin:
         if not current or current["status"] != "awaiting_confirmation":
             raise Conflict("no resync is waiting for confirmation")
         self.runs.update(SCOPE, status="queued", phase="confirmed")
-        self.state.queues[jobs.QUEUE].enqueue(
+        self.state.queues[jobs.SYNC_QUEUE].enqueue(
             CONFIRM_JOB,
             kwargs={
                 "scope": SCOPE,
