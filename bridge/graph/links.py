@@ -56,3 +56,64 @@ class Links:
             self.redis.hset(key, kind, link)
         else:
             self.redis.hdel(key, kind)
+
+
+class ScopeMembers:
+    """The members of each assigned group, as of the last run, kept up to date from the
+    groups delta's ``members@delta``: an incremental run then knows who is in scope without
+    listing every group again.
+
+    Keys::
+
+        {p}:graph:scope:{scope}:groups        set of group ids whose members are held
+        {p}:graph:scope:{scope}:group:{id}    set of the group's user ids (Graph ids)
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, scope: str) -> None:
+        self.redis = client
+        self.base = f"{prefix}:graph:scope:{scope}"
+
+    def _group(self, group_id: str) -> str:
+        return f"{self.base}:group:{group_id}"
+
+    def held(self) -> set[str]:
+        return {g.decode() for g in self.redis.smembers(f"{self.base}:groups")}
+
+    def reset(self) -> None:
+        held = self.held()
+        pipe = self.redis.pipeline(transaction=False)
+        for group_id in held:
+            pipe.delete(self._group(group_id))
+        pipe.delete(f"{self.base}:groups")
+        pipe.execute()
+
+    def change(self, changes: dict[str, tuple[list[str], list[str]]]) -> None:
+        """Apply ``{group id: (added user ids, removed user ids)}`` in one round trip."""
+        if not changes:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(f"{self.base}:groups", *changes)
+        for group_id, (added, removed) in changes.items():
+            if added:
+                pipe.sadd(self._group(group_id), *added)
+            if removed:
+                pipe.srem(self._group(group_id), *removed)
+        pipe.execute()
+
+    def drop(self, group_ids: Iterable[str]) -> None:
+        group_ids = list(group_ids)
+        if not group_ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(f"{self.base}:groups", *group_ids)
+        pipe.delete(*(self._group(g) for g in group_ids))
+        pipe.execute()
+
+    def members(self, group_id: str) -> list[str]:
+        return sorted(m.decode() for m in self.redis.smembers(self._group(group_id)))
+
+    def users(self, group_ids: Iterable[str]) -> set[str]:
+        keys = [self._group(g) for g in group_ids]
+        if not keys:
+            return set()
+        return {m.decode() for m in self.redis.sunion(keys)}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.directory import Directory, Record
-from bridge.graph.links import Links
+from bridge.graph.links import Links, ScopeMembers
 from bridge.graph.mapping import (
     GROUP_SCHEMA,
     USER_SCHEMA,
@@ -112,33 +112,26 @@ class Reconciler:
         self.errors: list[str] = []
         self.done = 0
         self._pending_managers: list[tuple[str, str]] = []
+        self._doomed_users: list[tuple[str, str]] = []
+        self.members = ScopeMembers(links.redis, links.prefix, scope)
 
     # --- entry points ---------------------------------------------------------------------
     async def full(self, source: GraphSource) -> dict:
         """Read everything in scope and correct every difference."""
-        users_in_scope, groups_in_scope = await self._scope(source)
-        seen_users: set[str] = set()
-        seen_groups: set[str] = set()
-        self._phase("users", total=len(users_in_scope))
-        select = graph_select(self.config.user_mapping, "manager")
-        last = None
-        async for page in source.users_delta(None, select):
+        self._phase("scope")
+        assigned_users, assigned_groups = await source.assigned_principals()
+        self.members.reset()
+        group_objects: dict[str, dict] = {}
+        last_groups = None
+        async for page in source.groups_delta(None, self._group_select()):
             self._check_cancel()
-            present = [u for u in page.items if "@removed" not in u and u["id"] in users_in_scope]
-            seen_users.update(self._upsert_users(present))
-            last = page.delta_link or last
-        self._fix_managers()
-        self.links.save_delta_link(self.scope, "users", last)
-        self._phase("groups", total=len(groups_in_scope))
-        last = None
-        async for page in source.groups_delta(
-            None, graph_select(self.config.group_mapping, "members")
-        ):
-            self._check_cancel()
-            present = [g for g in page.items if "@removed" not in g and g["id"] in groups_in_scope]
-            seen_groups.update(self._upsert_groups(present, full=True))
-            last = page.delta_link or last
-        self.links.save_delta_link(self.scope, "groups", last)
+            self._absorb_groups(page.items, assigned_groups, group_objects, full=True)
+            last_groups = page.delta_link or last_groups
+        users_in_scope = set(assigned_users) | self.members.users(group_objects)
+        seen_users = await self._users_phase(source, None, users_in_scope, full=True)
+        self._phase("groups", total=len(group_objects))
+        seen_groups = self._upsert_held_groups(group_objects)
+        self.links.save_delta_link(self.scope, "groups", last_groups)
         self._phase("sweep")
         doomed = self._unseen("user", seen_users) + self._unseen("group", seen_groups)
         return self._deprovision(doomed)
@@ -147,7 +140,7 @@ class Reconciler:
         """Apply what changed since the last run; a full run when there is no delta link."""
         users_link = self.links.delta_link(self.scope, "users")
         groups_link = self.links.delta_link(self.scope, "groups")
-        if not users_link or not groups_link:
+        if not users_link or not groups_link or not self.members.held():
             return await self.full(source)
         try:
             return await self._incremental(source, users_link, groups_link)
@@ -159,78 +152,163 @@ class Reconciler:
 
     async def one(self, source: GraphSource, kind: str, key: str) -> dict:
         """Reconcile a single user (by id or userPrincipalName) or group (by id) now."""
-        users_in_scope, groups_in_scope = await self._scope(source)
+        assigned_users, assigned_groups = await source.assigned_principals()
         if kind == "user":
             obj = await source.user(key, graph_select(self.config.user_mapping, "manager"))
-            if obj is not None and obj["id"] in users_in_scope:
+            graph_id = obj["id"] if obj else key
+            if obj is not None and await self._user_in_scope(
+                source, graph_id, assigned_users, assigned_groups
+            ):
                 self._upsert_users([obj])
                 self._fix_managers()
                 return self._report()
-            graph_id = obj["id"] if obj else key
             linked = self.links.bridge_ids("user", [graph_id])
             return self._deprovision([("user", rid) for rid in linked.values()])
         obj = await source.group(key, graph_select(self.config.group_mapping))
-        if obj is not None and obj["id"] in groups_in_scope:
-            members = []
-            async for batch in source.group_member_ids(obj["id"]):
-                members.extend({"id": m} for m in batch)
-            obj["members@delta"] = members
+        if obj is not None and obj["id"] in assigned_groups:
+            members = await self._list_members(source, obj["id"])
+            obj["members@delta"] = [{"id": m} for m in members]
             self._upsert_groups([obj], full=True)
             return self._report()
         linked = self.links.bridge_ids("group", [obj["id"] if obj else key])
         return self._deprovision([("group", rid) for rid in linked.values()])
 
-    # --- incremental ----------------------------------------------------------------------
+    # --- phases ---------------------------------------------------------------------------
     async def _incremental(self, source: GraphSource, users_link: str, groups_link: str) -> dict:
-        users_in_scope, groups_in_scope = await self._scope(source)
-        doomed: list[tuple[str, str]] = []
-        self._phase("users")
-        select = graph_select(self.config.user_mapping, "manager")
-        changed: set[str] = set()
-        last = users_link
-        async for page in source.users_delta(users_link, select):
+        self._phase("scope")
+        assigned_users, assigned_groups = await source.assigned_principals()
+        held = self.members.held()
+        changed: dict[str, dict] = {}
+        last_groups = groups_link
+        async for page in source.groups_delta(groups_link, self._group_select()):
             self._check_cancel()
-            present = [u for u in page.items if "@removed" not in u and u["id"] in users_in_scope]
-            gone = [u["id"] for u in page.items if u["id"] not in {p["id"] for p in present}]
-            changed.update(u["id"] for u in page.items)
-            self._upsert_users(present)
-            doomed += [("user", rid) for rid in self.links.bridge_ids("user", gone).values()]
-            last = page.delta_link or last
-        # assignment changes do not show in the users delta: compare the scope with the links
-        linked = set(self.links.redis.hkeys(f"{self.links.prefix}:graph:link:user"))
-        linked_ids = {g.decode() for g in linked}
-        for graph_id in sorted(users_in_scope - linked_ids - changed):
-            obj = await source.user(graph_id, select)
+            self._absorb_groups(page.items, assigned_groups & held, changed, full=False)
+            last_groups = page.delta_link or last_groups
+        removed = {gid for gid, obj in changed.items() if "@removed" in obj}
+        new_groups = set(assigned_groups) - held - removed
+        for group_id in sorted(new_groups):
+            self.members.change({group_id: (await self._list_members(source, group_id), [])})
+        gone_groups = (held - set(assigned_groups)) | (removed & held)
+        self.members.drop(gone_groups)
+        in_scope_groups = set(assigned_groups) - removed
+        users_in_scope = set(assigned_users) | self.members.users(in_scope_groups)
+        await self._users_phase(source, users_link, users_in_scope, full=False)
+        self._phase("groups")
+        self._upsert_groups(
+            [o for g, o in changed.items() if g not in new_groups and g not in removed], full=False
+        )
+        fresh = {}
+        for group_id in sorted(new_groups):
+            obj = await source.group(group_id, graph_select(self.config.group_mapping))
             if obj is not None:
-                self._upsert_users([obj])
-        unassigned = sorted(linked_ids - users_in_scope - changed)
-        doomed += [("user", rid) for rid in self.links.bridge_ids("user", unassigned).values()]
+                fresh[group_id] = obj
+        self._upsert_held_groups(fresh)
+        self.links.save_delta_link(self.scope, "groups", last_groups)
+        doomed = [
+            ("group", rid) for rid in self.links.bridge_ids("group", sorted(gone_groups)).values()
+        ]
+        return self._deprovision(sorted(set(self._doomed_users + doomed)))
+
+    async def _users_phase(
+        self, source: GraphSource, link: str | None, in_scope: set[str], *, full: bool
+    ) -> set[str]:
+        """Upsert users in scope from the users delta; returns the bridge ids seen."""
+        self._phase("users", total=len(in_scope) if full else None)
+        select = graph_select(self.config.user_mapping, "manager")
+        seen: set[str] = set()
+        changed: set[str] = set()
+        last = link
+        async for page in source.users_delta(link, select):
+            self._check_cancel()
+            present = [u for u in page.items if "@removed" not in u and u["id"] in in_scope]
+            seen.update(self._upsert_users(present))
+            if not full:
+                kept = {u["id"] for u in present}
+                gone = [u["id"] for u in page.items if u["id"] not in kept]
+                self._doomed_users += [
+                    ("user", r) for r in self.links.bridge_ids("user", gone).values()
+                ]
+                changed.update(u["id"] for u in page.items)
+            last = page.delta_link or last
+        if not full:
+            # assignment changes do not show in the users delta: compare the scope with the links
+            linked = {
+                g.decode() for g in self.links.redis.hkeys(f"{self.links.prefix}:graph:link:user")
+            }
+            for graph_id in sorted(in_scope - linked - changed):
+                obj = await source.user(graph_id, select)
+                if obj is not None:
+                    self._upsert_users([obj])
+            unassigned = sorted(linked - in_scope - changed)
+            self._doomed_users += [
+                ("user", r) for r in self.links.bridge_ids("user", unassigned).values()
+            ]
         self._fix_managers()
         self.links.save_delta_link(self.scope, "users", last)
-        self._phase("groups")
-        last = groups_link
-        async for page in source.groups_delta(
-            groups_link, graph_select(self.config.group_mapping, "members")
-        ):
-            self._check_cancel()
-            present = [g for g in page.items if "@removed" not in g and g["id"] in groups_in_scope]
-            self._upsert_groups(present, full=False)
-            gone = [g["id"] for g in page.items if g["id"] not in {p["id"] for p in present}]
-            doomed += [("group", rid) for rid in self.links.bridge_ids("group", gone).values()]
-            last = page.delta_link or last
-        self.links.save_delta_link(self.scope, "groups", last)
-        return self._deprovision(sorted(set(doomed)))
+        return seen
 
     # --- scope ----------------------------------------------------------------------------
-    async def _scope(self, source: GraphSource) -> tuple[set[str], set[str]]:
-        """Graph ids of the users and groups that belong to the bridge."""
-        self._phase("scope")
-        users, groups = await source.assigned_principals()
-        users = set(users)
-        for group_id in sorted(groups):
-            async for batch in source.group_member_ids(group_id):
-                users.update(batch)
-        return users, set(groups)
+    def _group_select(self) -> list[str]:
+        return graph_select(self.config.group_mapping, "members")
+
+    def _absorb_groups(
+        self, items: list[dict], wanted, objects: dict[str, dict], *, full: bool
+    ) -> None:
+        """Keep the wanted groups' properties (merged across pages: Graph may split a large
+        group's members over several) and apply their member changes to the held sets."""
+        changes: dict[str, tuple[list[str], list[str]]] = {}
+        for item in items:
+            group_id = item["id"]
+            if group_id not in wanted and not (not full and "@removed" in item):
+                continue
+            obj = objects.setdefault(group_id, {})
+            members = obj.get("members@delta", [])
+            obj.update(item)
+            obj["members@delta"] = members + list(item.get("members@delta") or [])
+            if "@removed" in item:
+                continue
+            added, removed = changes.setdefault(group_id, ([], []))
+            for member in item.get("members@delta") or []:
+                if "user" not in member.get("@odata.type", "#microsoft.graph.user").lower():
+                    continue
+                (removed if "@removed" in member else added).append(member["id"])
+        self.members.change(changes)
+
+    def _upsert_held_groups(self, objects: dict[str, dict]) -> list[str]:
+        """Upsert groups with their complete member lists from the held sets."""
+        ids: list[str] = []
+        chunk: list[dict] = []
+        for group_id, obj in objects.items():
+            if "@removed" in obj:
+                continue
+            full_obj = dict(obj)
+            full_obj["members@delta"] = [{"id": m} for m in self.members.members(group_id)]
+            chunk.append(full_obj)
+            if len(chunk) >= 100:
+                ids += self._upsert_groups(chunk, full=True)
+                chunk = []
+        ids += self._upsert_groups(chunk, full=True)
+        return ids
+
+    async def _list_members(self, source: GraphSource, group_id: str) -> list[str]:
+        members: list[str] = []
+        async for batch in source.group_member_ids(group_id):
+            members.extend(batch)
+        return members
+
+    async def _user_in_scope(self, source: GraphSource, graph_id: str, users, groups) -> bool:
+        if graph_id in users:
+            return True
+        held = self.members.held()
+        for group_id in groups:
+            members = (
+                self.members.members(group_id)
+                if group_id in held
+                else await self._list_members(source, group_id)
+            )
+            if graph_id in members:
+                return True
+        return False
 
     # --- users ----------------------------------------------------------------------------
     def _upsert_users(self, graph_users: list[dict]) -> list[str]:

@@ -308,3 +308,46 @@ def test_single_user_is_reconciled_on_demand(app, scim, tenant, graph_settings):
 
     asyncio.run(go())
     assert set(users(scim)) == {"ada@contoso.test"}
+
+
+def test_incremental_run_does_not_list_group_members_again(scim, reconcile, tenant, fake_graph):
+    """Members come from the groups delta's members@delta, kept between runs."""
+    people = [tenant.add_user(mailNickname=f"u{i}") for i in range(3)]
+    group = tenant.add_group(members=[p["id"] for p in people])
+    tenant.assign(group["id"])
+    reconcile()
+    listed = len(fake_graph.graph_requests("/members"))
+    newcomer = tenant.add_user(mailNickname="newcomer")
+    tenant.add_members(group["id"], newcomer["id"])
+    reconcile()
+    assert len(fake_graph.graph_requests("/members")) == listed
+    assert "newcomer@contoso.test" in users(scim)
+
+
+def test_newly_assigned_group_is_created_with_its_members(scim, reconcile, tenant):
+    a, b = tenant.add_user(mailNickname="a"), tenant.add_user(mailNickname="b")
+    tenant.assign(a["id"])
+    reconcile()
+    group = tenant.add_group(members=[a["id"], b["id"]], displayName="Late")
+    tenant.assign(group["id"])
+    reconcile()
+    found = users(scim)
+    assert {m["value"] for m in groups(scim)["Late"]["members"]} == {
+        found["a@contoso.test"]["id"],
+        found["b@contoso.test"]["id"],
+    }
+
+
+def test_assigned_group_deleted_in_entra_is_deleted_and_its_members_leave_scope(
+    scim, reconcile, tenant
+):
+    a, b = tenant.add_user(mailNickname="a"), tenant.add_user(mailNickname="b")
+    keep = tenant.add_group(members=[b["id"]], displayName="Keep")
+    drop = tenant.add_group(members=[a["id"]], displayName="Drop")
+    tenant.assign(keep["id"])
+    tenant.assign(drop["id"])
+    reconcile()
+    tenant.delete_group(drop["id"])
+    reconcile(guard_share=1.0)
+    assert set(groups(scim)) == {"Keep"}
+    assert users(scim)["a@contoso.test"]["active"] is False
