@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from bridge.secrets import SecretBox
 from bridge.tokens import TokenStore
 
 DEFAULT_BIND = "127.0.0.1:8000"
+EMBEDDED_REDIS_PORT = 6390
+"""The embedded Redis's port when free, so var/bridge.env stays valid across restarts."""
+
 SHUTDOWN_GRACE = 20.0
 """Seconds children get to finish after SIGTERM before they are killed."""
 
@@ -32,7 +36,8 @@ def main() -> int:
     embedded = None
     if "REDIS_URL" not in env:
         embedded = EmbeddedRedis(
-            Path(settings.data_dir) / "redis", port=_int(env, "BRIDGE_REDIS_PORT")
+            Path(settings.data_dir) / "redis",
+            port=_int(env, "BRIDGE_REDIS_PORT") or _free_or_none(EMBEDDED_REDIS_PORT),
         )
         embedded.start()
         env["REDIS_URL"] = embedded.url
@@ -52,11 +57,12 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         token = _first_token(settings)
+        env_file = _write_env_file(Path(settings.data_dir), env)
         children.append(_start_web(env, bind))
         for role in ("deliver", "sync"):
             worker = [sys.executable, "-m", "workers.run", role]
             children.append(subprocess.Popen(worker, env=env, start_new_session=True))
-        _announce(settings, bind, token, embedded)
+        _announce(settings, bind, token, embedded, env_file)
         while not stopping:
             if any(child.poll() is not None for child in children):
                 print("a bridge process exited; stopping", file=sys.stderr)
@@ -93,7 +99,7 @@ def _first_token(settings: Settings) -> str | None:
         client.close()
 
 
-def _announce(settings: Settings, bind: str, token: str | None, embedded) -> None:
+def _announce(settings: Settings, bind: str, token: str | None, embedded, env_file: Path) -> None:
     base = settings.public_base_url or f"http://{bind}"
     print("\nEntra ID SCIM bridge is running")
     print(f"  Tenant URL:    {base}/scim/v2")
@@ -103,6 +109,7 @@ def _announce(settings: Settings, bind: str, token: str | None, embedded) -> Non
         print("  Secret Token:  (tokens exist; create one with: flask --app app tokens create)")
     if embedded:
         print(f"  Redis:         embedded, {embedded.url}, data in {embedded.data_dir}")
+    print(f"  CLI:           set -a; . {env_file}; set +a; flask --app app --help")
     print("Press Ctrl-C to stop.\n", flush=True)
 
 
@@ -118,6 +125,16 @@ def _stop_all(children: list[subprocess.Popen]) -> None:
             child.kill()
 
 
+def _write_env_file(data_dir: Path, env: dict) -> Path:
+    """The settings this instance runs with, for the operator's CLI (mode 0600)."""
+    path = data_dir / "bridge.env"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted(n for n in env if n == "REDIS_URL" or n.startswith("BRIDGE_"))
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{n}={env[n]}\n" for n in names))
+    return path
+
+
 def _local_secret_key(data_dir: Path) -> str:
     """The key that encrypts target secrets, kept beside the embedded data (mode 0600).
 
@@ -131,6 +148,15 @@ def _local_secret_key(data_dir: Path) -> str:
     path.touch(mode=0o600)
     path.write_text(key)
     return key
+
+
+def _free_or_none(port: int) -> int | None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
 
 
 def _int(env: dict, name: str) -> int | None:
