@@ -130,7 +130,7 @@ class Reconciler:
         users_in_scope = set(assigned_users) | self.members.users(group_objects)
         seen_users = await self._users_phase(source, None, users_in_scope, full=True)
         self._phase("groups", total=len(group_objects))
-        seen_groups = self._upsert_held_groups(group_objects)
+        seen_groups = set(self._upsert_held_groups(group_objects))
         self.links.save_delta_link(self.scope, "groups", last_groups)
         self._phase("sweep")
         doomed = self._unseen("user", seen_users) + self._unseen("group", seen_groups)
