@@ -151,7 +151,7 @@ class Relay:
         self._finish(
             target, change, token, new_state, "delivered", applied.status, attempt, started, None
         )
-        if change.state.get("pending_members"):
+        if change.state.get("pending_members") or "members" in applied.remember:
             outcome.retries.append((kind, rid, attempt + 1, self.policy.delay(attempt, None)))
         return "delivered"
 
@@ -344,6 +344,10 @@ def _next_state(change: Change, old: dict, remember: dict) -> dict:
     if change.action == "delete":
         return {"present": False}
     state = {k: v for k, v in old.items() if k != "pending_members"}
+    remember = dict(remember)
+    reset = remember.pop("members", None)
+    if reset is not None:  # the connector says the target holds only these members now
+        old = {**old, "members": reset}
     state.update(remember)
     state["present"] = True
     if change.payload is not None:

@@ -19,7 +19,6 @@ from tests.factories import ENTERPRISE, entra_group, entra_user, patch, target_c
 from tests.fakes.scim_oauth import TokenEndpoint
 from tests.fakes.scim_recorder import ScimRecorder
 from tests.live_server import serve
-from tests.pipeline import Pipeline
 from workers.context import context
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -64,11 +63,6 @@ def downstream(settings, app):
     with serve(recorder) as base:
         yield Downstream(target_app, recorder, f"{base}/scim/v2", secret)
     target_app.extensions["bridge"].redis.close()
-
-
-@pytest.fixture
-def pipeline(app) -> Pipeline:
-    return Pipeline()
 
 
 @pytest.fixture
@@ -300,6 +294,27 @@ def test_group_members_are_translated_to_the_targets_ids(scim, pipeline, add_tar
             "value": [{"value": m} for m in sorted_refs(target, users)],
         }
     ]
+
+
+def test_group_deleted_on_the_target_is_created_again_with_all_its_members(
+    scim, pipeline, add_target, downstream
+):
+    target = add_target()
+    users = [create_user(scim) for _ in range(3)]
+    group = scim.post(
+        "/Groups", json=entra_group(members=[{"value": u["id"]} for u in users[:2]])
+    ).json
+    pipeline.run()
+    old = remote_id(target, "group", group["id"])
+    assert downstream.scim.delete(f"/Groups/{old}").status_code == 204
+    add = patch({"op": "Add", "path": "members", "value": [{"value": users[2]["id"]}]})
+    scim.patch(f"/Groups/{group['id']}", json=add)
+    pipeline.run()
+    copy = downstream.group(group["displayName"])
+    assert copy["id"] != old
+    assert {m["value"] for m in copy["members"]} == {
+        downstream.user(u["userName"])["id"] for u in users
+    }
 
 
 def sorted_refs(target: dict, users: list[dict]) -> list[str]:

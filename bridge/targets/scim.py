@@ -129,6 +129,7 @@ class _Delivery:
         self.remote_id: str | None = change.state.get("remote_id")
         self.sent: dict | None = change.state.get("sent")
         self.members_done = False
+        self.recreated = False
         self.skipped: list[str] = []
         self.added = self._refs(change.members_added)
         self.removed = self._refs(change.members_removed)
@@ -154,6 +155,10 @@ class _Delivery:
         remember: dict[str, Any] = {"remote_id": self.remote_id, "sent": self.sent}
         if self.kind == "group":
             remember["skipped_members"] = self.skipped
+            if self.recreated:
+                # a group created again holds none of its earlier members: the engine
+                # forgets them and delivers the group again to add them back
+                remember["members"] = []
         return Applied(self.status, remember)
 
     # --- resource -------------------------------------------------------------------------
@@ -197,6 +202,7 @@ class _Delivery:
                 return
             log.info("%s %s is gone from the target: creating it again", self.kind, self.remote_id)
             self.remote_id, self.sent = None, None
+            self.recreated = True
             self._create(body, label="c")
 
     def _deactivate_unknown(self, body: dict) -> None:
@@ -241,11 +247,14 @@ class _Delivery:
                 ops = [{"op": "remove", "path": f"members[value eq {_quote(r)}]"} for r in batch]
                 self._patch(ops, f"r{n}")
         except TargetError as exc:
-            if exc.status == 404:
-                raise TargetError(
-                    f"group {self.remote_id} is gone from the target: {exc}", retryable=False
-                ) from exc
-            raise
+            if exc.status != 404 or self.recreated:
+                raise
+            # the group is gone there: create it again, with this change's additions
+            log.info("group %s is gone from the target: creating it again", self.remote_id)
+            self.remote_id, self.sent, self.recreated = None, None, True
+            self._create(body, label="c")
+            self.removed = []
+            self._members(body)
 
     def _refs(self, ids: list[str]) -> list[str]:
         """Our user ids as the target's; a user the target never got a remote id for is
