@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from bridge import extension
 from bridge.admin import api as admin_api
 from bridge.admin.cli import targets_cli
-from bridge.admin.resync_cli import reconcile_cli, resync_cli
+from bridge.admin.resync_cli import reconcile_cli, resync_cli, status_cli
 from bridge.admin.views import blp as admin_blp
 from bridge.cli import admin_tokens_cli, tokens_cli
 from bridge.config import Settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.cli.add_command(targets_cli)
     app.cli.add_command(resync_cli)
     app.cli.add_command(reconcile_cli)
+    app.cli.add_command(status_cli)
     _register_error_handlers(app)
 
     @app.get("/healthz")

@@ -276,3 +276,19 @@ class ReconcileReportSchema(Schema):
     drift = fields.Dict()
     errors = fields.List(fields.String())
     done = fields.Integer()
+
+
+class OverviewSchema(Schema):
+    """Directory size, change stream, queues, workers, targets and the last resync."""
+
+    directory = fields.Dict()
+    changes = fields.Dict(
+        metadata={"description": "stream length and entries read but not yet handed over"}
+    )
+    queues = fields.Dict(
+        metadata={"description": "per queue: queued, running, scheduled, failed jobs"}
+    )
+    workers = fields.List(fields.Dict())
+    targets = fields.List(fields.Dict())
+    resync = fields.Nested(ResyncRunSchema, allow_none=True)
+    graph_configured = fields.Boolean()

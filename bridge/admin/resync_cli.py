@@ -129,3 +129,16 @@ def reconcile_cli(dry_run: bool, full: bool, obj: str | None) -> None:
         if report["status"] != "awaiting_confirmation":
             runs.finish(SCOPE, report["status"], drift=report["drift"], errors=report["errors"])
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+
+@click.command("status")
+@with_appcontext
+def status_cli() -> None:
+    """What the bridge is doing: directory, change stream, queues, workers, targets."""
+    from bridge.admin.overview import overview
+
+    click.echo(
+        orjson.dumps(
+            overview(current_app.extensions["bridge"]), option=orjson.OPT_INDENT_2
+        ).decode()
+    )

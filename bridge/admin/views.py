@@ -11,6 +11,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from bridge.admin.api import error_response
+from bridge.admin.overview import overview
 from bridge.admin.resync import ResyncAdmin
 from bridge.admin.service import AdminError, TargetAdmin
 from bridge.targets.store import TargetNotFound
@@ -20,6 +21,7 @@ from schemas.admin import (
     DeliverySchema,
     DiscardResultSchema,
     FailedDeliverySchema,
+    OverviewSchema,
     ReconcileObjectSchema,
     ReconcileReportSchema,
     ReplayResultSchema,
@@ -196,3 +198,11 @@ class ReconcileObject(MethodView):
     def post(self, data):
         """Reconcile one user or group with Entra now."""
         return resyncs().reconcile_object(data["kind"], data["key"], dry_run=data["dry_run"])
+
+
+@blp.route("/status")
+class Status(MethodView):
+    @blp.response(200, OverviewSchema)
+    def get(self):
+        """What the bridge is doing: directory, change stream, queues, workers, targets."""
+        return overview(current_app.extensions["bridge"])
