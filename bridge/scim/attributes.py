@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
@@ -49,7 +50,11 @@ class Attribute:
 
     def sub(self, name: str) -> Attribute | None:
         """The sub-attribute called ``name``, compared case-insensitively."""
-        return _find(self.sub_attributes, name)
+        return self._subs.get(name.casefold())
+
+    @cached_property
+    def _subs(self) -> dict[str, Attribute]:
+        return _by_name(self.sub_attributes)
 
     def to_scim(self) -> dict:
         """The RFC 7643 §7 representation of this attribute."""
@@ -104,6 +109,10 @@ class Attribute:
         )
 
 
+MEMO_LIMIT = 4096
+"""Resolved paths a resource type remembers before it starts over (client input varies)."""
+
+
 @dataclass(frozen=True)
 class Schema:
     """A schema: a URN plus its attribute definitions (RFC 7643 §7)."""
@@ -115,7 +124,11 @@ class Schema:
 
     def attribute(self, name: str) -> Attribute | None:
         """The attribute called ``name``, compared case-insensitively."""
-        return _find(self.attributes, name)
+        return self._attributes.get(name.casefold())
+
+    @cached_property
+    def _attributes(self) -> dict[str, Attribute]:
+        return _by_name(self.attributes)
 
     def to_scim(self, base_url: str) -> dict:
         """The RFC 7643 §7 Schema resource, as served at ``/Schemas/{id}``."""
@@ -202,8 +215,26 @@ class ResourceType:
         """Find an attribute (and sub-attribute) by name; None if the type lacks it.
 
         ``urn=None`` or the core URN means the core schema, where the common attributes
-        (RFC 7643 §3.1) are found too.
+        (RFC 7643 §3.1) are found too. Answers are remembered: every request resolves the
+        same few paths.
         """
+        key = (
+            urn.casefold() if urn else None,
+            attr.casefold(),
+            sub_attr.casefold() if sub_attr else None,
+        )
+        memo = self._memo
+        if key not in memo:
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
+            memo[key] = self._resolve(urn, attr, sub_attr)
+        return memo[key]
+
+    @cached_property
+    def _memo(self) -> dict:
+        return {}
+
+    def _resolve(self, urn: str | None, attr: str, sub_attr: str | None) -> ResolvedPath | None:
         if urn is None or urn.casefold() == self.schema.id.casefold():
             schema, extension = self.schema, False
             found = _find(COMMON_ATTRIBUTES, attr) or schema.attribute(attr)
@@ -224,6 +255,15 @@ class ResourceType:
 
     def resolve_path_text(self, text: str) -> ResolvedPath | None:
         """Resolve ``attr``, ``attr.sub`` or either one prefixed by a known schema URN."""
+        memo = self._memo
+        key = ("text", text)
+        if key not in memo:
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
+            memo[key] = self._resolve_text(text)
+        return memo[key]
+
+    def _resolve_text(self, text: str) -> ResolvedPath | None:
         urn = None
         folded = text.casefold()
         for schema_id in sorted(self.schema_ids(), key=len, reverse=True):
@@ -269,6 +309,10 @@ def build_resource_types(
         "User": ResourceType("User", "User", "/Users", "User Account", CORE_USER, user_ext),
         "Group": ResourceType("Group", "Group", "/Groups", "Group", CORE_GROUP, group_ext),
     }
+
+
+def _by_name(attributes: Iterable[Attribute]) -> dict[str, Attribute]:
+    return {a.name.casefold(): a for a in attributes}
 
 
 def _find(attributes: Iterable[Attribute], name: str) -> Attribute | None:
