@@ -200,9 +200,6 @@ class Deliveries:
             self.redis.hdel(key, *picked)
         return picked
 
-    def clear_dead(self, target_id: str, kind: str, rid: str) -> None:
-        self.redis.hdel(self.key(target_id, "dead"), item(kind, rid))
-
     # --- deletion guard -------------------------------------------------------------------
     def deprovisions_within(self, target_id: str, window_seconds: int) -> int:
         key = self.key(target_id, "deprovisions")
@@ -221,15 +218,6 @@ class Deliveries:
     def breaker(self, target_id: str) -> dict:
         raw = self.redis.hgetall(self.key(target_id, "breaker"))
         return {k.decode(): v.decode() for k, v in raw.items()}
-
-    def record_success(self, target_id: str) -> bool:
-        """Reset the failure count; True when this closed an open breaker."""
-        key = self.key(target_id, "breaker")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hget(key, "state")
-        pipe.hset(key, mapping={"failures": 0, "state": "closed"})
-        was, _ = pipe.execute()
-        return was == b"open"
 
     def record_failure(self, target_id: str, threshold: int) -> bool:
         """Count a failure; True when this one opened the breaker."""

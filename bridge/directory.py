@@ -42,6 +42,9 @@ SCAN_BATCH = 500
 
 KINDS = ("user", "group")
 
+KIND_OF = {"User": "user", "Group": "group"}
+"""The directory's kind of each SCIM resource type."""
+
 _LUA_DIR = Path(__file__).parent / "lua"
 
 
@@ -89,6 +92,17 @@ class Record:
     @property
     def etag(self) -> str:
         return f'W/"{self.version}"'
+
+    def as_resource(self) -> dict:
+        """What filters and mappings see: the document plus id, meta and derived attributes."""
+        resource = dict(self.doc)
+        resource["id"] = self.id
+        resource["meta"] = {"created": self.created, "lastModified": self.last_modified}
+        if self.members is not None:
+            resource["members"] = self.members
+        if self.groups is not None:
+            resource["groups"] = [{"value": g} for g in self.groups]
+        return resource
 
 
 @dataclass
@@ -315,16 +329,6 @@ class Directory:
                 i += 1
             out.append(record)
         return out
-
-    def find_unique(self, kind: str, attr: str, value: str) -> str | None:
-        """The id owning ``value`` in a unique index."""
-        rid = self._read(lambda: self.redis.hget(self.index_key(kind, attr), value))
-        return _s(rid) if rid is not None else None
-
-    def find_multi(self, kind: str, attr: str, value: str) -> list[str]:
-        """Ids having ``value`` in a non-unique index."""
-        ids = self._read(lambda: self.redis.smembers(f"{self.index_key(kind, attr)}:{value}"))
-        return sorted(_s(i) for i in ids)
 
     def count(self, kind: str) -> int:
         return int(self._read(lambda: self.redis.zcard(self.order_key(kind))))

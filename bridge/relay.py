@@ -287,7 +287,7 @@ class Relay:
             return {
                 r.id
                 for r in self.directory.get_many("user", users)
-                if matches(node, _as_resource(r), rtype)
+                if matches(node, r.as_resource(), rtype)
             }
         return set(users)
 
@@ -311,22 +311,15 @@ class Relay:
         if scope == "groups":
             return bool(target.scope_groups.intersection(record.groups or ()))
         node = parse_filter(target.scope["filter"])
-        return matches(node, _as_resource(record), self.resource_types["User"])
+        return matches(node, record.as_resource(), self.resource_types["User"])
 
     def _payload(self, target: Target, record: Record) -> dict:
         rtype = self.resource_types["User" if record.kind == "user" else "Group"]
         mapping = target.user_mapping if record.kind == "user" else target.group_mapping
+        # the document and id only: derived attributes (groups, members) travel separately
         resource = dict(record.doc)
         resource["id"] = record.id
         return apply_mapping(mapping, resource, rtype)
-
-
-def _as_resource(record: Record) -> dict:
-    resource = dict(record.doc)
-    resource["id"] = record.id
-    if record.groups is not None:
-        resource["groups"] = [{"value": g} for g in record.groups]
-    return resource
 
 
 def _digest(payload: dict | None) -> str:

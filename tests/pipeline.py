@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis
 from rq import SimpleWorker
 
 from bridge.events import Dispatcher
@@ -33,10 +32,3 @@ class Pipeline:
             )
             worker.work(burst=True, logging_level="WARNING")
         raise AssertionError("the pipeline did not become idle")
-
-    def failed_jobs(self) -> int:
-        return sum(self.ctx.queues[name].failed_job_registry.count for name in QUEUES)
-
-
-def flush(client: redis.Redis) -> None:
-    client.flushall()

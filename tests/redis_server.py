@@ -8,11 +8,7 @@ from bridge.embedded_redis import EmbeddedRedis
 
 
 class RedisServer(EmbeddedRedis):
-    """The embedded server without persistence, restartable by tests."""
+    """The embedded server without persistence; tests kill it and start it again."""
 
     def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
         super().__init__(directory, appendonly=appendonly)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()

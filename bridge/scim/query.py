@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.directory import Directory, Record
+from bridge.directory import KIND_OF, Directory, Record
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import Filter, check_filter, indexed_equalities, matches, parse_filter
-
-KIND_OF = {"User": "user", "Group": "group"}
 
 
 @dataclass(frozen=True)
@@ -81,19 +79,7 @@ def _matching(
         records = directory.scan(kind, members=members, groups=groups)
     if node is None:
         return list(records)
-    return [r for r in records if matches(node, _as_resource(r), rtype)]
-
-
-def _as_resource(record: Record) -> dict:
-    """What a filter sees: the document plus id, meta and derived attributes."""
-    resource = dict(record.doc)
-    resource["id"] = record.id
-    resource["meta"] = {"created": record.created, "lastModified": record.last_modified}
-    if record.members is not None:
-        resource["members"] = record.members
-    if record.groups is not None:
-        resource["groups"] = [{"value": g} for g in record.groups]
-    return resource
+    return [r for r in records if matches(node, r.as_resource(), rtype)]
 
 
 def _from_index(
@@ -140,21 +126,20 @@ def _sorted(records: list[Record], rtype: ResourceType, sort_by: str, order: str
     attr = resolved.sub_attribute or resolved.attribute
     descending = order.lower() == "descending"
 
-    def key(record: Record) -> tuple:
-        value = _sort_value(_as_resource(record), resolved)
-        if value is None:
-            return (1,) if not descending else (-1,)
+    def key(value: Any) -> Any:
         if isinstance(value, str):
             if attr.type == "dateTime":
-                value = _instant(value)
-            elif not attr.case_exact:
-                value = value.casefold()
-        return (0, value)
+                return _instant(value)
+            if not attr.case_exact:
+                return value.casefold()
+        return value
 
-    present = [r for r in records if _sort_value(_as_resource(r), resolved) is not None]
-    missing = [r for r in records if _sort_value(_as_resource(r), resolved) is None]
-    present.sort(key=key, reverse=descending)
-    return missing + present if descending else present + missing
+    valued = [(_sort_value(r.as_resource(), resolved), r) for r in records]
+    present = [(key(v), r) for v, r in valued if v is not None]
+    missing = [r for v, r in valued if v is None]
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    ordered = [r for _, r in present]
+    return missing + ordered if descending else ordered + missing
 
 
 def _sort_value(resource: dict, resolved) -> Any:

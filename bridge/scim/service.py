@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.directory import Directory, MemberUpdate, Record, VersionMismatch, WriteResult
+from bridge.directory import KIND_OF, Directory, MemberUpdate, Record, VersionMismatch, WriteResult
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
@@ -18,8 +18,6 @@ from bridge.scim.resources import index_values, member_extras, normalise
 
 WRITE_RETRIES = 20
 """Times a read-modify-write is retried when another request changed the record meanwhile."""
-
-KIND_OF = {"User": "user", "Group": "group"}
 
 
 def now() -> str:
