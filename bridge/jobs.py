@@ -26,8 +26,13 @@ QUEUES = (PRIORITY_QUEUE, QUEUE, SYNC_QUEUE)
 """Queues in the order workers serve them."""
 
 DELIVER_JOB = "workers.deliver.deliver"
+RESYNC_JOB = "workers.reconcile.resync"
+CONFIRM_JOB = "workers.reconcile.confirm"
 PROBE_JOB = "workers.deliver.probe"
 JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
+
+RESYNC_TIMEOUT = 4 * 3600
+"""Longest a resync job may run (a large tenant's first full run takes minutes)."""
 
 ITEMS_PER_JOB = 100
 """Resources one delivery job carries at most."""
@@ -104,3 +109,8 @@ def sync_target(directory: Directory, queue: Queue, target_id: str) -> int:
             total += enqueue_items(queue, target_id, [[kind, rid] for rid in batch])
             start += len(batch)
     return total
+
+
+def enqueue_resync(queue: Queue, job: str = RESYNC_JOB, **kwargs) -> None:
+    """A resync or confirmation job; the caller registered the run (Runs.start)."""
+    queue.enqueue(job, kwargs=kwargs, job_timeout=RESYNC_TIMEOUT, result_ttl=0)

@@ -15,15 +15,13 @@ from rq import Queue
 
 from bridge.graph.runner import SCOPE
 from bridge.graph.settings import GraphSettings
+from bridge.jobs import enqueue_resync
 from bridge.resync import AlreadyRunning, Runs
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 60.0
 """How often each worker checks whether a scheduled run is due."""
-
-RESYNC_JOB = "workers.reconcile.resync"
-RESYNC_TIMEOUT = 4 * 3600
 
 
 def tick(client: redis.Redis, prefix: str, graph: GraphSettings, queue: Queue) -> bool:
@@ -39,12 +37,7 @@ def tick(client: redis.Redis, prefix: str, graph: GraphSettings, queue: Queue) -
     except AlreadyRunning:
         log.info("scheduled reconciliation skipped: a resync is running")
         return False
-    queue.enqueue(
-        RESYNC_JOB,
-        kwargs={"mode": "graph", "scope": SCOPE},
-        job_timeout=RESYNC_TIMEOUT,
-        result_ttl=0,
-    )
+    enqueue_resync(queue, mode="graph", scope=SCOPE)
     log.info("scheduled reconciliation enqueued")
     return True
 

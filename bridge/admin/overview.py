@@ -6,6 +6,7 @@ from __future__ import annotations
 from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from bridge.admin.service import TargetAdmin
 from bridge.events import GROUP
 from bridge.extension import Bridge
 from bridge.graph.runner import SCOPE
@@ -32,23 +33,16 @@ def overview(state: Bridge) -> dict:
         {"name": w.name, "queues": w.queue_names(), "state": str(w.get_state())}
         for w in Worker.all(connection=r)
     ]
-    targets = []
-    for config in state.targets.configs():
-        pipe = r.pipeline(transaction=False)
-        pipe.hget(state.deliveries.key(config["id"], "breaker"), "state")
-        pipe.hlen(state.deliveries.key(config["id"], "dead"))
-        pipe.hlen(state.deliveries.key(config["id"], "held"))
-        breaker, dead, held = pipe.execute()
-        targets.append(
-            {
-                "name": config["name"],
-                "enabled": config.get("enabled", True),
-                "shadow": config.get("shadow", False),
-                "breaker": (breaker or b"closed").decode(),
-                "dead": dead,
-                "held": held,
-            }
-        )
+    admin = TargetAdmin.of(state)
+    targets = [
+        {
+            "name": config["name"],
+            "enabled": config.get("enabled", True),
+            "shadow": config.get("shadow", False),
+            **admin.status(config["id"]),
+        }
+        for config in state.targets.configs()
+    ]
     return {
         "directory": {"users": directory.count("user"), "groups": directory.count("group")},
         "changes": stream,

@@ -16,10 +16,6 @@ from bridge.resync import AlreadyRunning, Runs
 from bridge.targets.store import TargetNotFound
 
 MODES = ("graph", "targets", "both")
-RESYNC_JOB = "workers.reconcile.resync"
-CONFIRM_JOB = "workers.reconcile.confirm"
-RESYNC_TIMEOUT = 4 * 3600
-"""Longest a resync job may run (a large tenant's first full run takes minutes)."""
 
 NOT_CONFIGURED = (
     "Microsoft Graph is not configured: set BRIDGE_GRAPH_TENANT_ID, BRIDGE_GRAPH_CLIENT_ID, "
@@ -56,17 +52,13 @@ class ResyncAdmin:
             self.runs.start(SCOPE, mode=mode, target=target_id, dry_run=dry_run, full=full)
         except AlreadyRunning as exc:
             raise Conflict(str(exc)) from exc
-        self.state.queues[jobs.SYNC_QUEUE].enqueue(
-            RESYNC_JOB,
-            kwargs={
-                "mode": mode,
-                "target": target_id,
-                "dry_run": dry_run,
-                "full": full,
-                "scope": SCOPE,
-            },
-            job_timeout=RESYNC_TIMEOUT,
-            result_ttl=0,
+        jobs.enqueue_resync(
+            self.state.queues[jobs.SYNC_QUEUE],
+            mode=mode,
+            target=target_id,
+            dry_run=dry_run,
+            full=full,
+            scope=SCOPE,
         )
         return self.status()["current"]
 
@@ -88,15 +80,12 @@ class ResyncAdmin:
         if not current or current["status"] != "awaiting_confirmation":
             raise Conflict("no resync is waiting for confirmation")
         self.runs.update(SCOPE, status="queued", phase="confirmed")
-        self.state.queues[jobs.SYNC_QUEUE].enqueue(
-            CONFIRM_JOB,
-            kwargs={
-                "scope": SCOPE,
-                "mode": current.get("mode", "both"),
-                "target": current.get("target"),
-            },
-            job_timeout=RESYNC_TIMEOUT,
-            result_ttl=0,
+        jobs.enqueue_resync(
+            self.state.queues[jobs.SYNC_QUEUE],
+            jobs.CONFIRM_JOB,
+            scope=SCOPE,
+            mode=current.get("mode", "both"),
+            target=current.get("target"),
         )
         return self.status()["current"]
 

@@ -27,6 +27,7 @@ from bridge.targets import signing
 from bridge.targets.base import TargetError
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, public_view
+from bridge.targets.model import merged as merge_changes
 from bridge.targets.store import TargetConflict, TargetNotFound, TargetStore
 from schemas.admin import TargetSchema
 
@@ -109,7 +110,7 @@ class TargetAdmin:
     def update(self, ref: str, changes: dict) -> dict:
         """Apply ``changes`` (loaded by TargetChangesSchema); secrets left out are kept."""
         target_id = self.resolve(ref)
-        merged = _merge(self._decrypted(target_id).config, changes)
+        merged = merge_changes(self._decrypted(target_id).config, changes)
         try:
             TargetSchema().load(merged)
         except ValidationError as exc:
@@ -243,20 +244,6 @@ class TargetAdmin:
             raise Invalid("invalid target", errors)
         if self.targets.secrets is None and _has_secrets(config):
             raise SecretsUnavailable(NO_SECRET_KEYS)
-
-
-def _merge(old: dict, changes: dict) -> dict:
-    """``old`` with ``changes`` applied as TargetStore.update applies them."""
-    merged = {**old, **{k: v for k, v in changes.items() if k != "auth"}}
-    if "auth" in changes:
-        auth = dict(changes["auth"])
-        old_auth = old.get("auth") or {}
-        if auth.get("type") == old_auth.get("type"):
-            for secret in ("token", "client_secret"):
-                if secret not in auth and secret in old_auth:
-                    auth[secret] = old_auth[secret]
-        merged["auth"] = auth
-    return merged
 
 
 def _has_secrets(config: dict) -> bool:

@@ -419,13 +419,12 @@ class Reconciler:
         rest = [o for o in objects if o["id"] not in found]
         if not rest:
             return found
+        keyed = [(obj["id"], *self._match_key(kind, obj)) for obj in rest]
+        keyed = [(graph_id, attr, value) for graph_id, attr, value in keyed if value]
         pipe = self.directory.redis.pipeline(transaction=False)
-        keys = []
-        for obj in rest:
-            attr, value = self._match_key(kind, obj)
-            keys.append(obj["id"])
-            pipe.hget(self.directory.index_key(kind, attr), value) if value else pipe.echo("")
-        for graph_id, rid in zip(keys, pipe.execute(), strict=True):
+        for _, attr, value in keyed:
+            pipe.hget(self.directory.index_key(kind, attr), value)
+        for (graph_id, _, _), rid in zip(keyed, pipe.execute(), strict=True):
             if rid:
                 found[graph_id] = rid.decode()
         return found

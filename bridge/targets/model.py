@@ -74,3 +74,18 @@ def public_view(config: dict) -> dict[str, Any]:
     if "auth" in out:
         out["auth"] = {k: v for k, v in out["auth"].items() if k not in ("token", "client_secret")}
     return out
+
+
+def merged(old: dict, changes: dict) -> dict:
+    """``old`` with partial ``changes``; secrets the changes leave out are kept, as long as
+    the auth type stays the same."""
+    config = {**old, **{k: v for k, v in changes.items() if k != "auth"}}
+    if "auth" in changes:
+        auth = dict(changes["auth"])
+        old_auth = old.get("auth") or {}
+        if auth.get("type") == old_auth.get("type"):
+            for secret in ("token", "client_secret"):
+                if secret not in auth and secret in old_auth:
+                    auth[secret] = old_auth[secret]
+        config["auth"] = auth
+    return config

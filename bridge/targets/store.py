@@ -20,7 +20,7 @@ from bridge.directory import new_id
 from bridge.scim.attributes import ResourceType
 from bridge.secrets import SecretBox
 from bridge.targets.mapping import MappingError, parse_mapping
-from bridge.targets.model import SECRET_FIELDS, Target
+from bridge.targets.model import SECRET_FIELDS, Target, merged
 
 
 class TargetNotFound(LookupError):
@@ -107,15 +107,7 @@ class TargetStore:
     def update(self, target_id: str, changes: dict) -> dict:
         """Apply validated partial changes; secrets not given are kept."""
         old = self._decrypted(self.config(target_id))
-        config = {**old, **{k: v for k, v in changes.items() if k != "auth"}, "updated": _now()}
-        if "auth" in changes:
-            auth = dict(changes["auth"])
-            old_auth = old.get("auth") or {}
-            if auth.get("type") == old_auth.get("type"):
-                for secret in ("token", "client_secret"):
-                    if secret not in auth and secret in old_auth:
-                        auth[secret] = old_auth[secret]
-            config["auth"] = auth
+        config = {**merged(old, changes), "updated": _now()}
         self._check(config)
         self._save(config, old_name=old["name"])
         return self.config(target_id)
