@@ -20,7 +20,7 @@ import orjson
 from bridge.deliveries import Deliveries, Snapshot, now_iso
 from bridge.directory import Directory, Record, parse_member, parse_record
 from bridge.scim.attributes import ResourceType
-from bridge.scim.filter import matches, parse_filter
+from bridge.scim.filter import matches
 from bridge.targets.base import Change, Connector, TargetError
 from bridge.targets.mapping import apply_mapping
 from bridge.targets.model import Target
@@ -259,7 +259,14 @@ class Relay:
         payload = self._payload(target, record)
         before = set(state.get("members", []))
         desired = self._members_in_scope(target, record)
-        joining = {m: self._member_status(target, connector, m, outcome) for m in desired - before}
+        newcomers = sorted(desired - before)
+        known = self.deliveries.states(target.id, "user", newcomers)
+        joining = {
+            m: "present"
+            if known.get(m, {}).get("present")
+            else self._member_status(target, connector, m, outcome)
+            for m in newcomers
+        }
         missing = sorted(m for m, status in joining.items() if status == "pending")
         desired -= {m for m, status in joining.items() if status != "present"}
         added, removed = sorted(desired - before), sorted(before - desired)
@@ -282,23 +289,20 @@ class Relay:
         if not target.receives("user"):
             return set()
         if target.scope["type"] == "filter":
-            node = parse_filter(target.scope["filter"])
             rtype = self.resource_types["User"]
             return {
                 r.id
                 for r in self.directory.get_many("user", users)
-                if matches(node, r.as_resource(), rtype)
+                if matches(target.scope_filter, r.as_resource(), rtype)
             }
         return set(users)
 
     def _member_status(
         self, target: Target, connector: Connector, uid: str, outcome: Outcome
     ) -> str:
-        """``present`` once the user is in the target (delivered first if need be: a user
-        exists there before it joins a group), ``excluded`` when it is not meant to be there
-        (out of scope, disabled), ``pending`` when its delivery failed or is running."""
-        if self.deliveries.states(target.id, "user", [uid]).get(uid, {}).get("present"):
-            return "present"
+        """Deliver a user the target does not have yet, before it joins a group there:
+        ``present`` once delivered, ``excluded`` when it is not meant to be there (out of
+        scope, disabled), ``pending`` when its delivery failed or is running."""
         result = self._deliver_item(target, connector, "user", uid, 0, False, False, outcome)
         if result == "delivered":
             return "present"
@@ -310,8 +314,7 @@ class Relay:
             return True
         if scope == "groups":
             return bool(target.scope_groups.intersection(record.groups or ()))
-        node = parse_filter(target.scope["filter"])
-        return matches(node, record.as_resource(), self.resource_types["User"])
+        return matches(target.scope_filter, record.as_resource(), self.resource_types["User"])
 
     def _payload(self, target: Target, record: Record) -> dict:
         rtype = self.resource_types["User" if record.kind == "user" else "Group"]

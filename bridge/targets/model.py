@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from bridge.scim.attributes import ResourceType
+from bridge.scim.filter import Filter, parse_filter
 from bridge.targets.mapping import Mapping, parse_mapping
 
 SECRET_FIELDS = (("auth", "token"), ("auth", "client_secret"), (None, "signing_secret"))
@@ -35,6 +37,11 @@ class Target:
     def receives(self, kind: str) -> bool:
         """Whether this target gets ``kind`` ("user" or "group") resources."""
         return f"{kind}s" in self.resources
+
+    @cached_property
+    def scope_filter(self) -> Filter | None:
+        """The scope's SCIM filter, parsed once per configuration."""
+        return parse_filter(self.scope["filter"]) if self.scope["type"] == "filter" else None
 
     @property
     def scope_groups(self) -> frozenset[str]:
