@@ -7,6 +7,7 @@ directory persists complete records atomically and enforces uniqueness.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -68,30 +69,16 @@ class ResourceService:
     def replace(self, rid: str, body: object, if_match: int | None) -> Outcome:
         """PUT (RFC 7644 §3.5.1): replaces every writable attribute; immutable ones must match."""
         doc, members = normalise(body, self.rtype)
-        for _ in range(WRITE_RETRIES):
-            current = self.get(rid, members=self.kind == "group", groups=self.kind == "user")
-            self._check_version(current, if_match)
+        is_group = self.kind == "group"
+
+        def prepare(current: Record) -> tuple[dict, bool, MemberUpdate | None]:
             self._check_immutable(current.doc, doc)
-            update = self._member_replace(members or []) if self.kind == "group" else None
-            try:
-                result = self.directory.update(
-                    self.kind,
-                    rid,
-                    expect=current.version,
-                    now=now(),
-                    doc=doc,
-                    index=index_values(self.kind, doc),
-                    members=update,
-                )
-            except VersionMismatch:
-                if if_match is not None:
-                    raise
-                continue
-            record = _record(self.kind, rid, result, doc)
-            record.members = self._listed(members or []) if self.kind == "group" else None
-            record.groups = current.groups
-            return Outcome(record, result.changed)
-        raise errors.Conflict("the resource is changing too fast, retry", scim_type="")
+            return doc, True, self._member_replace(members or []) if is_group else None
+
+        outcome = self._read_modify_write(rid, if_match, prepare)
+        if is_group and outcome.record is not None:
+            outcome.record.members = self._listed(members or [])
+        return outcome
 
     def patch(self, rid: str, body: object, if_match: int | None) -> Outcome:
         """PATCH (RFC 7644 §3.5.2). A membership-only group change returns no record."""
@@ -105,21 +92,36 @@ class ResourceService:
                 self.kind, rid, expect=if_match, now=now(), members=update
             )
             return Outcome(None, result.changed, result.version)
-        for _ in range(WRITE_RETRIES):
-            current = self.get(rid, groups=self.kind == "user")
-            self._check_version(current, if_match)
+
+        def prepare(current: Record) -> tuple[dict, bool, MemberUpdate | None]:
             doc = copy.deepcopy(current.doc)
             changed = apply_operations(doc, doc_ops, self.rtype)
             if changed:
                 doc, _ = normalise(doc, self.rtype)
+            return doc, changed, update
+
+        return self._read_modify_write(rid, if_match, prepare)
+
+    def _read_modify_write(
+        self,
+        rid: str,
+        if_match: int | None,
+        prepare: Callable[[Record], tuple[dict, bool, MemberUpdate | None]],
+    ) -> Outcome:
+        """Read, change, and write only if nobody wrote meanwhile (the version is the
+        check); retried on a race, except when the client named the version (If-Match)."""
+        for _ in range(WRITE_RETRIES):
+            current = self.get(rid, groups=self.kind == "user")
+            self._check_version(current, if_match)
+            doc, doc_changed, update = prepare(current)
             try:
                 result = self.directory.update(
                     self.kind,
                     rid,
                     expect=current.version,
                     now=now(),
-                    doc=doc if changed else None,
-                    index=index_values(self.kind, doc) if changed else None,
+                    doc=doc if doc_changed else None,
+                    index=index_values(self.kind, doc) if doc_changed else None,
                     members=update,
                 )
             except VersionMismatch:
