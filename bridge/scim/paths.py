@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
 from bridge.scim.errors import InvalidPath, InvalidValue, NoTarget
 from bridge.scim.filter import And, AttrPath, Comparison, Filter, Not, Or, ValuePath, parse_filter
+from bridge.scim.resources import TYPE_CHECKS
 
 _SUB_ATTR = re.compile(r"^\.(\$ref|[A-Za-z][A-Za-z0-9_-]*)$")
 
@@ -144,16 +144,6 @@ def equality_values(node: Filter, parent: Attribute, sub_name: str) -> list[Any]
 
 # --- Values at a path ------------------------------------------------------------------
 
-_TYPE_CHECKS = {
-    "string": lambda v: isinstance(v, str),
-    "reference": lambda v: isinstance(v, str),
-    "binary": lambda v: isinstance(v, str),
-    "dateTime": lambda v: isinstance(v, str) and _is_datetime(v),
-    "boolean": lambda v: isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "decimal": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-}
-
 
 def coerce_value(attr: Attribute, value: Any) -> Any:
     """``value`` as stored for ``attr``: canonical names, string booleans as booleans."""
@@ -191,18 +181,10 @@ def _coerce_single(attr: Attribute, value: Any) -> Any:
         folded = value.strip().casefold()
         if folded in ("true", "false"):
             return folded == "true"  # Entra sends "True"/"False"
-    check = _TYPE_CHECKS.get(attr.type)
+    check = TYPE_CHECKS.get(attr.type)
     if check is not None and not check(value):
         raise InvalidValue(f"{attr.name} must be of type {attr.type}, not {value!r}")
     return value
-
-
-def _is_datetime(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
 
 
 # --- Case-insensitive access (RFC 7643 §2.1: attribute names are case-insensitive) -----

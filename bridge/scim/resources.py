@@ -17,13 +17,28 @@ _IGNORED_ON_INPUT = {"id", "meta", "password"}
 """Server-assigned common attributes (RFC 7643 §3.1) are ignored, and so is ``password``:
 the bridge relays identities, never credentials, so it does not keep them."""
 
-_TYPE_CHECKS = {
+
+def is_datetime(value: object) -> bool:
+    """An xsd:dateTime (RFC 7643 §2.3.5), as ISO 8601 with a ``Z`` or an offset."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+TYPE_CHECKS = {
     "string": lambda v: isinstance(v, str),
     "reference": lambda v: isinstance(v, str),
     "binary": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "dateTime": is_datetime,
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "decimal": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
 }
+"""Whether a value has an attribute type's JSON shape (RFC 7643 §2.3)."""
 
 
 def coerce_boolean(value: Any) -> Any:
@@ -124,10 +139,10 @@ def _single(attr: Attribute, value: Any, where: str) -> Any:
             raise errors.InvalidValue(f"{where} must be a boolean")
         return value
     if attr.type == "dateTime":
-        if not isinstance(value, str) or not _is_datetime(value):
+        if not is_datetime(value):
             raise errors.InvalidValue(f"{where} must be an xsd:dateTime")
         return value
-    check = _TYPE_CHECKS.get(attr.type)
+    check = TYPE_CHECKS.get(attr.type)
     if check is not None and not check(value):
         raise errors.InvalidValue(f"{where} must be of type {attr.type}")
     return value
@@ -178,14 +193,6 @@ def _check_required(doc: dict, rtype: ResourceType) -> None:
     for schema, required in rtype.extensions:
         if required and schema.id not in doc:
             raise errors.InvalidValue(f"extension {schema.id} is required")
-
-
-def _is_datetime(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
 
 
 def index_values(kind: str, doc: dict) -> IndexValues:

@@ -9,9 +9,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tests.live_server import serve
 
 VALIDITY = datetime.timedelta(days=2)
 """Lifetime of every certificate made here; tests never outlive it."""
@@ -113,29 +111,9 @@ def make_client_certificate(directory: Path, name: str = "bridge-app") -> Client
     return ClientCertificate(path, key_pem, cert_pem, thumbprint, cert)
 
 
-@contextmanager
-def serve_tls(app, context: ssl.SSLContext) -> Iterator[str]:
+def serve_tls(app, context: ssl.SSLContext):
     """Yield ``https://127.0.0.1:<port>`` for a threaded server running ``app`` over TLS."""
-    server = make_server(
-        "127.0.0.1", 0, app, threaded=True, ssl_context=context, request_handler=_QuietHandler
-    )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr: tests assert on the fake's own request log."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
+    return serve(app, ssl_context=context, quiet=True)
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
