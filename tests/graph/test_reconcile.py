@@ -3,18 +3,15 @@ msgraph-sdk against the fake Graph, the real directory on the test Redis."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 
 import pytest
 
-from bridge.graph.links import Links
-from bridge.graph.mapping import ENTERPRISE, load_config
-from bridge.graph.reconcile import Cancelled, Options, Reconciler
-from bridge.graph.source import GraphSource
+from bridge.graph.mapping import ENTERPRISE
+from bridge.graph.reconcile import Cancelled
+from bridge.graph.runner import SCOPE, GraphRunner
 from bridge.resync import AlreadyRunning, Runs
 from tests.factories import patch
-
-SCOPE = "default"
 
 
 @pytest.fixture
@@ -23,33 +20,29 @@ def tenant(fake_graph):
 
 
 @pytest.fixture
-def reconcile(app, graph_settings):
+def runner(app, graph_settings):
+    """Runs reconciliations as the worker and the CLI do (GraphRunner), with the guard's
+    limits given per call."""
     state = app.extensions["bridge"]
 
-    def run(*, full: bool = False, dry_run: bool = False, **options) -> dict:
-        runs = Runs(state.redis)
+    def make(**guard) -> GraphRunner:
+        settings = dataclasses.replace(graph_settings, **guard)
+        return GraphRunner(state.directory, state.resource_types, state.redis, "bridge", settings)
+
+    return make
+
+
+@pytest.fixture
+def reconcile(app, runner):
+    def run(*, full: bool = False, dry_run: bool = False, **guard) -> dict:
+        runs = Runs(app.extensions["bridge"].redis)
         try:
             runs.start(SCOPE)
         except AlreadyRunning:
             pass
-        reconciler = Reconciler(
-            state.directory,
-            state.resource_types,
-            Links(state.redis),
-            runs,
-            SCOPE,
-            load_config(graph_settings),
-            Options(dry_run=dry_run, **options),
-        )
-
-        async def go() -> dict:
-            async with GraphSource(graph_settings) as source:
-                return await (reconciler.full(source) if full else reconciler.incremental(source))
-
-        report = asyncio.run(go())
+        report = runner(**guard).reconcile(full=full, dry_run=dry_run)
         if report["status"] != "awaiting_confirmation":
             runs.finish(SCOPE, report["status"])
-        run.reconciler = reconciler
         return report
 
     return run
@@ -225,7 +218,7 @@ def test_dry_run_reports_drift_and_changes_nothing(scim, reconcile, tenant, redi
     assert redis_client.xlen("bridge:changes") == 0
 
 
-def test_deletion_guard_stops_and_waits_for_confirmation(app, scim, reconcile, tenant):
+def test_deletion_guard_stops_and_waits_for_confirmation(app, scim, reconcile, runner, tenant):
     people = [tenant.add_user(mailNickname=f"u{i}") for i in range(5)]
     for u in people:
         tenant.assign(u["id"])
@@ -238,7 +231,7 @@ def test_deletion_guard_stops_and_waits_for_confirmation(app, scim, reconcile, t
     runs = Runs(app.extensions["bridge"].redis)
     assert runs.get(SCOPE)["status"] == "awaiting_confirmation"
     assert len(runs.pending(SCOPE)) == 3
-    reconcile.reconciler.apply_deprovisions([(p["kind"], p["id"]) for p in runs.pending(SCOPE)])
+    runner().confirm()
     assert sorted(n for n, u in users(scim).items() if not u["active"]) == [
         "u0@contoso.test",
         "u1@contoso.test",
@@ -286,27 +279,10 @@ def test_existing_directory_user_is_matched_not_duplicated(scim, reconcile, tena
     assert next(iter(found.values()))["id"] == pushed["id"]
 
 
-def test_single_user_is_reconciled_on_demand(app, scim, tenant, graph_settings):
-    state = app.extensions["bridge"]
+def test_single_user_is_reconciled_on_demand(scim, tenant, runner):
     ada = tenant.add_user(mailNickname="ada")
     tenant.assign(ada["id"])
-    runs = Runs(state.redis)
-    runs.start(SCOPE)
-    reconciler = Reconciler(
-        state.directory,
-        state.resource_types,
-        Links(state.redis),
-        runs,
-        SCOPE,
-        load_config(graph_settings),
-        Options(),
-    )
-
-    async def go():
-        async with GraphSource(graph_settings) as source:
-            return await reconciler.one(source, "user", "ada@contoso.test")
-
-    asyncio.run(go())
+    runner().reconcile_object("user", "ada@contoso.test")
     assert set(users(scim)) == {"ada@contoso.test"}
 
 
