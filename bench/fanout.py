@@ -14,7 +14,6 @@ import math
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
 import sys
@@ -28,6 +27,7 @@ import orjson
 import redis
 
 from bench import entra, fanout_profile
+from bench.common import percentile, stop_on_signals
 from bench.fanout_drive import Child, Receipts, paced_creates, python_module, session_pids, wait_for
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.deliveries import Deliveries
@@ -54,17 +54,6 @@ KIND = {WEBHOOK: "user.created", SCIM: "user.create"}
 SINK_START_TIMEOUT = 10.0
 DELIVERY_GRACE = 30.0
 """Seconds, after the last write, that deliveries still have to arrive in the latency run."""
-
-
-def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return math.nan
-    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 def ms_summary(values: list[float]) -> dict:
@@ -661,8 +650,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     try:
         results = run_benchmark(args)
     except KeyboardInterrupt:

@@ -7,22 +7,20 @@ targets, so samples are taken with ``--idle`` (waiting counts) and split by thre
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 from collections import Counter
 from pathlib import Path
 
+from bench import profiling
+from bench.profiling import py_spy, shares
+
 RATE = 200
 """Samples per second."""
 
-MARKERS = ("site-packages/", "/work/main/", "python3.11/")
-
 
 def start(pid: int, duration: float, output: Path) -> subprocess.Popen:
-    exe = shutil.which("py-spy")
-    if exe is None:
-        raise RuntimeError("py-spy is not installed: pip install py-spy==0.3.14")
+    exe = py_spy()
     output.parent.mkdir(parents=True, exist_ok=True)
     args = [
         exe, "record",
@@ -51,18 +49,6 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
-def _frame(text: str) -> str | None:
-    name, _, where = text.partition(" (")
-    if not where:
-        return None
-    path, _, line = where.rstrip(")").rpartition(":")
-    for marker in MARKERS:
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{path}:{name}"
-
-
 def summarise(collapsed: Path, top: int = 30) -> dict:
     """Per thread: sample counts; for the job thread, inclusive and self shares."""
     threads: Counter[str] = Counter()
@@ -74,8 +60,7 @@ def summarise(collapsed: Path, top: int = 30) -> dict:
         if not count.isdigit():
             continue
         n = int(count)
-        parts = stack.split(";")
-        frames = [f for f in (_frame(p) for p in parts) if f]
+        frames = profiling.frames(stack)
         if any("bridge/events.py:run" in f for f in frames):
             threads["dispatcher"] += n
             continue
@@ -88,15 +73,11 @@ def summarise(collapsed: Path, top: int = 30) -> dict:
             inclusive[f] += n
         own[frames[-1]] += n
 
-    def share(counter: Counter[str], keep) -> list[tuple[str, float]]:
-        if not jobs:
-            return []
-        return [(f, round(100 * c / jobs, 1)) for f, c in counter.most_common() if keep(f)][:top]
-
+    own_code = ("bridge/", "workers/")
     return {
         "samples_by_thread": dict(threads),
         "job_loop_samples": jobs,
-        "bridge_inclusive_pct": share(inclusive, lambda f: f.startswith(("bridge/", "workers/"))),
-        "all_inclusive_pct": share(inclusive, lambda f: True),
-        "self_pct": share(own, lambda f: True),
+        "bridge_inclusive_pct": shares(inclusive, jobs, lambda f: f.startswith(own_code), top),
+        "all_inclusive_pct": shares(inclusive, jobs, lambda f: True, top),
+        "self_pct": shares(own, jobs, lambda f: True, top),
     }

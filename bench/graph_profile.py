@@ -8,22 +8,21 @@ waiting on the fake Graph and on Redis included.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
+
+from bench import profiling
+from bench.profiling import py_spy, shares
 
 RATE = 100
 """Samples per second."""
 
-MARKERS = ("site-packages/", "/work/main/", "python3.11/")
 OWN_CODE = ("bridge/", "workers/")
 
 
 def command(output: Path, worker_args: list[str]) -> list[str]:
     """``py-spy record`` running ``worker_args`` (a full command line) as its child."""
-    exe = shutil.which("py-spy")
-    if exe is None:
-        raise RuntimeError("py-spy is not installed: pip install py-spy==0.3.14")
+    exe = py_spy()
     output.parent.mkdir(parents=True, exist_ok=True)
     return [
         exe, "record",
@@ -36,18 +35,6 @@ def command(output: Path, worker_args: list[str]) -> list[str]:
     ]  # fmt: skip
 
 
-def _frame(text: str) -> str | None:
-    name, _, where = text.partition(" (")
-    if not where:
-        return None
-    path = where.rstrip(")").rpartition(":")[0]
-    for marker in MARKERS:
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{path}:{name}"
-
-
 def summarise(collapsed: Path, top: int = 30) -> dict:
     """Inclusive shares (own code, and everything) and self shares, of the job's samples."""
     inclusive: Counter[str] = Counter()
@@ -57,7 +44,7 @@ def summarise(collapsed: Path, top: int = 30) -> dict:
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        frames = [f for f in (_frame(p) for p in stack.split(";")) if f]
+        frames = profiling.frames(stack)
         # keep the job only: imports and context set-up come before it
         if not any(f == "workers/reconcile.py:resync" for f in frames):
             continue
@@ -67,15 +54,10 @@ def summarise(collapsed: Path, top: int = 30) -> dict:
             inclusive[f] += n
         own[frames[-1]] += n
 
-    def share(counter: Counter[str], keep) -> list[tuple[str, float]]:
-        if not total:
-            return []
-        return [(f, round(100 * c / total, 1)) for f, c in counter.most_common() if keep(f)][:top]
-
     return {
         "samples": total,
         "rate_per_s": RATE,
-        "own_inclusive_pct": share(inclusive, lambda f: f.startswith(OWN_CODE)),
-        "all_inclusive_pct": share(inclusive, lambda f: True),
-        "self_pct": share(own, lambda f: True),
+        "own_inclusive_pct": shares(inclusive, total, lambda f: f.startswith(OWN_CODE), top),
+        "all_inclusive_pct": shares(inclusive, total, lambda f: True, top),
+        "self_pct": shares(own, total, lambda f: True, top),
     }

@@ -16,7 +16,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import ssl
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import orjson
 import redis
 
 from bench import graph_profile
+from bench.common import stop_on_signals
 from bench.fanout_drive import Child, python_module, session_pids
 from bench.server import cpu_seconds
 from bridge.directory import Directory
@@ -54,10 +54,6 @@ FAKE_START_TIMEOUT = 900.0
 SAMPLE_PERIOD = 0.25
 """Seconds between samples of the worker's RSS and the run's phase."""
 CONTROL_TIMEOUT = 300.0
-
-
-def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
 
 
 class Stack:
@@ -609,8 +605,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     try:
         results = run_benchmark(args)
     except KeyboardInterrupt:

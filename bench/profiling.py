@@ -19,9 +19,7 @@ RATE = 250
 
 def start(master_pid: int, duration: float, out_prefix: Path) -> subprocess.Popen:
     """py-spy on the master and its workers; writes ``<prefix>.txt`` (collapsed stacks)."""
-    exe = shutil.which("py-spy")
-    if exe is None:
-        raise RuntimeError("py-spy is not installed: pip install py-spy==0.3.14")
+    exe = py_spy()
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     args = [
         exe, "record",
@@ -50,20 +48,41 @@ def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
             process.wait(5)
 
 
-def _frames(stack: str) -> list[str]:
-    # "process 123:...;thread (0x..);fn (path/file.py:12);..." -> ["fn (path/file.py)", ...]
-    out = []
-    for frame in stack.split(";"):
-        name, _, where = frame.partition(" (")
-        if not where:
-            continue
-        path = where.rstrip(")").rsplit(":", 1)[0]
-        for marker in ("site-packages/", "/work/main/", "python3.11/"):
-            if marker in path:
-                path = path.split(marker, 1)[1]
-                break
-        out.append(f"{path}:{name}")
-    return out
+MARKERS = ("site-packages/", "/work/main/", "python3.11/")
+"""Path prefixes cut from frames, so they read ``bridge/relay.py:deliver``."""
+
+
+def py_spy() -> str:
+    """The py-spy executable (0.3.14 reads this interpreter; 0.4.x may not)."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        raise RuntimeError("py-spy is not installed: pip install py-spy==0.3.14")
+    return exe
+
+
+def frame(text: str) -> str | None:
+    """``fn (path/file.py:12)`` as ``path/file.py:fn``; None for non-frames (thread ids)."""
+    name, _, where = text.partition(" (")
+    if not where:
+        return None
+    path = where.rstrip(")").rpartition(":")[0]
+    for marker in MARKERS:
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{path}:{name}"
+
+
+def frames(stack: str) -> list[str]:
+    """The frames of one collapsed ``;``-separated stack, outermost first."""
+    return [f for f in (frame(part) for part in stack.split(";")) if f]
+
+
+def shares(counter: Counter[str], total: int, keep, top: int) -> list[tuple[str, float]]:
+    """The ``top`` entries ``keep`` accepts, as percentages of ``total`` samples."""
+    if not total:
+        return []
+    return [(f, round(100 * c / total, 1)) for f, c in counter.most_common() if keep(f)][:top]
 
 
 def summarise(collapsed: Path, top: int = 25) -> dict:
@@ -76,27 +95,22 @@ def summarise(collapsed: Path, top: int = 25) -> dict:
         if not count.isdigit():
             continue
         n = int(count)
-        frames = _frames(stack)
-        if not frames:
+        stack_frames = frames(stack)
+        if not stack_frames:
             continue
         # idle threads wait in selectors/locks: keep only samples that run request code
-        if not any("flask/app.py" in f or "workers/" in f for f in frames):
+        if not any("flask/app.py" in f or "workers/" in f for f in stack_frames):
             continue
-        if frames[-1].endswith(("select", "wait", "acquire", "_worker")):
+        if stack_frames[-1].endswith(("select", "wait", "acquire", "_worker")):
             continue
         total += n
-        for f in set(frames):
+        for f in set(stack_frames):
             inclusive[f] += n
-        own[frames[-1]] += n
-
-    def share(counter: Counter[str], keep) -> list[tuple[str, float]]:
-        return [(f, round(100 * c / total, 1)) for f, c in counter.most_common() if keep(f)][:top]
-
+        own[stack_frames[-1]] += n
+    own_code = ("bridge/", "app.py", "schemas/")
     return {
         "samples": total,
-        "bridge_inclusive_pct": share(
-            inclusive, lambda f: f.startswith(("bridge/", "app.py", "schemas/"))
-        ),
-        "all_inclusive_pct": share(inclusive, lambda f: True),
-        "self_pct": share(own, lambda f: True),
+        "bridge_inclusive_pct": shares(inclusive, total, lambda f: f.startswith(own_code), top),
+        "all_inclusive_pct": shares(inclusive, total, lambda f: True, top),
+        "self_pct": shares(own, total, lambda f: True, top),
     }

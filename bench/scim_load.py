@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import orjson
 import redis
 
 from bench import loadgen, memory, profiling
+from bench.common import percentile, stop_on_signals
 from bench.scenarios import CEILING, P99_TARGET_MS, SCENARIOS, TARGETS, Context, Scenario
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.embedded_redis import EmbeddedRedis
@@ -50,17 +50,6 @@ SWEEP = [
     ServerSettings("gthread", 4, 2, reuse_port=False),
     ServerSettings("gthread", 4, 4),
 ]
-
-
-def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return math.nan
-    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 def summarise(stats: loadgen.Stats, window: float) -> dict:
@@ -432,9 +421,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    # also when started with SIGINT ignored (a background job of a non-interactive shell)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     try:
         if args.sweep:
             sweep = run_sweep(args)
