@@ -30,6 +30,34 @@ DEFAULT_BREAKER_THRESHOLD = 5
 DEFAULT_BREAKER_PROBE_SECONDS = 30
 """How often a quarantined target is probed; it resumes when a probe succeeds."""
 
+DEFAULT_REDIS_TIMEOUT_SECONDS = 5.0
+"""How long one Redis command may take before it fails (a SCIM request then answers 503)."""
+
+DEFAULT_WORKER_THREADS = 8
+"""Delivery lanes per worker process: jobs of different targets run side by side, so a slow
+target holds at most its own concurrency's worth of them."""
+
+DEFAULT_TARGET_CONCURRENCY = 2
+"""Delivery jobs of one target that may be queued or running at once (per lane kind)."""
+
+DEFAULT_TARGET_CONNECT_TIMEOUT = 5.0
+"""Seconds to open a connection to a target."""
+
+DEFAULT_TARGET_READ_TIMEOUT = 10.0
+"""Seconds a target may take to answer one request."""
+
+DEFAULT_JOB_HEARTBEAT_SECONDS = 5
+"""How often a worker tells Redis that the jobs it runs are still alive."""
+
+DEFAULT_JOB_LOST_SECONDS = 30
+"""A job whose worker has not heart-beaten for this long is run again by another worker."""
+
+DEFAULT_MAINTENANCE_SECONDS = 10
+"""How often each worker looks for lost jobs and stale registrations."""
+
+DEFAULT_WORKER_TTL_SECONDS = 60
+"""A worker that stops heart-beating disappears from the registry after this long."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -49,6 +77,15 @@ class Settings:
     retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
     breaker_probe_seconds: int = DEFAULT_BREAKER_PROBE_SECONDS
+    redis_timeout_seconds: float = DEFAULT_REDIS_TIMEOUT_SECONDS
+    worker_threads: int = DEFAULT_WORKER_THREADS
+    target_concurrency: int = DEFAULT_TARGET_CONCURRENCY
+    target_connect_timeout: float = DEFAULT_TARGET_CONNECT_TIMEOUT
+    target_read_timeout: float = DEFAULT_TARGET_READ_TIMEOUT
+    job_heartbeat_seconds: int = DEFAULT_JOB_HEARTBEAT_SECONDS
+    job_lost_seconds: int = DEFAULT_JOB_LOST_SECONDS
+    maintenance_seconds: int = DEFAULT_MAINTENANCE_SECONDS
+    worker_ttl_seconds: int = DEFAULT_WORKER_TTL_SECONDS
     graph: GraphSettings = field(default_factory=GraphSettings)
 
     @classmethod
@@ -75,6 +112,23 @@ class Settings:
             breaker_probe_seconds=int(
                 env.get("BRIDGE_BREAKER_PROBE_SECONDS", cls.breaker_probe_seconds)
             ),
+            redis_timeout_seconds=float(
+                env.get("BRIDGE_REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds)
+            ),
+            worker_threads=int(env.get("BRIDGE_WORKER_THREADS", cls.worker_threads)),
+            target_concurrency=int(env.get("BRIDGE_TARGET_CONCURRENCY", cls.target_concurrency)),
+            target_connect_timeout=float(
+                env.get("BRIDGE_TARGET_CONNECT_TIMEOUT", cls.target_connect_timeout)
+            ),
+            target_read_timeout=float(
+                env.get("BRIDGE_TARGET_READ_TIMEOUT", cls.target_read_timeout)
+            ),
+            job_heartbeat_seconds=int(
+                env.get("BRIDGE_JOB_HEARTBEAT_SECONDS", cls.job_heartbeat_seconds)
+            ),
+            job_lost_seconds=int(env.get("BRIDGE_JOB_LOST_SECONDS", cls.job_lost_seconds)),
+            maintenance_seconds=int(env.get("BRIDGE_MAINTENANCE_SECONDS", cls.maintenance_seconds)),
+            worker_ttl_seconds=int(env.get("BRIDGE_WORKER_TTL_SECONDS", cls.worker_ttl_seconds)),
             graph=GraphSettings.from_env(env),
         )
 
