@@ -22,13 +22,15 @@ from bridge.scim.http import (
     unexpected_error_response,
 )
 from bridge.scim.views import blp as scim_blp
+from bridge.web.body import BodyLimit
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; tests hand in their own settings, production reads the environment."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = None  # checked per request with a SCIM error
+    app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     state = extension.init_app(app, settings)
     app.register_blueprint(scim_blp)
     api = admin_api.init_app(app)

@@ -22,6 +22,7 @@ announced, nor announced without being stored.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -74,6 +75,19 @@ def new_id() -> str:
     value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+"""What :func:`new_id` makes: a lower-case UUIDv7 in its canonical 8-4-4-4-12 form."""
+
+
+def is_id(text: object) -> bool:
+    """Whether ``text`` has the shape of an id :func:`new_id` makes.
+
+    Anything else names no resource of ours, so it is answered without a Redis call; it
+    could otherwise name another key family (``<id>:groups``, ``<id>:members``).
+    """
+    return isinstance(text, str) and _ID_SHAPE.fullmatch(text) is not None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 import redis
 from flask import Flask, current_app, request
 from flask_smorest import Api, abort
@@ -16,6 +17,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 
 from bridge.scim.errors import ScimError, Unavailable
 from bridge.scim.http import bearer_token
+from bridge.web.body import MAX_JSON_DEPTH, too_deep
 
 URL_PREFIX = "/admin"
 
@@ -47,6 +49,7 @@ def init_app(app: Flask) -> AdminApi:
     api = AdminApi(app)
     api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
     app.before_request(authenticate)
+    app.before_request(check_json_body)
     return api
 
 
@@ -73,6 +76,22 @@ def authenticate() -> None:
         abort(503, message="Redis is unavailable, retry later")
     if not valid:
         _unauthorized("the bearer token is not a valid admin token")
+
+
+def check_json_body() -> None:
+    """A JSON body must parse and nest at most MAX_JSON_DEPTH levels, checked before
+    flask-smorest parses it again: its parser fails on deep nesting with a RecursionError."""
+    if not is_admin_request() or not request.is_json:
+        return
+    data = request.get_data(cache=True)  # the parser reuses it; BodyLimit caps it
+    if not data:
+        return
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        abort(400, message=f"the request body is not valid JSON: {exc}")
+    if too_deep(value):
+        abort(400, message=f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _unauthorized(message: str) -> None:

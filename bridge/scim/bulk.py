@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 
 
 class CircularReference(errors.Conflict):
-    """§3.7.1: operations whose bulkId references form a cycle fail with 409."""
+    """§3.7.1: operations whose bulkId references form a cycle fail with 409; the
+    references are values that cannot be resolved, hence ``invalidValue``."""
 
-    scim_type = None
+    scim_type = "invalidValue"
 
 
 @dataclass

@@ -18,6 +18,7 @@
      ├── NotFound (404)
      ├── MethodNotAllowed (405)
      ├── Conflict (409)            scimType=uniqueness
+     │    └── ConcurrentModification scimType=mutability
      ├── PreconditionFailed (412)
      ├── PayloadTooLarge (413)
      ├── UnsupportedMediaType (415)
@@ -111,6 +112,18 @@ class MethodNotAllowed(ScimError):
 class Conflict(ScimError):
     status = 409
     scim_type = "uniqueness"
+
+
+class ConcurrentModification(Conflict):
+    """Other writes kept changing the resource while this one was retried.
+
+    RFC 7644 §3.12 gives 409 to "the specified version number does not match the
+    resource's latest version number" but no keyword for it; ``mutability`` ("not
+    compatible with the target's ... current state") is the nearest, and unlike
+    ``uniqueness`` it does not send a client looking for a duplicate.
+    """
+
+    scim_type = "mutability"
 
 
 class PreconditionFailed(ScimError):

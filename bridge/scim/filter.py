@@ -21,6 +21,19 @@ from bridge.scim.errors import InvalidFilter
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 """Comparison operators of RFC 7644 §3.4.2.2 Table 3; ``pr`` is parsed separately."""
 
+MAX_FILTER_LENGTH = 8192
+"""Longest filter text accepted, in characters. Entra's filters are one comparison; a
+hundred comparisons on ids fit in half of this. Bounds tokenizing time and memory."""
+
+MAX_FILTER_DEPTH = 16
+"""Deepest nesting of ``(...)``, ``not (...)`` and ``[...]`` groups accepted. With the
+and/or chains built balanced, it bounds the depth of every filter tree, so evaluating an
+accepted filter never comes near Python's recursion limit."""
+
+MAX_FILTER_TERMS = 100
+"""Most comparisons (``attr op value``, ``attr pr``) one filter may hold: evaluation costs
+this many tests per resource scanned."""
+
 Value: TypeAlias = str | int | float | bool | None
 
 
@@ -130,10 +143,26 @@ def parse_attr_path(text: str) -> AttrPath:
 
 
 def parse_filter(text: str) -> Filter:
-    """Parse a filter expression (RFC 7644 §3.4.2.2 Figure 1); raise InvalidFilter."""
+    """Parse a filter expression (RFC 7644 §3.4.2.2 Figure 1); raise InvalidFilter.
+
+    Filters longer than MAX_FILTER_LENGTH, nested deeper than MAX_FILTER_DEPTH or with more
+    than MAX_FILTER_TERMS comparisons are refused: "the specified ... filter comparison
+    combination is not supported" (RFC 7644 §3.12, invalidFilter).
+    """
     if not isinstance(text, str) or not text.strip():
         raise InvalidFilter("empty filter")
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilter(f"the filter is longer than {MAX_FILTER_LENGTH} characters")
     return _Parser(text).parse()
+
+
+def _balanced(kind: type[And] | type[Or], nodes: list[Filter]) -> Filter:
+    """``a and b and c ...`` as a tree of depth log2(n); and/or are associative, and
+    splitting left-heavy keeps ``a and b and c`` the left-nested ``(a and b) and c``."""
+    if len(nodes) == 1:
+        return nodes[0]
+    mid = (len(nodes) + 1) // 2
+    return kind(_balanced(kind, nodes[:mid]), _balanced(kind, nodes[mid:]))
 
 
 class _Parser:
@@ -143,6 +172,8 @@ class _Parser:
         self.tokens = list(_tokenize(text))
         self.i = 0
         self.end = len(text)
+        self.depth = 0
+        self.terms = 0
 
     def parse(self) -> Filter:
         node = self._or(in_brackets=False)
@@ -167,18 +198,26 @@ class _Parser:
             raise InvalidFilter(f"expected {punct!r} at position {tok.pos}, found {tok.text!r}")
 
     def _or(self, in_brackets: bool) -> Filter:
-        node = self._and(in_brackets)
+        nodes = [self._and(in_brackets)]
         while (tok := self._peek()) is not None and tok.is_word("or"):
             self.i += 1
-            node = Or(node, self._and(in_brackets))
-        return node
+            nodes.append(self._and(in_brackets))
+        return _balanced(Or, nodes)
 
     def _and(self, in_brackets: bool) -> Filter:
-        node = self._unary(in_brackets)
+        nodes = [self._unary(in_brackets)]
         while (tok := self._peek()) is not None and tok.is_word("and"):
             self.i += 1
-            node = And(node, self._unary(in_brackets))
-        return node
+            nodes.append(self._unary(in_brackets))
+        return _balanced(And, nodes)
+
+    def _enter(self, tok: _Token) -> None:
+        """Open a nested group; refuse one deeper than MAX_FILTER_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise InvalidFilter(
+                f"the filter nests deeper than {MAX_FILTER_DEPTH} levels at position {tok.pos}"
+            )
 
     def _unary(self, in_brackets: bool) -> Filter:
         tok = self._next("an attribute, 'not' or '('")
@@ -195,8 +234,10 @@ class _Parser:
             if in_brackets:
                 raise InvalidFilter(f"nested value filter at position {after.pos}")
             self.i += 1
+            self._enter(after)
             inner = self._or(in_brackets=True)
             self._expect("]")
+            self.depth -= 1
             sub = self._peek()
             if sub is not None and sub.kind == "word" and sub.text.startswith("."):
                 # Entra matches on 'emails[type eq "work"].value eq "…"', which the RFC's
@@ -211,9 +252,13 @@ class _Parser:
         return self._comparison(path)
 
     def _group(self, in_brackets: bool) -> Filter:
+        opening = self._peek()
         self._expect("(")
+        assert opening is not None
+        self._enter(opening)
         node = self._or(in_brackets)
         self._expect(")")
+        self.depth -= 1
         return node
 
     def _path(self, tok: _Token) -> AttrPath:
@@ -225,6 +270,9 @@ class _Parser:
             ) from None
 
     def _comparison(self, path: AttrPath) -> Filter:
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise InvalidFilter(f"the filter has more than {MAX_FILTER_TERMS} comparisons")
         tok = self._next(f"an operator after {str(path)!r}")
         op = tok.text.lower()
         if tok.kind == "word" and op == "pr":

@@ -10,10 +10,17 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from bridge.scim import errors
+from bridge.scim.resources import shorten
+from bridge.web.body import MAX_JSON_DEPTH, too_deep
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 _ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json")
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+_ETAG = re.compile(r'^(?:W/)?"([0-9]{1,16})"$')
+"""An ETag this bridge makes: ``W/"<version>"``. Longer numbers than any version are no match."""
+
+MAX_VERSION = 2**53 - 1
+"""Versions above this are never stored: larger ones name no version (and would not fit the
+JSON and Lua numbers a write carries)."""
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,11 @@ def unexpected_error_response(exc: Exception) -> Response:
 
 
 def json_body() -> object:
-    """The request body as JSON: 415 for other media types, 413 when too large, 400 when malformed."""
+    """The request body as JSON: 415 for other media types, 413 when too large, 400 when
+    malformed or nested deeper than MAX_JSON_DEPTH.
+
+    The cap is enforced while reading (:mod:`bridge.web.body`), chunked bodies included.
+    """
     mimetype = request.mimetype
     if mimetype and mimetype not in _ACCEPTED_BODY_TYPES:
         raise errors.UnsupportedMediaType(f"send {SCIM_MEDIA_TYPE} or application/json")
@@ -71,12 +82,15 @@ def json_body() -> object:
     if request.content_length is not None and request.content_length > limit:
         raise errors.PayloadTooLarge(f"request bodies are limited to {limit} bytes")
     data = request.get_data(cache=False)
-    if len(data) > limit:
-        raise errors.PayloadTooLarge(f"request bodies are limited to {limit} bytes")
     try:
-        return orjson.loads(data)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise errors.InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
+    if too_deep(value):
+        raise errors.InvalidSyntax(
+            f"the request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
+        )
+    return value
 
 
 def parse_etag(value: object, what: str = "If-Match") -> int | None:
@@ -87,8 +101,10 @@ def parse_etag(value: object, what: str = "If-Match") -> int | None:
     if value is None or (isinstance(value, str) and value.strip() in ("", "*")):
         return None
     match = _ETAG.match(value.split(",")[0].strip()) if isinstance(value, str) else None
-    if match is None:
-        raise errors.PreconditionFailed(f"{what} {value!r} names no version of this resource")
+    if match is None or int(match.group(1)) > MAX_VERSION:
+        raise errors.PreconditionFailed(
+            f"{what} {shorten(value)} names no version of this resource"
+        )
     return int(match.group(1))
 
 

@@ -14,6 +14,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
 from bridge.scim.filter import matches_element
@@ -33,10 +35,15 @@ from bridge.scim.paths import (
     settle_primary,
     store_value,
 )
+from bridge.scim.resources import check_member_id
 
 PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPERATIONS = frozenset({"add", "remove", "replace"})
 """The ``op`` values of RFC 7644 §3.5.2, compared case-insensitively (Entra sends "Add")."""
+
+MAX_PATCH_OPERATIONS = 1000
+"""Most operations one PATCH request may carry, as many as a /Bulk request; a client with
+more sends several requests. More is answered 400 invalidValue (RFC 7644 §3.12)."""
 
 _SERVER_MANAGED = frozenset({"id", "meta", "schemas"})
 """Common attributes (RFC 7643 §3, §3.1) ignored when they appear in a path-less value."""
@@ -84,6 +91,10 @@ def parse_operations(body: Any) -> list[dict]:
     operations = _lookup(body, "Operations", None)
     if not isinstance(operations, list) or not operations:
         raise errors.InvalidSyntax("Operations must be a non-empty list")
+    if len(operations) > MAX_PATCH_OPERATIONS:
+        raise errors.InvalidValue(
+            f"the request has {len(operations)} operations; at most {MAX_PATCH_OPERATIONS}"
+        )
     return [_parse_operation(i, raw) for i, raw in enumerate(operations)]
 
 
@@ -162,6 +173,8 @@ def _fold_member_op(op: dict, path: PatchPath, members_attr: Attribute, fold: _M
         ids = equality_values(path.value_filter, members_attr, "value")
         if ids is None or not all(isinstance(i, str) for i in ids):
             raise errors.InvalidFilter('members filters support only value eq "id", joined by or')
+        for member_id in ids:
+            check_member_id(member_id)
         fold.removed(ids)
     elif kind == "add":
         fold.added(_member_list(op["value"]))
@@ -210,6 +223,7 @@ def _member(item: Any) -> dict:
         member[name] = value
     if not member.get("value"):
         raise errors.InvalidValue("each member needs a non-empty string 'value'")
+    check_member_id(member["value"])
     return member
 
 
@@ -390,7 +404,7 @@ def _on_attribute(kind: str, attr: Attribute, container: dict, value: Any) -> No
     if kind == "remove":
         if value is not None and attr.multi_valued and isinstance(old, list):
             # Entra's dialect: remove the listed values only.
-            doomed = coerce_value(attr, value)
+            doomed = _doomed(attr, value)
             store_value(container, attr.name, [e for e in old if not _listed(e, doomed)])
         else:
             delete_value(container, attr.name)
@@ -400,9 +414,11 @@ def _on_attribute(kind: str, attr: Attribute, container: dict, value: Any) -> No
         fresh = new
         if kind == "add":
             current = old if isinstance(old, list) else []
+            seen = {_identity(item) for item in current}
             fresh = []
             for item in new:
-                if item not in current and item not in fresh:
+                if (key := _identity(item)) not in seen:
+                    seen.add(key)
                     fresh.append(item)
             new = [*current, *fresh]
         settle_primary(new, fresh)
@@ -443,15 +459,34 @@ def _remove_matched(
     return [e for e in elements if not (id(e) in chosen and is_hollow(attr, e))]
 
 
-def _listed(element: Any, doomed: list) -> bool:
+def _identity(item: Any) -> bytes:
+    """A hashable stand-in for a JSON value, equal for equal values: sets keep adding and
+    removing many values linear in their number."""
+    return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+
+
+def _doomed(attr: Attribute, value: Any) -> tuple[set[bytes], set[bytes]]:
+    """The ``value`` of a remove, as the identities of listed ``value``s and of whole items."""
+    by_value: set[bytes] = set()
+    whole: set[bytes] = set()
+    for item in coerce_value(attr, value):
+        if isinstance(item, dict) and "value" in item:
+            by_value.add(_identity(item["value"]))
+        else:
+            whole.add(_identity(item))
+    return by_value, whole
+
+
+def _listed(element: Any, doomed: tuple[set[bytes], set[bytes]]) -> bool:
     """Whether ``element`` is one of ``doomed``, compared by ``value`` when both have one."""
-    for item in doomed:
-        if isinstance(element, dict) and isinstance(item, dict) and "value" in item:
-            if get_value(element, "value") == item["value"]:
-                return True
-        elif element == item:
-            return True
-    return False
+    by_value, whole = doomed
+    if (
+        isinstance(element, dict)
+        and by_value
+        and _identity(get_value(element, "value")) in by_value
+    ):
+        return True
+    return _identity(element) in whole
 
 
 def _check_guards(attr: Attribute, old: Any, new: Any) -> None:

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.directory import KIND_OF, Directory, Record
+from bridge.directory import KIND_OF, Directory, Record, is_id
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import Filter, check_filter, indexed_equalities, matches, parse_filter
+
+MAX_START_INDEX = 2**53 - 1
+"""Largest ``startIndex`` honoured: any larger one is past every result, and this one still
+fits a JSON number exactly (RFC 8259 §6) when the response echoes it."""
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,15 @@ def run(
 ) -> Page:
     """Evaluate ``query``: exact ``totalResults``, stable order (creation order by default)."""
     kind = KIND_OF[rtype.id]
+    # RFC 7644 §3.4.2.4: a startIndex below 1 is 1, a negative count is 0.
     count = max_results if query.count is None else max(0, min(query.count, max_results))
-    start = max(1, query.start_index)
+    start = min(max(1, query.start_index), MAX_START_INDEX)
     node = parse_filter(query.filter) if query.filter else None
     if node is not None:
         check_filter(node, rtype)
     if node is None and query.sort_by is None:
         total = directory.count(kind)
-        ids = directory.ids(kind, start - 1, start - 2 + count) if count else []
+        ids = directory.ids(kind, start - 1, start - 2 + count) if count and start <= total else []
         return Page(total, start, directory.get_many(kind, ids, members=members, groups=groups))
     needs_derived = node is not None and _mentions(query.filter or "", ("members", "groups"))
     matched = _matching(
@@ -93,6 +98,8 @@ def _from_index(
         lookup = _index_lookup(kind, resolved.attribute.name, resolved.sub_attribute, value)
         if lookup is not None:
             how, attr, key = lookup
+            if how == "id" and not is_id(key):
+                return []  # names no resource, and must not name another key
             return directory.find(kind, how, attr, key, members=members, groups=groups)
     return None
 

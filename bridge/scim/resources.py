@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.directory import IndexValues
+from bridge.directory import IndexValues, is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResourceType, Schema
 
@@ -102,8 +102,26 @@ def normalise_members(value: Any) -> list[dict]:
             or not item["value"]
         ):
             raise errors.InvalidValue("each member needs a string 'value'")
+        check_member_id(item["value"])
         out.append(item)
     return out
+
+
+def check_member_id(value: str) -> None:
+    """A member ``value`` must be the id of a user or group (RFC 7643 §4.2): one that has
+    not the shape of our ids names no resource, and is refused before any Redis call."""
+    if not is_id(value):
+        raise errors.InvalidValue(f"member value {shorten(value)} is not the id of a user or group")
+
+
+SHOWN_CHARS = 64
+"""How much of a client's value an error detail repeats."""
+
+
+def shorten(value: object) -> str:
+    """``repr(value)``, cut to SHOWN_CHARS: error details never echo a whole large input."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def member_extras(member: dict) -> dict:

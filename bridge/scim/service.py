@@ -7,18 +7,35 @@ directory persists complete records atomically and enforces uniqueness.
 from __future__ import annotations
 
 import copy
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.directory import KIND_OF, Directory, MemberUpdate, Record, VersionMismatch, WriteResult
+from bridge.directory import (
+    KIND_OF,
+    Directory,
+    MemberUpdate,
+    Record,
+    VersionMismatch,
+    WriteResult,
+    is_id,
+)
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
-from bridge.scim.resources import index_values, member_extras, normalise
+from bridge.scim.resources import index_values, member_extras, normalise, shorten
 
 WRITE_RETRIES = 20
-"""Times a read-modify-write is retried when another request changed the record meanwhile."""
+"""Times a read-modify-write is tried when other requests change the record meanwhile."""
+
+RETRY_PAUSE_SECONDS = 0.002
+"""Longest pause before the second try; it doubles with each try, and each pause is drawn
+at random below it (full jitter), so racing writers stop colliding."""
+
+RETRY_PAUSE_MAX_SECONDS = 0.05
+"""Longest pause between two tries: all of them together stay under a second."""
 
 
 def now() -> str:
@@ -43,12 +60,16 @@ class Outcome:
 class ResourceService:
     """Create, read, replace, patch and delete one resource type."""
 
-    def __init__(self, directory: Directory, rtype: ResourceType) -> None:
+    def __init__(
+        self, directory: Directory, rtype: ResourceType, *, write_retries: int = WRITE_RETRIES
+    ) -> None:
         self.directory = directory
         self.rtype = rtype
         self.kind = KIND_OF[rtype.id]
+        self.write_retries = write_retries
 
     def get(self, rid: str, *, members: bool = False, groups: bool = False) -> Record:
+        self._check_id(rid)
         return self.directory.get(self.kind, rid, members=members, groups=groups)
 
     def create(self, body: object) -> Outcome:
@@ -68,6 +89,7 @@ class ResourceService:
 
     def replace(self, rid: str, body: object, if_match: int | None) -> Outcome:
         """PUT (RFC 7644 §3.5.1): replaces every writable attribute; immutable ones must match."""
+        self._check_id(rid)
         doc, members = normalise(body, self.rtype)
         is_group = self.kind == "group"
 
@@ -82,6 +104,7 @@ class ResourceService:
 
     def patch(self, rid: str, body: object, if_match: int | None) -> Outcome:
         """PATCH (RFC 7644 §3.5.2). A membership-only group change returns no record."""
+        self._check_id(rid)
         if not isinstance(body, dict):
             raise errors.InvalidSyntax("the request body must be a JSON object")
         ops = parse_operations(body)
@@ -110,7 +133,10 @@ class ResourceService:
     ) -> Outcome:
         """Read, change, and write only if nobody wrote meanwhile (the version is the
         check); retried on a race, except when the client named the version (If-Match)."""
-        for _ in range(WRITE_RETRIES):
+        for attempt in range(self.write_retries):
+            if attempt:
+                pause = min(RETRY_PAUSE_MAX_SECONDS, RETRY_PAUSE_SECONDS * 2 ** (attempt - 1))
+                time.sleep(random.uniform(0, pause))
             current = self.get(rid, groups=self.kind == "user")
             self._check_version(current, if_match)
             doc, doc_changed, update = prepare(current)
@@ -131,13 +157,21 @@ class ResourceService:
             record = _record(self.kind, rid, result, doc)
             record.groups = current.groups
             return Outcome(record, result.changed)
-        raise errors.Conflict("the resource is changing too fast, retry", scim_type="")
+        raise errors.ConcurrentModification(
+            f"the resource changed {self.write_retries} times while this request was applied; retry"
+        )
 
     def delete(self, rid: str, if_match: int | None) -> None:
         """DELETE (RFC 7644 §3.6): gone from every group too."""
+        self._check_id(rid)
         self.directory.delete(self.kind, rid, expect=if_match, now=now())
 
     # --- helpers --------------------------------------------------------------------------
+    def _check_id(self, rid: str) -> None:
+        """An id the directory never made names nothing: 404 before any Redis call."""
+        if not is_id(rid):
+            raise errors.NotFound(f"{self.rtype.name} {shorten(rid)} not found")
+
     def _check_version(self, current: Record, if_match: int | None) -> None:
         if if_match is not None and if_match != current.version:
             raise VersionMismatch(current.version)

@@ -30,8 +30,16 @@ GROUPS = TYPES["Group"]
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 MANAGER_ID = "26118915-6090-4610-87e4-49d8ca9f808d"
-BJENSEN = "2819c223-7f76-453a-919d-413861904646"
-JSMITH = "08e1d05d-121c-4561-8b96-473d93df9210"
+
+
+def member_id(n: int) -> str:
+    """An id of the shape the directory makes (a UUIDv7): members must name one."""
+    return f"0190c0de-0000-7000-8000-{n:012d}"
+
+
+BJENSEN = member_id(1)
+JSMITH = member_id(2)
+ENTRA_USER = member_id(3)
 
 
 def body(*ops: dict) -> dict:
@@ -156,19 +164,19 @@ def test_entra_adds_members() -> None:
         {
             "op": "Add",
             "path": "members",
-            "value": [{"$ref": None, "value": "f648f8d5ea4e4cd38e9c"}],
+            "value": [{"$ref": None, "value": ENTRA_USER}],
         },
     )
-    assert changes == MemberChanges([{"value": "f648f8d5ea4e4cd38e9c"}], [], None)
+    assert changes == MemberChanges([{"value": ENTRA_USER}], [], None)
 
 
 def test_entra_removes_members_listed_in_value() -> None:
     """Entra sends Remove members with the ids in value (tutorial, remove members)."""
     changes = patch_group(
         make_group(),
-        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": "a6c6d6f0"}]},
+        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": ENTRA_USER}]},
     )
-    assert changes == MemberChanges([], ["a6c6d6f0"], None)
+    assert changes == MemberChanges([], [ENTRA_USER], None)
 
 
 def test_entra_removes_member_by_value_filter() -> None:
@@ -846,15 +854,17 @@ def test_member_filter_other_than_value_equality_is_invalid_filter() -> None:
 
 def test_add_of_three_hundred_members_in_one_operation() -> None:
     """Entra batches membership changes; hundreds of members arrive in one request."""
-    members = [{"value": f"user-{i}"} for i in range(300)]
+    members = [{"value": member_id(i)} for i in range(300)]
     changes = patch_group(make_group(), {"op": "Add", "path": "members", "value": members})
     assert changes.add == members
 
 
 def test_three_hundred_member_operations_fold_in_order() -> None:
     """Entra may send one operation per member; they fold into one change set."""
-    ops = [{"op": "Add", "path": "members", "value": [{"value": f"u{i}"}]} for i in range(300)]
-    ops += [{"op": "Remove", "path": f'members[value eq "u{i}"]'} for i in range(0, 300, 2)]
+    ops = [{"op": "Add", "path": "members", "value": [{"value": member_id(i)}]} for i in range(300)]
+    ops += [
+        {"op": "Remove", "path": f'members[value eq "{member_id(i)}"]'} for i in range(0, 300, 2)
+    ]
     changes = patch_group(make_group(), *ops)
-    assert [m["value"] for m in changes.add] == [f"u{i}" for i in range(1, 300, 2)]
-    assert changes.remove == [f"u{i}" for i in range(0, 300, 2)]
+    assert [m["value"] for m in changes.add] == [member_id(i) for i in range(1, 300, 2)]
+    assert changes.remove == [member_id(i) for i in range(0, 300, 2)]

@@ -1,0 +1,1 @@
+"""App-wide HTTP concerns shared by /scim and /admin: request bodies, headers, rate limits."""
