@@ -15,6 +15,7 @@ from bridge.admin.views import blp as admin_blp
 from bridge.cli import admin_tokens_cli, tokens_cli
 from bridge.config import Settings
 from bridge.scim import errors
+from bridge.scim.backpressure import Backpressure
 from bridge.scim.http import (
     error_response,
     http_error_response,
@@ -22,7 +23,9 @@ from bridge.scim.http import (
     unexpected_error_response,
 )
 from bridge.scim.views import blp as scim_blp
+from bridge.web import headers
 from bridge.web.body import BodyLimit
+from bridge.web.ratelimit import RateLimiter
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -32,6 +35,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
     app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     state = extension.init_app(app, settings)
+    app.extensions["rate_limiter"] = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.extensions["backpressure"] = Backpressure(
+        state.redis, state.directory.changes_key, settings.max_backlog
+    )
     app.register_blueprint(scim_blp)
     api = admin_api.init_app(app)
     api.register_blueprint(admin_blp)
@@ -42,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.cli.add_command(reconcile_cli)
     app.cli.add_command(status_cli)
     _register_error_handlers(app)
+    headers.init_app(app)
 
     @app.get("/healthz")
     def healthz():

@@ -58,6 +58,20 @@ DEFAULT_MAINTENANCE_SECONDS = 10
 DEFAULT_WORKER_TTL_SECONDS = 60
 """A worker that stops heart-beating disappears from the registry after this long."""
 
+DEFAULT_RATE_LIMIT = 1000.0
+"""Requests per second each bearer token may make to one web process (BRIDGE_RATE_LIMIT;
+0 turns the limit off); more is answered 429 with ``Retry-After``. Entra's provisioning
+service sends a few tens per second, and one process serves about 500 (README,
+benchmarks), so only a runaway client ever meets it."""
+
+DEFAULT_RATE_BURST = 2000
+"""Requests a token may make at once above its rate (BRIDGE_RATE_BURST): the bucket size."""
+
+DEFAULT_MAX_BACKLOG = 100_000
+"""Undelivered changes (``{prefix}:changes`` entries, or jobs queued on the delivery
+queues) above which SCIM writes are answered 429 with ``Retry-After`` until the workers
+catch up; reads still work (BRIDGE_MAX_BACKLOG; 0 turns it off)."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -86,6 +100,9 @@ class Settings:
     job_lost_seconds: int = DEFAULT_JOB_LOST_SECONDS
     maintenance_seconds: int = DEFAULT_MAINTENANCE_SECONDS
     worker_ttl_seconds: int = DEFAULT_WORKER_TTL_SECONDS
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    rate_burst: int = DEFAULT_RATE_BURST
+    max_backlog: int = DEFAULT_MAX_BACKLOG
     graph: GraphSettings = field(default_factory=GraphSettings)
 
     @classmethod
@@ -129,6 +146,9 @@ class Settings:
             job_lost_seconds=int(env.get("BRIDGE_JOB_LOST_SECONDS", cls.job_lost_seconds)),
             maintenance_seconds=int(env.get("BRIDGE_MAINTENANCE_SECONDS", cls.maintenance_seconds)),
             worker_ttl_seconds=int(env.get("BRIDGE_WORKER_TTL_SECONDS", cls.worker_ttl_seconds)),
+            rate_limit=float(env.get("BRIDGE_RATE_LIMIT", cls.rate_limit)),
+            rate_burst=int(env.get("BRIDGE_RATE_BURST", cls.rate_burst)),
+            max_backlog=int(env.get("BRIDGE_MAX_BACKLOG", cls.max_backlog)),
             graph=GraphSettings.from_env(env),
         )
 

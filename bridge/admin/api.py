@@ -17,7 +17,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 
 from bridge.scim.errors import ScimError, Unavailable
 from bridge.scim.http import bearer_token
+from bridge.tokens import digest
 from bridge.web.body import MAX_JSON_DEPTH, too_deep
+from bridge.web.ratelimit import retry_after
 
 URL_PREFIX = "/admin"
 
@@ -76,6 +78,13 @@ def authenticate() -> None:
         abort(503, message="Redis is unavailable, retry later")
     if not valid:
         _unauthorized("the bearer token is not a valid admin token")
+    wait = current_app.extensions["rate_limiter"].wait(digest(token))
+    if wait:
+        abort(
+            429,
+            message="too many requests with this token",
+            headers={"Retry-After": retry_after(wait)},
+        )
 
 
 def check_json_body() -> None:

@@ -22,6 +22,7 @@
      ├── PreconditionFailed (412)
      ├── PayloadTooLarge (413)
      ├── UnsupportedMediaType (415)
+     ├── TooManyRequests (429)     with Retry-After: a token's rate, or the relay's backlog
      ├── NotImplementedYet (501)
      └── Unavailable (503)        the directory (Redis) cannot be reached; clients retry
 """
@@ -136,6 +137,16 @@ class PayloadTooLarge(ScimError):
 
 class UnsupportedMediaType(ScimError):
     status = 415
+
+
+class TooManyRequests(ScimError):
+    """Slow down (RFC 6585 §4): the response carries ``Retry-After``, which Entra honours."""
+
+    status = 429
+
+    def __init__(self, detail: str, retry_after: str) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class NotImplementedYet(ScimError):

@@ -37,6 +37,8 @@ def error_response(error: errors.ScimError) -> Response:
     headers = {}
     if isinstance(error, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="scim"'
+    if isinstance(error, errors.TooManyRequests):
+        headers["Retry-After"] = error.retry_after
     return scim_response(error.to_scim(), error.status, headers)
 
 

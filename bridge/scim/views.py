@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from bridge.scim import discovery, errors, query
+from bridge.scim import backpressure, discovery, errors, query
 from bridge.scim.http import (
     bearer_token,
     error_response,
@@ -17,6 +17,8 @@ from bridge.scim.http import (
 )
 from bridge.scim.render import parse_projection, render
 from bridge.scim.service import ResourceService
+from bridge.tokens import digest
+from bridge.web.ratelimit import retry_after
 from schemas.scim import LIST_QUERY
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -34,6 +36,10 @@ def base_url() -> str:
     return f"{configured}/scim/v2" if configured else request.url_root.rstrip("/") + "/scim/v2"
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+"""Methods that change the directory, except POST to ``/.search``, which only reads."""
+
+
 @blp.before_request
 def authenticate():
     token = bearer_token()
@@ -41,6 +47,18 @@ def authenticate():
         raise errors.Unauthorized("a bearer token is required")
     if not bridge().tokens.verify(token):
         raise errors.Unauthorized("the bearer token is not valid")
+    wait = current_app.extensions["rate_limiter"].wait(digest(token))
+    if wait:
+        raise errors.TooManyRequests("too many requests with this token", retry_after(wait))
+    if _is_write() and current_app.extensions["backpressure"].overloaded():
+        raise errors.TooManyRequests(
+            "the bridge is behind relaying changes; retry later",
+            str(backpressure.RETRY_AFTER_SECONDS),
+        )
+
+
+def _is_write() -> bool:
+    return request.method in WRITE_METHODS and not request.path.endswith("/.search")
 
 
 @blp.errorhandler(errors.ScimError)
