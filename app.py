@@ -25,6 +25,7 @@ from bridge.scim.http import (
 from bridge.scim.views import blp as scim_blp
 from bridge.web import headers
 from bridge.web.body import BodyLimit
+from bridge.web.paths import ScimPaths
 from bridge.web.ratelimit import RateLimiter
 
 
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
-    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
+    app.wsgi_app = BodyLimit(ScimPaths(app.wsgi_app), settings.max_body_bytes)  # type: ignore[method-assign]
     state = extension.init_app(app, settings)
     app.extensions["rate_limiter"] = RateLimiter(settings.rate_limit, settings.rate_burst)
     app.extensions["backpressure"] = Backpressure(

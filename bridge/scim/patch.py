@@ -155,6 +155,9 @@ def split_member_operations(
             if others:
                 rest.append({**op, "value": others})
             continue
+        if rtype.extension(op["path"]) is not None:
+            rest.append(op)
+            continue
         path = parse_patch_path(op["path"], rtype)
         if path.resolved.is_extension or path.attribute.name != "members":
             rest.append(op)
@@ -286,10 +289,30 @@ class _Patcher:
         self.extensions_written: set[str] = set()
 
     def apply(self, op: dict) -> None:
-        if "path" in op:
-            self._apply_path(op["op"], parse_patch_path(op["path"], self.rtype), op.get("value"))
-        else:
+        if "path" not in op:
             self._apply_pathless(op["op"], op["value"])
+        elif (schema := self.rtype.extension(op["path"])) is not None:
+            self._apply_extension(op["op"], schema.id, op.get("value"))
+        else:
+            self._apply_path(op["op"], parse_patch_path(op["path"], self.rtype), op.get("value"))
+
+    def _apply_extension(self, kind: str, urn: str, value: Any) -> None:
+        """A path that is a whole extension schema's URN: its attributes, as an object.
+
+        ``add`` and ``replace`` set the sub-attributes given and leave the others (RFC 7644
+        §3.5.2.1, §3.5.2.3, as for any complex attribute); ``remove`` drops the extension.
+        """
+        if kind == "remove" or value is None:
+            delete_value(self.resource, urn)
+            schemas = self.resource.get("schemas")
+            if isinstance(schemas, list):
+                self.resource["schemas"] = [s for s in schemas if s.casefold() != urn.casefold()]
+            return
+        if not isinstance(value, dict):
+            raise errors.InvalidValue(f"{urn} takes an object of its attributes")
+        # Some clients send the extension object with its own "schemas": not an attribute.
+        value = {k: v for k, v in value.items() if k.casefold() not in _SERVER_MANAGED}
+        self._apply_pathless(kind, {urn: value})
 
     def declare_extensions(self) -> None:
         """List each extension written to in ``schemas`` (RFC 7643 §3)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +70,85 @@ def run(
     return Page(len(matched), start, page)
 
 
+@dataclass
+class MixedPage:
+    """A page of a search across resource types: each record with its type."""
+
+    total: int
+    start_index: int
+    items: list[tuple[ResourceType, Record]]
+
+
+def run_across(
+    directory: Directory,
+    rtypes: list[ResourceType],
+    query: ListQuery,
+    *,
+    max_results: int,
+    derived: Callable[[ResourceType], tuple[bool, bool]],
+) -> MixedPage:
+    """A query at the root (RFC 7644 §3.4.3): every resource type's matches, type after type.
+
+    A type for which the filter names an unknown attribute has no matches; a filter no
+    type can evaluate is invalidFilter. ``derived`` says, per type, whether members and
+    groups are loaded.
+    """
+    count = max_results if query.count is None else max(0, min(query.count, max_results))
+    start = min(max(1, query.start_index), MAX_START_INDEX)
+    node = parse_filter(query.filter) if query.filter else None
+    applicable = [rt for rt in rtypes if node is None or _evaluable(node, rt)]
+    if not applicable:
+        check_filter(node, rtypes[0])  # raises the first type's InvalidFilter
+    if node is None and query.sort_by is None:
+        return _concatenated(directory, applicable, start, count, derived)
+    pairs: list[tuple[ResourceType, Record]] = []
+    needs = node is not None and _mentions(query.filter or "", ("members", "groups"))
+    for rtype in applicable:
+        members, groups = derived(rtype)
+        kind = KIND_OF[rtype.id]
+        matched = _matching(directory, kind, rtype, node, members or needs, groups or needs)
+        for record in matched:
+            if needs and not members:
+                record.members = None
+            if needs and not groups:
+                record.groups = None
+        pairs += [(rtype, r) for r in matched]
+    if query.sort_by:
+        pairs = _sorted_across(pairs, query.sort_by, query.sort_order)
+    return MixedPage(len(pairs), start, pairs[start - 1 : start - 1 + count])
+
+
+def _evaluable(node: Filter, rtype: ResourceType) -> bool:
+    try:
+        check_filter(node, rtype)
+    except errors.InvalidFilter:
+        return False
+    return True
+
+
+def _concatenated(
+    directory: Directory,
+    rtypes: list[ResourceType],
+    start: int,
+    count: int,
+    derived: Callable[[ResourceType], tuple[bool, bool]],
+) -> MixedPage:
+    """Unfiltered, unsorted: creation order within each type, types one after the other."""
+    total, skip, items = 0, start - 1, []
+    for rtype in rtypes:
+        kind = KIND_OF[rtype.id]
+        size = directory.count(kind)
+        wanted = count - len(items)
+        if wanted > 0 and skip < size:
+            members, groups = derived(rtype)
+            ids = directory.ids(kind, skip, skip + wanted - 1)
+            records = directory.get_many(kind, ids, members=members, groups=groups)
+            items += [(rtype, r) for r in records]
+        skip = max(0, skip - size)
+        total += size
+    return MixedPage(total, start, items)
+
+
 def _matching(
     directory: Directory,
     kind: str,
@@ -127,25 +207,38 @@ def _mentions(text: str, names: tuple[str, ...]) -> bool:
 
 def _sorted(records: list[Record], rtype: ResourceType, sort_by: str, order: str) -> list[Record]:
     """RFC 7644 §3.4.2.3: missing values last when ascending, first when descending."""
-    resolved = rtype.resolve_path_text(sort_by)
-    if resolved is None:
+    return [r for _, r in _sorted_across([(rtype, r) for r in records], sort_by, order)]
+
+
+def _sorted_across(
+    pairs: list[tuple[ResourceType, Record]], sort_by: str, order: str
+) -> list[tuple[ResourceType, Record]]:
+    """Records of one or more types by ``sort_by``; a type without it sorts as missing."""
+    resolved = {
+        rt.id: rt.resolve_path_text(sort_by) for rt in {rt.id: rt for rt, _ in pairs}.values()
+    }
+    if pairs and all(r is None for r in resolved.values()):
         raise errors.InvalidValue(f"cannot sort by unknown attribute '{sort_by}'")
-    attr = resolved.sub_attribute or resolved.attribute
     descending = order.lower() == "descending"
 
-    def key(value: Any) -> Any:
+    def key(value: Any, attr) -> Any:
         if isinstance(value, str):
             if attr.type == "dateTime":
-                return _instant(value)
-            if not attr.case_exact:
-                return value.casefold()
-        return value
+                value = _instant(value)
+            elif not attr.case_exact:
+                value = value.casefold()
+        return (type(value).__name__, value)  # values of different types never compare
 
-    valued = [(_sort_value(r.as_resource(), resolved), r) for r in records]
-    present = [(key(v), r) for v, r in valued if v is not None]
-    missing = [r for v, r in valued if v is None]
+    present, missing = [], []
+    for rtype, record in pairs:
+        path = resolved[rtype.id]
+        value = _sort_value(record.as_resource(), path) if path is not None else None
+        if value is None:
+            missing.append((rtype, record))
+        else:
+            present.append((key(value, path.sub_attribute or path.attribute), (rtype, record)))
     present.sort(key=lambda pair: pair[0], reverse=descending)
-    ordered = [r for _, r in present]
+    ordered = [pair for _, pair in present]
     return missing + ordered if descending else ordered + missing
 
 

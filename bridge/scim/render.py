@@ -27,21 +27,27 @@ class Projection:
 
 
 def parse_projection(
-    attributes: str | None, excluded: str | None, rtype: ResourceType
+    attributes: str | None, excluded: str | None, rtype: ResourceType, *, known_only: bool = False
 ) -> Projection:
-    """Parse the comma-separated query parameters into keys of the stored document."""
-    include = _parse_list(attributes, rtype) if attributes else None
-    exclude = _parse_list(excluded, rtype) if excluded and not attributes else ()
+    """Parse the comma-separated query parameters into keys of the stored document.
+
+    ``known_only`` skips names ``rtype`` lacks instead of refusing them: a search across
+    resource types (RFC 7644 §3.4.3) names attributes of some types only.
+    """
+    include = _parse_list(attributes, rtype, known_only) if attributes else None
+    exclude = _parse_list(excluded, rtype, known_only) if excluded and not attributes else ()
     return Projection(tuple(include) if include is not None else None, tuple(exclude))
 
 
-def _parse_list(text: str, rtype: ResourceType) -> list[tuple[str, str | None]]:
+def _parse_list(text: str, rtype: ResourceType, known_only: bool) -> list[tuple[str, str | None]]:
     out = []
     for raw in text.split(","):
         name = raw.strip()
         if not name:
             continue
         resolved = rtype.resolve_path_text(name)
+        if resolved is None and known_only:
+            continue
         if resolved is None:
             raise errors.InvalidValue(f"unknown attribute '{name}' in attributes list")
         if resolved.is_extension:

@@ -186,13 +186,67 @@ def _register(type_id: str, endpoint: str) -> None:
 
 def _search(type_id: str):
     """RFC 7644 §3.4.3: a query sent as a SearchRequest body."""
+    return list_resources(type_id, _search_request())
+
+
+def _search_request() -> dict:
     body = json_body()
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("a SearchRequest must be a JSON object")
     if SEARCH_REQUEST not in (body.get("schemas") or []):
         raise errors.InvalidValue(f"schemas must include {SEARCH_REQUEST}")
-    params = {k: v for k, v in body.items() if k != "schemas" and v is not None}
-    return list_resources(type_id, params)
+    return {k: v for k, v in body.items() if k != "schemas" and v is not None}
+
+
+@blp.post("/.search", endpoint="root_search")
+def root_search():
+    """RFC 7644 §3.4.3: a search across every resource type; each result says its type in
+    ``meta.resourceType``. Attributes some type lacks are left out of that type's results."""
+    try:
+        args = LIST_QUERY.load(_search_request())
+    except ValidationError as exc:
+        raise errors.InvalidValue(f"bad query parameters: {exc.messages}") from exc
+    rtypes = list(bridge().resource_types.values())
+    projections = {
+        rt.id: parse_projection(args["attributes"], args["excludedAttributes"], rt, known_only=True)
+        for rt in rtypes
+    }
+    _check_names_known(args["attributes"], args["excludedAttributes"], rtypes)
+
+    def derived(rtype) -> tuple[bool, bool]:
+        projection = projections[rtype.id]
+        return (
+            rtype.id == "Group" and projection.wants("members"),
+            rtype.id == "User" and projection.wants("groups"),
+        )
+
+    page = query.run_across(
+        bridge().directory,
+        rtypes,
+        query.ListQuery(
+            args["filter"], args["startIndex"], args["count"], args["sortBy"], args["sortOrder"]
+        ),
+        max_results=current_app.config["BRIDGE_SETTINGS"].max_results,
+        derived=derived,
+    )
+    resources = [render(r, rt, base_url(), projections[rt.id]) for rt, r in page.items]
+    return scim_response(
+        {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": page.total,
+            "startIndex": page.start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )
+
+
+def _check_names_known(attributes: str | None, excluded: str | None, rtypes: list) -> None:
+    """Every name in ``attributes``/``excludedAttributes`` must belong to some type."""
+    for text in (attributes, excluded):
+        for name in (n.strip() for n in (text or "").split(",")):
+            if name and all(rt.resolve_path_text(name) is None for rt in rtypes):
+                raise errors.InvalidValue(f"unknown attribute '{name}' in attributes list")
 
 
 _register("User", "/Users")
@@ -213,7 +267,10 @@ def resource_types():
 
 @blp.get("/ResourceTypes/<type_id>")
 def resource_type(type_id: str):
-    rtype = bridge().resource_types.get(type_id)
+    rtype = next(
+        (rt for rt in bridge().resource_types.values() if rt.id.casefold() == type_id.casefold()),
+        None,
+    )
     if rtype is None:
         raise errors.NotFound(f"no resource type {type_id}")
     return scim_response(rtype.to_scim(base_url()))
