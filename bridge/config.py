@@ -1,4 +1,16 @@
-"""Settings: the one place that reads the environment (12-factor)."""
+"""Settings: the one place that reads the environment (12-factor).
+
+Inbound protection settings: ``BRIDGE_MAX_BODY_BYTES`` (enforced while a body is read,
+chunked ones too), ``BRIDGE_RATE_LIMIT`` / ``BRIDGE_RATE_BURST`` (per token and web
+process; 0 turns the limit off) and ``BRIDGE_MAX_BACKLOG`` (SCIM writes answer 429 above
+it; 0 turns it off). Fixed request limits, each a constant where it is enforced:
+
+- ``bridge.scim.filter``: MAX_FILTER_LENGTH (8192 characters), MAX_FILTER_DEPTH (16 nested
+  groups), MAX_FILTER_TERMS (100 comparisons): ``invalidFilter``; target scope filters too.
+- ``bridge.scim.patch``: MAX_PATCH_OPERATIONS (1000 per request): ``invalidValue``.
+- ``bridge.web.body``: MAX_JSON_DEPTH (32 levels) on /scim (``invalidSyntax``) and /admin.
+- ``bridge.scim.query``: MAX_START_INDEX (2**53 - 1); ``bridge.scim.http``: MAX_VERSION.
+"""
 
 from __future__ import annotations
 
