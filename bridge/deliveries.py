@@ -29,7 +29,8 @@ LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
 
 LOCK_SECONDS = 60
-"""A delivery lock expires after this long, should its worker die while holding it."""
+"""A delivery lock expires after this long, should its worker die while holding it. The
+same job run again (its worker died) takes its own lock over at once."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,15 @@ class Deliveries:
     def snapshot(
         self, target_id: str, kind: str, rid: str, record_key: str, token: str
     ) -> Snapshot:
-        """Take the item's lock and read everything the delivery needs, in one round trip."""
+        """Take the item's lock and read everything the delivery needs, in one round trip.
+
+        ``token`` names the job: a lock still held under it was left by this same job's
+        earlier run, whose worker died, and is taken over."""
         it = item(kind, rid)
+        lock = self.key(target_id, f"lock:{it}")
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.key(target_id, f"lock:{it}"), token, nx=True, ex=LOCK_SECONDS)
+        pipe.set(lock, token, nx=True, ex=LOCK_SECONDS)
+        pipe.get(lock)
         pipe.hget(self.key(target_id, "state"), it)
         pipe.get(record_key)
         if kind == "user":
@@ -85,9 +91,10 @@ class Deliveries:
         else:
             pipe.hgetall(record_key + ":members")
         pipe.hget(self.key(target_id, "breaker"), "state")
-        locked, state, raw, derived, breaker = pipe.execute()
+        acquired, holder, state, raw, derived, breaker = pipe.execute()
+        locked = bool(acquired) or holder == token.encode()
         return Snapshot(
-            bool(locked), orjson.loads(state) if state else {}, raw, derived, breaker == b"open"
+            locked, orjson.loads(state) if state else {}, raw, derived, breaker == b"open"
         )
 
     def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:

@@ -2,9 +2,11 @@
 
 The directory appends every change to the stream ``{p}:changes`` in the same Lua script
 that stores it. The dispatcher reads it through a consumer group, works out which targets
-a change concerns, and, in one MULTI/EXEC, enqueues the RQ delivery jobs and acknowledges
-(and deletes) the entries: a change is either fully handed over or still pending. Entries
-left pending by a dispatcher that died are claimed by another after CLAIM_IDLE_MS.
+a change concerns, enqueues the RQ delivery jobs (each in its target's lane, see
+:mod:`bridge.jobs`), and only then acknowledges and deletes the entries: a change is
+handed over at least once. Entries left pending by a dispatcher that died are claimed by
+another after CLAIM_IDLE_MS, and handed over again; deliveries converge on the current
+state, so that costs a no-op.
 
 Any number of dispatchers may run (each worker process runs one); the consumer group
 hands each entry to one of them.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 import orjson
 import redis
 
-from bridge.jobs import DELIVER_JOB, ITEMS_PER_JOB, JOB_OPTIONS, PRIORITY_QUEUE, QUEUE, queues_for
+from bridge.jobs import DELIVERY_QUEUES, Jobs
 from bridge.targets.model import Target
 
 log = logging.getLogger(__name__)
@@ -31,16 +33,18 @@ BATCH = 500
 
 LINGER_SECONDS = 0.025
 """While workers are busy, a read that found less than a batch waits this long for more:
-bigger jobs amortise each job's fixed cost, so a busy worker catches up instead of falling
-behind. An idle pipeline never waits."""
-
-LINGER_SECONDS = 0.025
-"""While workers are busy, a read that found less than a batch waits this long for more:
 bigger jobs spread each job's fixed cost, so a busy worker catches up instead of falling
 behind. An idle pipeline never waits."""
 
-CLAIM_IDLE_MS = 30_000
-"""Pending entries idle this long are taken over from a dispatcher that died."""
+CLAIM_IDLE_MS = 15_000
+"""Pending entries idle this long are taken over from a dispatcher that died (a live one
+acknowledges within milliseconds)."""
+
+RECLAIM_SECONDS = 5.0
+"""How often a dispatcher looks for entries a dead one left pending."""
+
+RETRY_SECONDS = 1.0
+"""Wait after a Redis error before the dispatcher tries again."""
 
 
 class Dispatcher:
@@ -52,12 +56,13 @@ class Dispatcher:
         prefix: str,
         targets: Callable[[], list[Target]],
         consumer: str,
+        jobs: Jobs,
     ) -> None:
         self.redis = client
         self.stream = f"{prefix}:changes"
         self.targets = targets
         self.consumer = consumer
-        self.queues = queues_for(client)
+        self.jobs = jobs
 
     def setup(self) -> None:
         """Create the consumer group; from the stream's start, so nothing is skipped."""
@@ -85,8 +90,8 @@ class Dispatcher:
     def _workers_busy(self) -> bool:
         """Whether delivery jobs are waiting: then batching beats dispatching at once."""
         pipe = self.redis.pipeline(transaction=False)
-        for queue in self.queues.values():
-            pipe.llen(queue.key)
+        for name in DELIVERY_QUEUES:
+            pipe.llen(self.jobs.queues[name].key)
         return any(pipe.execute())
 
     def reclaim(self, min_idle_ms: int = CLAIM_IDLE_MS) -> int:
@@ -106,33 +111,41 @@ class Dispatcher:
         return total
 
     def dispatch(self, entries: list) -> None:
+        """Enqueue the entries' deliveries, then acknowledge and delete the entries."""
         if not entries:
             return
-        plan = self.plan([_fields(f) for _, f in entries])
+        targets = {t.id: t for t in self.targets() if t.enabled}
+        plan = self.plan([_fields(f) for _, f in entries], list(targets.values()))
+        for (target_id, urgent), items in plan.items():
+            target = targets[target_id]
+            self.jobs.deliver(target_id, items, concurrency=target.concurrency, urgent=urgent)
+        ids = [entry_id for entry_id, _ in entries]
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.multi()
-            for (target_id, queue), items in plan.items():
-                for start in range(0, len(items), ITEMS_PER_JOB):
-                    chunk = items[start : start + ITEMS_PER_JOB]
-                    self.queues[queue].enqueue(
-                        DELIVER_JOB, target_id, chunk, pipeline=pipe, **JOB_OPTIONS
-                    )
-            ids = [entry_id for entry_id, _ in entries]
             pipe.xack(self.stream, GROUP, *ids)
             pipe.xdel(self.stream, *ids)
             pipe.execute()
 
-    def plan(self, changes: list[dict]) -> dict[tuple[str, str], list[list[str]]]:
-        """Which (target, queue) gets which resources, each once, in stream order."""
-        plan: dict[tuple[str, str], dict[tuple[str, str], None]] = {}
-        targets = [t for t in self.targets() if t.enabled]
+    def plan(
+        self, changes: list[dict], targets: list[Target]
+    ) -> dict[tuple[str, bool], list[list[str]]]:
+        """Which (target, urgent) lane gets which resources, each once, users first."""
+        plan: dict[tuple[str, bool], dict[tuple[str, str], None]] = {}
         for change in changes:
-            urgent = change.get("deprovision") == "1" or change["op"] == "deleted"
-            queue = PRIORITY_QUEUE if urgent else QUEUE
+            urgent = takes_access_away(change)
             for target in targets:
                 for item in relevant_items(target, change):
-                    plan.setdefault((target.id, queue), {})[item] = None
-        return {key: [list(i) for i in items] for key, items in plan.items()}
+                    plan.setdefault((target.id, urgent), {})[item] = None
+        return {key: _users_first(items) for key, items in plan.items()}
+
+
+def takes_access_away(change: dict) -> bool:
+    """A change that may take access away (a disable, a delete, members leaving a group)
+    is relayed in the lane that workers serve first."""
+    return change.get("deprovision") == "1" or change["op"] == "deleted" or "removed" in change
+
+
+def _users_first(items: dict[tuple[str, str], None]) -> list[list[str]]:
+    return [list(i) for i in items if i[0] == "user"] + [list(i) for i in items if i[0] != "user"]
 
 
 def relevant_items(target: Target, change: dict) -> list[tuple[str, str]]:
@@ -158,7 +171,8 @@ def _fields(raw: dict) -> dict:
 
 
 class DispatcherThread(threading.Thread):
-    """Runs a dispatcher beside a worker until ``stop`` is set."""
+    """Runs a dispatcher beside a worker until ``stop`` is set, through Redis restarts: a
+    Redis that came back empty has lost the consumer group, which is then made again."""
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         super().__init__(name="dispatcher", daemon=True)
@@ -166,14 +180,27 @@ class DispatcherThread(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        self.dispatcher.setup()
-        polls = 0
+        ready = False
+        reclaimed = 0.0
         while not self.stop.is_set():
             try:
-                if polls % 30 == 0:
+                if not ready:
+                    self.dispatcher.setup()
+                    ready = True
+                if time.monotonic() - reclaimed > RECLAIM_SECONDS:
                     self.dispatcher.reclaim()
+                    reclaimed = time.monotonic()
                 self.dispatcher.poll()
-                polls += 1
-            except redis.RedisError:
-                log.exception("dispatcher: Redis error; retrying")
-                self.stop.wait(1.0)
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    log.warning(
+                        "dispatcher: the change stream's consumer group is gone; making it again"
+                    )
+                    ready = False
+                else:
+                    log.exception("dispatcher: Redis refused a command; retrying")
+                    self.stop.wait(RETRY_SECONDS)
+            except redis.RedisError as exc:
+                log.warning("dispatcher: Redis error (%s); retrying", exc)
+                ready = False
+                self.stop.wait(RETRY_SECONDS)

@@ -1,4 +1,15 @@
-"""Enqueueing delivery work: from the dispatcher, retries, replays, syncs and probes.
+"""Enqueueing work for the workers: deliveries, probes and resyncs.
+
+Every delivery job names one target and some resources. It runs in the target's *lane*:
+an RQ rate limit (``RateLimit``) that lets at most the target's ``concurrency`` jobs be
+queued or running at once, so a slow or dead target holds only its own lane while the
+workers' other threads serve every other target. Taking access away has a lane of its own
+per target (and a queue that workers serve first), so it never waits behind a target's
+backlog of ordinary changes.
+
+Every job carries an RQ ``Retry``: a job whose worker died (its heartbeat lapsed) or that
+failed because Redis went away is run again. Deliveries converge on the directory's
+current state, so running one twice is harmless.
 
 Jobs are named by import path so that the web process never imports worker code.
 """
@@ -7,16 +18,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from rq import Queue
+from redis import Redis
+from rq import Queue, Retry
+from rq.rate_limit import RateLimit
 
 from bridge.deliveries import Deliveries, split_item
 from bridge.directory import Directory
 
 QUEUE = "bridge"
 PRIORITY_QUEUE = "bridge-deprovision"
-"""Deprovisioning changes go to their own queue, which workers serve first."""
+"""Changes that take access away go to their own queue, which workers serve first."""
 
 SYNC_QUEUE = "bridge-sync"
 """Resyncs and reconciliations: long jobs, kept apart so they never hold up deliveries."""
@@ -28,8 +43,15 @@ QUEUES = (PRIORITY_QUEUE, QUEUE, SYNC_QUEUE)
 DELIVER_JOB = "workers.deliver.deliver"
 RESYNC_JOB = "workers.reconcile.resync"
 CONFIRM_JOB = "workers.reconcile.confirm"
+SETTLE_JOB = "workers.reconcile.settle"
 PROBE_JOB = "workers.deliver.probe"
-JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
+
+JOB_OPTIONS: dict[str, Any] = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
+"""Delivery jobs leave no result behind; failed ones stay inspectable for a week."""
+
+RERUNS = Retry(max=5, interval=[1, 5, 15, 30, 60])
+"""How often a job is run again after its worker died or it raised (Redis away, a bug):
+each item's own delivery retries are the relay's business, not this."""
 
 RESYNC_TIMEOUT = 4 * 3600
 """Longest a resync job may run (a large tenant's first full run takes minutes)."""
@@ -38,56 +60,126 @@ ITEMS_PER_JOB = 100
 """Resources one delivery job carries at most."""
 
 
-def queues_for(connection) -> dict[str, Queue]:
+def queues_for(connection: Redis) -> dict[str, Queue]:
     return {name: Queue(name, connection=connection) for name in QUEUES}
 
 
-def schedule(queue: Queue, job: str, delay: float, *args) -> None:
-    """Enqueue ``job`` now, or after ``delay`` seconds through RQ's scheduler."""
-    if delay <= 0:
-        queue.enqueue(job, *args, **JOB_OPTIONS)
-    else:
-        queue.enqueue_in(timedelta(seconds=math.ceil(delay)), job, *args, **JOB_OPTIONS)
+def lane(prefix: str, target_id: str, urgent: bool) -> str:
+    """The rate-limit key of a target's lane (RQ keeps it as ``rq:rl:<key>``)."""
+    return f"{prefix}:{target_id}:{'deprovision' if urgent else 'changes'}"
 
 
-def enqueue_items(
-    queue: Queue, target_id: str, items: list[list[str]], *, bypass_guard: bool = False
-) -> int:
-    """Delivery jobs for ``items`` ([kind, id] pairs), ITEMS_PER_JOB per job."""
-    for start in range(0, len(items), ITEMS_PER_JOB):
-        queue.enqueue(
-            DELIVER_JOB,
-            target_id,
-            items[start : start + ITEMS_PER_JOB],
-            0,
-            bypass_guard,
-            **JOB_OPTIONS,
+@dataclass(frozen=True)
+class Jobs:
+    """Enqueues the workers' jobs on ``queues``; ``prefix`` keeps lanes apart per deployment."""
+
+    queues: dict[str, Queue]
+    prefix: str
+    default_concurrency: int
+
+    def deliver(
+        self,
+        target_id: str,
+        items: list[list[str]],
+        *,
+        concurrency: int | None = None,
+        urgent: bool = False,
+        attempt: int = 0,
+        delay: float = 0.0,
+        bypass_guard: bool = False,
+        run: str | None = None,
+    ) -> int:
+        """Delivery jobs for ``items`` ([kind, id] pairs), ITEMS_PER_JOB per job, in the
+        target's lane; after ``delay`` seconds when it is positive. Returns how many items."""
+        queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
+        limit = RateLimit(
+            lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
-    return len(items)
+        for start in range(0, len(items), ITEMS_PER_JOB):
+            args = (target_id, items[start : start + ITEMS_PER_JOB], attempt, bypass_guard)
+            options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
+            kwargs = {"run": run, "urgent": urgent}
+            if delay > 0:
+                wait = timedelta(seconds=math.ceil(delay))
+                queue.enqueue_in(wait, DELIVER_JOB, args=args, kwargs=kwargs, **options)
+            else:
+                queue.enqueue(DELIVER_JOB, args=args, kwargs=kwargs, **options)
+        return len(items)
 
+    def probe(self, target_id: str, delay: float) -> None:
+        """Probe a quarantined target after ``delay`` seconds (outside its lane: a probe is
+        one quick request, and must not wait behind the deliveries it will release)."""
+        queue = self.queues[QUEUE]
+        wait = timedelta(seconds=max(1, math.ceil(delay)))
+        queue.enqueue_in(wait, PROBE_JOB, target_id, retry=RERUNS, **JOB_OPTIONS)
 
-def replay(
-    deliveries: Deliveries,
-    queue: Queue,
-    target_id: str,
-    which: str,
-    items: Iterable[str] | None = None,
-    *,
-    reason: str | None = None,
-    bypass_guard: bool = False,
-) -> int:
-    """Send parked deliveries (``dead`` letters or ``held`` ones) again; returns how many."""
-    if reason is not None:
-        wanted = {
-            f"{e['kind']}:{e['id']}"
-            for e in deliveries.parked(target_id, which)
-            if e["reason"] == reason
-        }
-        items = wanted if items is None else wanted & set(items)
-    taken = deliveries.take(target_id, which, items)
-    return enqueue_items(
-        queue, target_id, [list(split_item(t)) for t in taken], bypass_guard=bypass_guard
-    )
+    def resync(self, job: str = RESYNC_JOB, *, delay: float = 0.0, **kwargs: Any) -> None:
+        """A resync job (or its confirmation, or a count of what it waits for), after
+        ``delay`` seconds when positive; the caller registered the run (Runs.start)."""
+        queue = self.queues[SYNC_QUEUE]
+        options = {"job_timeout": RESYNC_TIMEOUT, "result_ttl": 0, "retry": RERUNS}
+        if delay > 0:
+            wait = timedelta(seconds=math.ceil(delay))
+            queue.enqueue_in(wait, job, kwargs=kwargs, **options)
+        else:
+            queue.enqueue(job, kwargs=kwargs, **options)
+
+    def replay(
+        self,
+        deliveries: Deliveries,
+        target_id: str,
+        which: str,
+        items: Iterable[str] | None = None,
+        *,
+        concurrency: int | None = None,
+        reason: str | None = None,
+        bypass_guard: bool = False,
+        urgent: bool = False,
+    ) -> int:
+        """Send parked deliveries (``dead`` letters or ``held`` ones) again, users before
+        groups; ``urgent`` for deprovisions (the deletion guard holds only those)."""
+        if reason is not None:
+            wanted = {
+                f"{e['kind']}:{e['id']}"
+                for e in deliveries.parked(target_id, which)
+                if e["reason"] == reason
+            }
+            items = wanted if items is None else wanted & set(items)
+        taken = [list(split_item(t)) for t in deliveries.take(target_id, which, items)]
+        users = [i for i in taken if i[0] == "user"]
+        groups = [i for i in taken if i[0] == "group"]
+        return self.deliver(
+            target_id,
+            users + groups,
+            concurrency=concurrency,
+            bypass_guard=bypass_guard,
+            urgent=urgent,
+        )
+
+    def sync_target(
+        self,
+        directory: Directory,
+        target_id: str,
+        *,
+        concurrency: int | None = None,
+        run: str | None = None,
+        expect: Any = None,
+    ) -> int:
+        """Re-examine every user, then every group, for one target (directory → target).
+
+        Deliveries converge on state, so resources already in line cost a no-op each.
+        ``expect(target_id, items)`` is told of each batch before it is enqueued (a resync
+        counts what remains to be done)."""
+        total = 0
+        for kind in ("user", "group"):
+            start = 0
+            while batch := directory.ids(kind, start, start + 999):
+                items = [[kind, rid] for rid in batch]
+                if expect is not None:
+                    expect(target_id, items)
+                total += self.deliver(target_id, items, concurrency=concurrency, run=run)
+                start += len(batch)
+        return total
 
 
 def discard(
@@ -95,22 +187,3 @@ def discard(
 ) -> int:
     """Drop parked deliveries without sending them (an admin rejected them)."""
     return len(deliveries.take(target_id, which, items))
-
-
-def sync_target(directory: Directory, queue: Queue, target_id: str) -> int:
-    """Re-examine every user and group for one target (directory → target resync).
-
-    Deliveries converge on state, so resources already in line cost a no-op each.
-    """
-    total = 0
-    for kind in ("user", "group"):
-        start = 0
-        while batch := directory.ids(kind, start, start + 999):
-            total += enqueue_items(queue, target_id, [[kind, rid] for rid in batch])
-            start += len(batch)
-    return total
-
-
-def enqueue_resync(queue: Queue, job: str = RESYNC_JOB, **kwargs) -> None:
-    """A resync or confirmation job; the caller registered the run (Runs.start)."""
-    queue.enqueue(job, kwargs=kwargs, job_timeout=RESYNC_TIMEOUT, result_ttl=0)

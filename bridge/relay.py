@@ -1,10 +1,18 @@
 """Delivery: bring one target in line with the directory's *current* state of a resource.
 
 A delivery names a target and resources, never a change's content: it reads what the
-directory holds now, works out what the target must do (create, update, deactivate,
-delete, membership), and compares it with what it last brought the target to. A duplicate,
+directory holds now, plans what the target must do (create, update, deactivate, delete,
+membership), and compares it with what it last brought the target to. A duplicate,
 stale or reordered delivery therefore finds nothing to do. One delivery per target and
 resource runs at a time (a Redis lock), so two workers never race on one resource.
+
+Resources depend on each other only through group membership, and the rule that ties
+them is stated once: a group's members at a target are the directory's members that the
+target holds as users (active ones only, when the target removes deprovisioned users from
+its groups). A group delivery adds or removes members by that rule; a user delivery that
+changes whether the target holds the user asks for the user's groups to be delivered
+again (*follow-ups*), and a group delivery that sees its members' states move while it
+ran asks for itself again. Whatever runs first, the last delivery sees the final states.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches
 from bridge.targets.base import Change, Connector, TargetError
 from bridge.targets.mapping import apply_mapping
-from bridge.targets.model import Target
+from bridge.targets.model import KEEPS_INACTIVE_MEMBERS, Target
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,9 @@ MAX_RETRY_DELAY = 300.0
 
 LOCK_BUSY_DELAY = 1.0
 """Wait before retrying a resource whose delivery another worker is running."""
+
+SETTLED = frozenset({"delivered", "noop", "held", "shadow", "dead"})
+"""Results after which nothing more will be done for an item (until it changes again)."""
 
 
 @dataclass(frozen=True)
@@ -48,15 +59,49 @@ class Policy:
         return max(backoff, retry_after or 0.0)
 
 
+@dataclass(frozen=True)
+class Again:
+    """An item to deliver again later: its next attempt number and the wait before it."""
+
+    kind: str
+    id: str
+    attempt: int
+    delay: float
+
+
 @dataclass
 class Outcome:
-    """What a batch left to do: items to retry later, and what happened to each."""
+    """What a batch left to do, and what happened to each item."""
 
-    retries: list[tuple[str, str, int, float]] = field(
-        default_factory=list
-    )  # kind, id, attempt, delay
+    retries: list[Again] = field(default_factory=list)
+    follow_ups: dict[tuple[str, str], None] = field(default_factory=dict)
+    """Resources to deliver again because this batch changed what they depend on."""
     results: dict[str, str] = field(default_factory=dict)
     breaker_opened: bool = False
+    deferral: float | None = None
+    """Set once the target failed in a retryable way: the batch's remaining items wait
+    this long instead of each spending a timeout on a target that is down."""
+
+    @property
+    def settled(self) -> list[str]:
+        """Items with a final result in this batch (``kind:id``)."""
+        return [item for item, result in self.results.items() if result in SETTLED]
+
+
+@dataclass
+class _Item:
+    """One item's delivery in flight: where it goes, and what the snapshot read."""
+
+    target: Target
+    connector: Connector
+    kind: str
+    rid: str
+    token: str
+    attempt: int
+    bypass_guard: bool
+    snap: Snapshot
+    record: Record | None = None
+    started: float = field(default_factory=time.perf_counter)
 
 
 class Relay:
@@ -80,17 +125,27 @@ class Relay:
         connector: Connector,
         items: list[tuple[str, str]],
         *,
+        token: str,
         attempt: int = 0,
         bypass_guard: bool = False,
-        probing: bool = False,
     ) -> Outcome:
-        """Deliver each (kind, id) item; failures become retries, dead letters or holds."""
+        """Deliver each (kind, id) item, users first; failures become retries, dead letters
+        or holds. ``token`` identifies the job (its delivery locks carry it)."""
         outcome = Outcome()
-        for kind, rid in items:
-            result = self._deliver_item(
-                target, connector, kind, rid, attempt, bypass_guard, probing, outcome
+        users = [i for i in items if i[0] == "user"]
+        groups = [i for i in items if i[0] != "user"]
+        for kind, rid in users + groups:
+            key = f"{kind}:{rid}"
+            if outcome.deferral is not None:
+                outcome.retries.append(Again(kind, rid, attempt, outcome.deferral))
+                outcome.results[key] = "deferred"
+                continue
+            if kind == "group":
+                # this delivery sees every user state the batch wrote before it
+                outcome.follow_ups.pop((kind, rid), None)
+            outcome.results[key] = self._deliver_item(
+                target, connector, kind, rid, token, attempt, bypass_guard, outcome
             )
-            outcome.results[f"{kind}:{rid}"] = result
         return outcome
 
     # --- one item -------------------------------------------------------------------------
@@ -100,105 +155,96 @@ class Relay:
         connector: Connector,
         kind: str,
         rid: str,
+        token: str,
         attempt: int,
         bypass_guard: bool,
-        probing: bool,
         outcome: Outcome,
     ) -> str:
-        token = self.deliveries.new_token()
         snap = self.deliveries.snapshot(target.id, kind, rid, self.directory.key(kind, rid), token)
         if not snap.locked:
-            outcome.retries.append((kind, rid, attempt, LOCK_BUSY_DELAY))
+            outcome.retries.append(Again(kind, rid, attempt, LOCK_BUSY_DELAY))
             return "busy"
-        started = time.perf_counter()
+        it = _Item(target, connector, kind, rid, token, attempt, bypass_guard, snap)
         change = None
         try:
-            record = self._load(kind, rid, snap)
-            change = self._plan(target, connector, kind, rid, record, snap.state, outcome)
-            if change is None:
+            it.record = self._load(kind, rid, snap)
+            plan = self._plan(it)
+            if plan is None:
                 self.deliveries.unlock(target.id, kind, rid, token)
                 return "noop"
-            deprovision = change.action in ("deactivate", "delete") and kind == "user"
-            if deprovision and not bypass_guard and self._guard_tripped(target):
-                self.deliveries.hold(target.id, kind, rid, "guard")
-                self._finish(
-                    target, change, token, None, "held", None, attempt, started, "deletion guard"
-                )
+            change, wanted_members = plan
+            held = self._hold_reason(it, change)
+            if held is not None:
+                reason, why = held
+                self.deliveries.hold(target.id, kind, rid, reason)
+                self._finish(it, change, None, "held", None, why)
                 return "held"
             if target.shadow:
-                self._finish(target, change, token, None, "shadow", None, attempt, started, None)
+                self._finish(it, change, None, "shadow", None, None)
                 return "shadow"
-            if not probing and snap.breaker_open:
-                self.deliveries.hold(target.id, kind, rid, "circuit")
-                self._finish(
-                    target,
-                    change,
-                    token,
-                    None,
-                    "held",
-                    None,
-                    attempt,
-                    started,
-                    "target quarantined",
-                )
-                return "held"
             applied = connector.apply(change)
         except TargetError as exc:
-            return self._failed(target, kind, rid, change, token, exc, attempt, started, outcome)
-        if deprovision:
+            return self._failed(it, change, exc, outcome)
+        if _takes_access_away(change):
             self.deliveries.count_deprovision(target.id, kind, rid)
         new_state = _next_state(change, snap.state, applied.remember)
-        self._finish(
-            target, change, token, new_state, "delivered", applied.status, attempt, started, None
-        )
-        if change.state.get("pending_members") or "members" in applied.remember:
-            outcome.retries.append((kind, rid, attempt + 1, self.policy.delay(attempt, None)))
+        self._finish(it, change, new_state, "delivered", applied.status, None)
+        self._follow_up(it, change, new_state, wanted_members, applied.remember, outcome)
         return "delivered"
 
-    def _failed(
-        self,
-        target: Target,
-        kind: str,
-        rid: str,
-        change: Change | None,
-        token: str,
-        exc: TargetError,
-        attempt: int,
-        started: float,
-        outcome: Outcome,
-    ) -> str:
+    def _hold_reason(self, it: _Item, change: Change) -> tuple[str, str] | None:
+        """Why the change must wait, if it must: for an admin (``guard``) or for the target
+        to recover (``circuit``), with the reason the delivery log shows."""
+        if _takes_access_away(change) and not it.bypass_guard and self._guard_tripped(it.target):
+            return "guard", "deletion guard"
+        if it.snap.breaker_open and not it.target.shadow:
+            return "circuit", "target quarantined"
+        return None
+
+    def _failed(self, it: _Item, change: Change | None, exc: TargetError, outcome: Outcome) -> str:
+        target = it.target
         if exc.retryable and self.deliveries.record_failure(
             target.id, self.policy.breaker_threshold
         ):
             outcome.breaker_opened = True
-        attempts = attempt + 1
-        entry = _entry(kind, rid, change, "failed", exc.status, attempts, started, str(exc))
+        attempts = it.attempt + 1
+        entry = _entry(it, change, "failed", exc.status, attempts, str(exc))
         if exc.retryable and attempts < self.policy.max_attempts:
             self.deliveries.finish(
-                target.id, kind, rid, token, state=None, entry=entry, counter="retried"
+                target.id, it.kind, it.rid, it.token, state=None, entry=entry, counter="retried"
             )
-            outcome.retries.append(
-                (kind, rid, attempts, self.policy.delay(attempt, exc.retry_after))
-            )
+            delay = self.policy.delay(it.attempt, exc.retry_after)
+            outcome.retries.append(Again(it.kind, it.rid, attempts, delay))
+            outcome.deferral = delay
             return "retry"
-        self.deliveries.finish(target.id, kind, rid, token, state=None, entry=entry, counter="dead")
-        self.deliveries.bury(target.id, kind, rid, str(exc), attempts)
-        log.warning("delivery of %s:%s to %s dead-lettered: %s", kind, rid, target.name, exc)
+        self.deliveries.finish(
+            target.id, it.kind, it.rid, it.token, state=None, entry=entry, counter="dead"
+        )
+        self.deliveries.bury(target.id, it.kind, it.rid, str(exc), attempts)
+        log.warning("delivery of %s:%s to %s dead-lettered: %s", it.kind, it.rid, target.name, exc)
+        if exc.retryable:
+            outcome.deferral = self.policy.delay(it.attempt, exc.retry_after)
         return "dead"
 
     def _finish(
-        self, target, change, token, state, outcome, status, attempt, started, error
+        self,
+        it: _Item,
+        change: Change,
+        state: dict | None,
+        outcome: str,
+        status: int | None,
+        error: str | None,
     ) -> None:
-        entry = _entry(change.kind, change.id, change, outcome, status, attempt + 1, started, error)
+        entry = _entry(it, change, outcome, status, it.attempt + 1, error)
         if outcome == "shadow":
             entry["payload"] = change.payload
             entry["members_added"] = change.members_added
             entry["members_removed"] = change.members_removed
         self.deliveries.finish(
-            target.id,
-            change.kind,
-            change.id,
-            token,
+            it.target.id,
+            it.kind,
+            it.rid,
+            it.token,
             state=state,
             entry=entry,
             counter=outcome,
@@ -210,6 +256,41 @@ class Relay:
         return (
             self.deliveries.deprovisions_within(target.id, guard["window_seconds"]) >= guard["max"]
         )
+
+    # --- follow-ups -----------------------------------------------------------------------
+    def _follow_up(
+        self,
+        it: _Item,
+        change: Change,
+        new_state: dict,
+        wanted_members: dict[str, str | None] | None,
+        remember: dict,
+        outcome: Outcome,
+    ) -> None:
+        """Ask for the deliveries this one may have made necessary (see the module doc)."""
+        if it.kind == "user":
+            if _holding(it.snap.state) != _holding(new_state):
+                self._follow_up_groups(it, new_state, outcome)
+            return
+        if it.record is None or change.action == "delete":
+            return
+        recreated = "members" in remember  # the target lost the group's earlier members
+        moved = wanted_members is not None and wanted_members != self._wanted_members(
+            it.target, it.record, _members_of(new_state)
+        )
+        if recreated or moved:
+            outcome.follow_ups[("group", it.rid)] = None
+
+    def _follow_up_groups(self, it: _Item, new_state: dict, outcome: Outcome) -> None:
+        """The user's groups at the target whose membership of the user is now wrong."""
+        target = it.target
+        if not target.receives("group") or it.record is None:
+            return
+        groups = [g for g in it.record.groups or [] if _group_in_scope(target, g)]
+        member = _is_member(target, new_state)
+        for gid, state in self.deliveries.states(target.id, "group", groups).items():
+            if state.get("present") and (it.rid in _members_of(state)) != member:
+                outcome.follow_ups[("group", gid)] = None
 
     # --- planning -------------------------------------------------------------------------
     def _load(self, kind: str, rid: str, snap: Snapshot) -> Record | None:
@@ -223,10 +304,12 @@ class Relay:
             record.members = [parse_member(k.decode(), v.decode()) for k, v in members]
         return record
 
-    def _plan(self, target, connector, kind, rid, record, state, outcome) -> Change | None:
-        if kind == "user":
-            return self._plan_user(target, rid, record, state)
-        return self._plan_group(target, connector, rid, record, state, outcome)
+    def _plan(self, it: _Item) -> tuple[Change, dict[str, str | None] | None] | None:
+        """The change the target needs, with (for groups) the members it was planned for."""
+        if it.kind == "user":
+            change = self._plan_user(it.target, it.rid, it.record, it.snap.state)
+            return (change, None) if change else None
+        return self._plan_group(it.target, it.rid, it.record, it.snap.state)
 
     def _plan_user(
         self, target: Target, rid: str, record: Record | None, state: dict
@@ -247,66 +330,43 @@ class Relay:
             return None
         return _change(target, "user", rid, "update" if present else "create", payload, state)
 
-    def _plan_group(self, target, connector, rid, record, state, outcome) -> Change | None:
+    def _plan_group(
+        self, target: Target, rid: str, record: Record | None, state: dict
+    ) -> tuple[Change, dict[str, str | None]] | None:
         present = bool(state.get("present"))
-        wanted = (
-            record is not None
-            and target.receives("group")
-            and (target.scope["type"] != "groups" or rid in target.scope_groups)
-        )
-        if not wanted:
-            return _change(target, "group", rid, "delete", None, state) if present else None
+        wanted = record is not None and target.receives("group") and _group_in_scope(target, rid)
+        if record is None or not wanted:
+            return (_change(target, "group", rid, "delete", None, state), {}) if present else None
         payload = self._payload(target, record)
-        before = set(state.get("members", []))
-        desired = self._members_in_scope(target, record)
-        newcomers = sorted(desired - before)
-        known = self.deliveries.states(target.id, "user", newcomers)
-        joining = {
-            m: "present"
-            if known.get(m, {}).get("present")
-            else self._member_status(target, connector, m, outcome)
-            for m in newcomers
-        }
-        missing = sorted(m for m, status in joining.items() if status == "pending")
-        desired -= {m for m, status in joining.items() if status != "present"}
-        added, removed = sorted(desired - before), sorted(before - desired)
+        current = _members_of(state)
+        states = self._member_states(target, record, current)
+        desired = _wanted(target, record, current, states)
+        added = sorted(desired.keys() - current.keys())
+        removed = sorted(current.keys() - desired.keys())
         same = present and state.get("digest") == _digest(payload)
         if same and not added and not removed:
-            if missing:
-                raise TargetError(
-                    f"members not yet in the target: {', '.join(missing)}", retryable=True
-                )
             return None
         action = "none" if same else ("update" if present else "create")
         change = _change(target, "group", rid, action, payload, state, added, removed)
-        refs = self.deliveries.states(target.id, "user", added + removed)
-        change.member_refs = {uid: s["remote_id"] for uid, s in refs.items() if s.get("remote_id")}
-        change.state = {**state, "pending_members": missing}
-        return change
+        refs = {u: desired[u] for u in added}
+        refs |= {u: current[u] or states.get(u, {}).get("remote_id") for u in removed}
+        change.member_refs = {u: ref for u, ref in refs.items() if ref}
+        return change, desired
 
-    def _members_in_scope(self, target: Target, record: Record) -> set[str]:
-        users = [m["value"] for m in record.members or [] if m.get("type") == "User"]
+    def _wanted_members(
+        self, target: Target, record: Record, current: dict[str, str | None]
+    ) -> dict[str, str | None]:
+        """:func:`_wanted` with the member states as they are now."""
+        return _wanted(target, record, current, self._member_states(target, record, current))
+
+    def _member_states(
+        self, target: Target, record: Record, current: dict[str, str | None]
+    ) -> dict[str, dict]:
+        """What the target holds of each directory member and each member it lists."""
         if not target.receives("user"):
-            return set()
-        if target.scope["type"] == "filter":
-            rtype = self.resource_types["User"]
-            return {
-                r.id
-                for r in self.directory.get_many("user", users)
-                if matches(target.scope_filter, r.as_resource(), rtype)
-            }
-        return set(users)
-
-    def _member_status(
-        self, target: Target, connector: Connector, uid: str, outcome: Outcome
-    ) -> str:
-        """Deliver a user the target does not have yet, before it joins a group there:
-        ``present`` once delivered, ``excluded`` when it is not meant to be there (out of
-        scope, disabled), ``pending`` when its delivery failed or is running."""
-        result = self._deliver_item(target, connector, "user", uid, 0, False, False, outcome)
-        if result == "delivered":
-            return "present"
-        return "excluded" if result in ("noop", "shadow") else "pending"
+            return {}
+        ids = set(_user_members(record)) | set(current)
+        return self.deliveries.states(target.id, "user", sorted(ids))
 
     def _in_scope(self, target: Target, record: Record) -> bool:
         scope = target.scope["type"]
@@ -325,6 +385,56 @@ class Relay:
         return apply_mapping(mapping, resource, rtype)
 
 
+def _wanted(
+    target: Target, record: Record, current: dict[str, str | None], states: dict[str, dict]
+) -> dict[str, str | None]:
+    """The group's members the target must list, with the target's id for each: the
+    directory's user members that the target holds (active ones, unless the target keeps
+    deprovisioned users in its groups). A SCIM target's members are named by its own ids,
+    so a user it holds under no known id cannot be listed."""
+    if not target.receives("user"):
+        return {}
+    by_our_id = target.kind != "scim"
+    wanted: dict[str, str | None] = {}
+    for uid in _user_members(record):
+        state = states.get(uid, {})
+        ref = state.get("remote_id") or current.get(uid)
+        if _is_member(target, state) and (by_our_id or ref):
+            wanted[uid] = ref
+    return wanted
+
+
+def _user_members(record: Record) -> list[str]:
+    return [m["value"] for m in record.members or [] if m.get("type") == "User"]
+
+
+def _group_in_scope(target: Target, gid: str) -> bool:
+    return target.scope["type"] != "groups" or gid in target.scope_groups
+
+
+def _holding(state: dict) -> tuple[bool, bool]:
+    """Whether the target holds the user, and whether as active."""
+    return bool(state.get("present")), state.get("active", True) is not False
+
+
+def _is_member(target: Target, user_state: dict) -> bool:
+    """Whether a user in this state belongs in the target's copies of its groups."""
+    present, active = _holding(user_state)
+    return present and (active or target.deprovision in KEEPS_INACTIVE_MEMBERS)
+
+
+def _members_of(state: dict) -> dict[str, str | None]:
+    """A group state's members, our id -> the target's id (older states kept a plain list)."""
+    members = state.get("members") or {}
+    if isinstance(members, list):
+        return dict.fromkeys(members)
+    return dict(members)
+
+
+def _takes_access_away(change: Change) -> bool:
+    return change.kind == "user" and change.action in ("deactivate", "delete")
+
+
 def _digest(payload: dict | None) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
@@ -339,34 +449,38 @@ def _next_state(change: Change, old: dict, remember: dict) -> dict:
     """What the target holds after ``change`` succeeded."""
     if change.action == "delete":
         return {"present": False}
-    state = {k: v for k, v in old.items() if k != "pending_members"}
     remember = dict(remember)
-    reset = remember.pop("members", None)
-    if reset is not None:  # the connector says the target holds only these members now
-        old = {**old, "members": reset}
+    reset = remember.pop("members", None)  # the connector: the target holds only these now
+    skipped = set(remember.pop("skipped_members", ()))
+    state = {k: v for k, v in old.items() if k not in ("pending_members", "skipped_members")}
     state.update(remember)
     state["present"] = True
     if change.payload is not None:
         state["digest"] = _digest(change.payload)
     if change.kind == "user":
         state["active"] = change.action != "deactivate"
-    else:
-        members = (set(old.get("members", [])) | set(change.members_added)) - set(
-            change.members_removed
-        )
-        state["members"] = sorted(members)
+        return state
+    members = dict.fromkeys(reset) if reset is not None else _members_of(old)
+    for uid in change.members_removed:
+        members.pop(uid, None)
+    for uid in change.members_added:
+        if uid not in skipped:
+            members[uid] = change.member_refs.get(uid)
+    state["members"] = members
     return state
 
 
-def _entry(kind, rid, change, outcome, status, attempts, started, error) -> dict:
+def _entry(
+    it: _Item, change: Change | None, outcome: str, status: int | None, attempts: int, error
+) -> dict:
     return {
         "at": now_iso(),
-        "kind": kind,
-        "id": rid,
+        "kind": it.kind,
+        "id": it.rid,
         "action": change.action if change else None,
         "outcome": outcome,
         "status": status,
         "attempts": attempts,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        "latency_ms": round((time.perf_counter() - it.started) * 1000, 2),
         "error": error,
     }

@@ -6,6 +6,8 @@ Keys::
     {p}:resync:{scope}:lock       held while a run is active (expires if its worker dies)
     {p}:resync:{scope}:pending    deprovisions a guarded run waits to have confirmed (JSON)
     {p}:resync:{scope}:history    recent finished runs, newest first
+    {p}:resync:{scope}:remaining  deliveries the run's targets phase still waits for
+                                  ("<target id>|<kind>:<id>"): its progress counts them
 """
 
 from __future__ import annotations
@@ -63,6 +65,24 @@ class Runs:
         self.redis.set(self._key(scope), orjson.dumps(record))
         return run_id
 
+    # --- deliveries a run waits for --------------------------------------------------------
+    def expect(self, scope: str, target_id: str, items: list[list[str]]) -> None:
+        """Count ``items`` as work the run waits for until a delivery settles each."""
+        if items:
+            members = [f"{target_id}|{kind}:{rid}" for kind, rid in items]
+            self.redis.sadd(self._key(scope, ":remaining"), *members)
+
+    def settle(self, scope: str, target_id: str, items: list[str]) -> None:
+        """``items`` (``kind:id``) reached a final result for this run's target."""
+        if items:
+            self.redis.srem(self._key(scope, ":remaining"), *(f"{target_id}|{i}" for i in items))
+
+    def remaining(self, scope: str) -> int:
+        return int(self.redis.scard(self._key(scope, ":remaining")))
+
+    def forget_remaining(self, scope: str) -> None:
+        self.redis.delete(self._key(scope, ":remaining"))
+
     def get(self, scope: str) -> dict | None:
         raw = self.redis.get(self._key(scope))
         return orjson.loads(raw) if raw else None
@@ -96,6 +116,7 @@ class Runs:
         record = self.update(scope, status=status, phase="done", finished=_now(), **fields)
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(self._key(scope, ":lock"))
+        pipe.delete(self._key(scope, ":remaining"))
         pipe.lpush(self._key(scope, ":history"), orjson.dumps(record))
         pipe.ltrim(self._key(scope, ":history"), 0, HISTORY_LENGTH - 1)
         if status != "awaiting_confirmation":

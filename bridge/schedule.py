@@ -11,11 +11,10 @@ import logging
 import threading
 
 import redis
-from rq import Queue
 
 from bridge.graph.runner import SCOPE
 from bridge.graph.settings import GraphSettings
-from bridge.jobs import enqueue_resync
+from bridge.jobs import Jobs
 from bridge.resync import AlreadyRunning, Runs
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ TICK_SECONDS = 60.0
 """How often each worker checks whether a scheduled run is due."""
 
 
-def tick(client: redis.Redis, prefix: str, graph: GraphSettings, queue: Queue) -> bool:
+def tick(client: redis.Redis, prefix: str, graph: GraphSettings, jobs: Jobs) -> bool:
     """Enqueue the scheduled run if it is due and this process won the interval."""
     if not graph.configured or graph.interval_minutes <= 0:
         return False
@@ -37,7 +36,7 @@ def tick(client: redis.Redis, prefix: str, graph: GraphSettings, queue: Queue) -
     except AlreadyRunning:
         log.info("scheduled reconciliation skipped: a resync is running")
         return False
-    enqueue_resync(queue, mode="graph", scope=SCOPE)
+    jobs.resync(mode="graph", scope=SCOPE)
     log.info("scheduled reconciliation enqueued")
     return True
 
@@ -45,17 +44,15 @@ def tick(client: redis.Redis, prefix: str, graph: GraphSettings, queue: Queue) -
 class Ticker(threading.Thread):
     """Calls :func:`tick` every TICK_SECONDS until ``stop`` is set."""
 
-    def __init__(
-        self, client: redis.Redis, prefix: str, graph: GraphSettings, queue: Queue
-    ) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, graph: GraphSettings, jobs: Jobs) -> None:
         super().__init__(name="reconcile-ticker", daemon=True)
-        self.args = (client, prefix, graph, queue)
+        self.args = (client, prefix, graph, jobs)
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
                 tick(*self.args)
-            except redis.RedisError:
-                log.exception("reconcile ticker: Redis error")
+            except redis.RedisError as exc:
+                log.warning("reconcile ticker: Redis error (%s)", exc)
             self.stop.wait(TICK_SECONDS)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from bridge.deliveries import LOG_LENGTH
+from bridge.targets.model import DEPROVISION_MODES
 
 KINDS = ("scim", "webhook")
 RESOURCES = ("users", "groups")
-DEPROVISION_MODES = ("disable", "delete")
 ITEM = r"^(user|group):\S+$"
 """A parked delivery's item: ``user:<id>`` or ``group:<id>``."""
 
@@ -115,6 +115,12 @@ class TargetSchema(Schema):
     group_mapping = fields.Dict(load_default=None, allow_none=True)
     scope = fields.Nested(ScopeSchema, load_default=lambda: {"type": "all"})
     deprovision = fields.String(load_default="disable", validate=validate.OneOf(DEPROVISION_MODES))
+    concurrency = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=64),
+        metadata={"description": "delivery jobs of this target queued or running at once"},
+    )
     enabled = fields.Boolean(load_default=True)
     shadow = fields.Boolean(load_default=False)
     deletion_guard = fields.Nested(

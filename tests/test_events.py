@@ -29,7 +29,7 @@ def webhook(ctx, **overrides) -> dict:
 
 
 def dispatcher(ctx, name: str = "d1") -> Dispatcher:
-    d = Dispatcher(ctx.redis, ctx.settings.key_prefix, ctx.targets.all, name)
+    d = Dispatcher(ctx.redis, ctx.settings.key_prefix, ctx.targets.all, name, ctx.jobs)
     d.setup()
     return d
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.jobs import replay
 from tests.factories import entra_group, entra_user, patch, target_config
 from workers.context import context
 
@@ -210,7 +209,7 @@ def test_target_down_past_all_retries_is_dead_lettered_then_replayed(
     dead = context().deliveries.parked(target["id"], "dead")
     assert [(d["kind"], d["id"], d["attempts"]) for d in dead] == [("user", user["id"], 4)]
     receiver.fail_next = 0
-    assert replay(context().deliveries, context().queues["bridge"], target["id"], "dead") == 1
+    assert context().jobs.replay(context().deliveries, target["id"], "dead") == 1
     pipeline.run()
     assert receiver.types() == ["user.created"]
     assert context().deliveries.parked(target["id"], "dead") == []
@@ -250,9 +249,8 @@ def test_deletion_guard_holds_deprovisions_over_the_limit_until_approved(
     assert [(h["reason"], h["kind"]) for h in held] == [("guard", "user")]
     ctx = context()
     assert (
-        replay(
+        ctx.jobs.replay(
             ctx.deliveries,
-            ctx.queues["bridge"],
             target["id"],
             "held",
             reason="guard",

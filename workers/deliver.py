@@ -3,36 +3,67 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
-from bridge import jobs
+from rq import get_current_job
+
 from bridge.targets.base import TargetError
 from bridge.targets.store import TargetNotFound
-from workers.context import context
+from workers.context import Context, context
 
 log = logging.getLogger(__name__)
 
 
 def deliver(
-    target_id: str, items: list[list[str]], attempt: int = 0, bypass_guard: bool = False
+    target_id: str,
+    items: list[list[str]],
+    attempt: int = 0,
+    bypass_guard: bool = False,
+    *,
+    run: str | None = None,
+    urgent: bool = False,
 ) -> dict:
-    """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``."""
+    """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``.
+
+    ``run`` names the resync waiting for these items; ``urgent`` keeps retries and
+    follow-ups in the lane that takes access away."""
     ctx = context()
     try:
         target = ctx.targets.cached(target_id)
     except TargetNotFound:
+        _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in items])
         return {"skipped": "target deleted"}
     if not target.enabled:
+        _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in items])
         return {"skipped": "target disabled"}
-    pairs = [(kind, rid) for kind, rid in items]
     outcome = ctx.relay.deliver(
-        target, ctx.connector(target), pairs, attempt=attempt, bypass_guard=bypass_guard
+        target,
+        ctx.connector(target),
+        [(kind, rid) for kind, rid in items],
+        token=_job_token(),
+        attempt=attempt,
+        bypass_guard=bypass_guard,
     )
-    queue = ctx.queues[jobs.QUEUE]
-    for kind, rid, next_attempt, delay in outcome.retries:
-        jobs.schedule(queue, jobs.DELIVER_JOB, delay, target_id, [[kind, rid]], next_attempt)
+    lane = {"concurrency": target.concurrency, "urgent": urgent}
+    later: dict[tuple[int, float], list[list[str]]] = {}
+    for again in outcome.retries:
+        later.setdefault((again.attempt, again.delay), []).append([again.kind, again.id])
+    for (next_attempt, delay), batch in later.items():
+        ctx.jobs.deliver(
+            target_id,
+            batch,
+            attempt=next_attempt,
+            delay=delay,
+            bypass_guard=bypass_guard,
+            run=run,
+            **lane,
+        )
+    if outcome.follow_ups:
+        ctx.jobs.deliver(target_id, [list(i) for i in outcome.follow_ups], **lane)
     if outcome.breaker_opened:
         log.warning("target %s quarantined after repeated failures", target.name)
-        jobs.schedule(queue, jobs.PROBE_JOB, ctx.settings.breaker_probe_seconds, target_id)
+        ctx.jobs.probe(target_id, ctx.settings.breaker_probe_seconds)
+    _settle(ctx, run, target_id, outcome.settled)
     return outcome.results
 
 
@@ -49,10 +80,22 @@ def probe(target_id: str) -> str:
         ctx.connector(target).check()
     except TargetError as exc:
         log.info("target %s still failing: %s", target.name, exc)
-        jobs.schedule(
-            ctx.queues[jobs.QUEUE], jobs.PROBE_JOB, ctx.settings.breaker_probe_seconds, target_id
-        )
+        ctx.jobs.probe(target_id, ctx.settings.breaker_probe_seconds)
         return "open"
     ctx.deliveries.close(target_id)
-    jobs.replay(ctx.deliveries, ctx.queues[jobs.QUEUE], target_id, "held", reason="circuit")
+    ctx.jobs.replay(
+        ctx.deliveries, target_id, "held", reason="circuit", concurrency=target.concurrency
+    )
     return "resumed"
+
+
+def _job_token() -> str:
+    """The running job's id: a run of the same job after its worker died takes over the
+    locks the dead run left (outside a worker, a fresh token)."""
+    job = get_current_job()
+    return job.id if job is not None else uuid.uuid4().hex
+
+
+def _settle(ctx: Context, run: str | None, target_id: str, items: list[str]) -> None:
+    if run is not None:
+        ctx.runs.settle(run, target_id, items)

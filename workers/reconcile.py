@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from bridge import jobs
 from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE, GraphRunner
-from bridge.resync import Runs
+from bridge.jobs import SETTLE_JOB
 from workers.context import Context, context
 
 log = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 1.0
+"""How often a resync waiting for its deliveries counts how many remain."""
 
 
 def runner(ctx: Context) -> GraphRunner:
@@ -33,45 +35,98 @@ def resync(
     """Graph → directory (``graph``), directory → targets (``targets``), or ``both``.
 
     The run was registered by whoever enqueued it (Runs.start); this job reports progress
-    into it and finishes it.
+    into it and finishes it. The targets phase is done when every delivery it queued has
+    settled (delivered, unchanged, held or dead-lettered), not when they are queued: then
+    :func:`settle` finishes the run.
     """
     from bridge.graph.client import GraphError
 
     ctx = context()
-    runs = Runs(ctx.redis, ctx.settings.key_prefix)
+    runs = ctx.runs
     runs.update(scope, status="running")
-    report: dict = {}
+    report: dict = {"status": "completed"}
     try:
         if mode in ("graph", "both"):
             report = runner(ctx).reconcile(full=full, dry_run=dry_run, scope=scope)
             if report["status"] == "awaiting_confirmation":
                 return report
         if mode in ("targets", "both") and not dry_run:
-            runs.update(scope, phase="targets")
-            report["enqueued"] = sync_targets(ctx, target)
+            report["enqueued"] = sync_targets(ctx, target, scope)
+            return _await_deliveries(ctx, scope, report)
     except Cancelled:
         return runs.finish(scope, "cancelled")
     except GraphError as exc:
         log.warning("resync failed: %s", exc)
         return runs.finish(scope, "failed", errors=[f"{type(exc).__name__}: {exc}"])
-    report.pop("status", None)
-    return runs.finish(scope, "completed", **report)
+    return runs.finish(scope, _final_status(report), **report)
 
 
 def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -> dict:
     """Apply the deprovisions a guarded run held back, after an admin confirmed them."""
     ctx = context()
-    runs = Runs(ctx.redis, ctx.settings.key_prefix)
+    runs = ctx.runs
     runs.update(scope, status="running", phase="deprovision")
     report = runner(ctx).confirm(scope)
     if mode in ("targets", "both"):
-        report["enqueued"] = sync_targets(ctx, target)
-    return runs.finish(scope, "completed", **report)
+        report["enqueued"] = sync_targets(ctx, target, scope)
+        return _await_deliveries(ctx, scope, report)
+    return runs.finish(scope, _final_status(report), **report)
 
 
-def sync_targets(ctx: Context, target: str | None) -> int:
-    """Directory → targets: every resource re-examined by every (or one) enabled target."""
-    ids = (
-        [ctx.targets.resolve(target)] if target else [t.id for t in ctx.targets.all() if t.enabled]
+def settle(scope: str = SCOPE) -> dict:
+    """Count what the run's targets phase still waits for; finish the run when nothing
+    remains, else look again in PROGRESS_SECONDS (a job of its own each time, so no
+    worker thread waits, and a worker that dies meanwhile loses nothing)."""
+    ctx = context()
+    runs = ctx.runs
+    run = runs.get(scope) or {}
+    if run.get("status") not in ("queued", "running"):
+        return run  # finished or cancelled meanwhile
+    remaining = runs.remaining(scope)
+    total = int(run.get("total", 0))
+    runs.update(scope, done=total - remaining)
+    if run.get("cancel"):
+        return runs.finish(scope, "cancelled")
+    if remaining:
+        ctx.jobs.resync(SETTLE_JOB, delay=PROGRESS_SECONDS, scope=scope)
+        return runs.get(scope) or {}
+    report = dict(run.get("report") or {})
+    return runs.finish(scope, _final_status(report), report=None, **report)
+
+
+def sync_targets(ctx: Context, target: str | None, scope: str) -> int:
+    """Directory → targets: every resource re-examined by every (or one) enabled target;
+    each delivery is counted as remaining work of the run until it settles."""
+    chosen = (
+        [ctx.targets.get(ctx.targets.resolve(target))]
+        if target
+        else [t for t in ctx.targets.all() if t.enabled]
     )
-    return sum(jobs.sync_target(ctx.directory, ctx.queues[jobs.QUEUE], tid) for tid in ids)
+    ctx.runs.forget_remaining(scope)
+    ctx.runs.update(scope, phase="targets", done=0, total=0)
+    total = 0
+    for t in chosen:
+        total += ctx.jobs.sync_target(
+            ctx.directory,
+            t.id,
+            concurrency=t.concurrency,
+            run=scope,
+            expect=lambda tid, items: ctx.runs.expect(scope, tid, items),
+        )
+        ctx.runs.update(scope, total=total)
+    return total
+
+
+def _await_deliveries(ctx: Context, scope: str, report: dict) -> dict:
+    """Keep the report with the run and let :func:`settle` finish it."""
+    record = ctx.runs.update(scope, phase="targets", report=report)
+    ctx.jobs.resync(SETTLE_JOB, scope=scope)
+    return record
+
+
+def _final_status(report: dict) -> str:
+    """``completed``, or ``completed_with_errors`` when the run recorded any."""
+    status = report.pop("status", "completed")
+    if status == "completed" and report.get("errors"):
+        return "completed_with_errors"
+    return status

@@ -8,10 +8,10 @@ waits for ``confirm``.
 
 from __future__ import annotations
 
-from bridge import jobs
 from bridge.admin.service import AdminError, Conflict, NotFound
 from bridge.extension import Bridge
 from bridge.graph.runner import SCOPE, GraphRunner
+from bridge.jobs import CONFIRM_JOB
 from bridge.resync import AlreadyRunning, Runs
 from bridge.targets.store import TargetNotFound
 
@@ -52,8 +52,7 @@ class ResyncAdmin:
             self.runs.start(SCOPE, mode=mode, target=target_id, dry_run=dry_run, full=full)
         except AlreadyRunning as exc:
             raise Conflict(str(exc)) from exc
-        jobs.enqueue_resync(
-            self.state.queues[jobs.SYNC_QUEUE],
+        self.state.jobs.resync(
             mode=mode,
             target=target_id,
             dry_run=dry_run,
@@ -80,9 +79,8 @@ class ResyncAdmin:
         if not current or current["status"] != "awaiting_confirmation":
             raise Conflict("no resync is waiting for confirmation")
         self.runs.update(SCOPE, status="queued", phase="confirmed")
-        jobs.enqueue_resync(
-            self.state.queues[jobs.SYNC_QUEUE],
-            jobs.CONFIRM_JOB,
+        self.state.jobs.resync(
+            CONFIRM_JOB,
             scope=SCOPE,
             mode=current.get("mode", "both"),
             target=current.get("target"),

@@ -12,19 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import httpx
 from marshmallow import ValidationError
-from rq import Queue
 
-from bridge import jobs
 from bridge.deliveries import Deliveries
 from bridge.directory import Directory
 from bridge.extension import Bridge
+from bridge.jobs import Jobs, discard
 from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
 from bridge.scim.filter import check_filter, parse_filter
 from bridge.secrets import SecretError
 from bridge.targets import signing
 from bridge.targets.base import TargetError
+from bridge.targets.connectors import build_connector, timeouts
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, public_view
 from bridge.targets.model import merged as merge_changes
@@ -76,19 +77,22 @@ class TargetAdmin:
     targets: TargetStore
     deliveries: Deliveries
     directory: Directory
-    queues: dict[str, Queue]
+    jobs: Jobs
     resource_types: dict[str, ResourceType]
+    timeout: httpx.Timeout
 
     @classmethod
     def of(cls, state: Bridge) -> TargetAdmin:
         """The service over a :class:`bridge.extension.Bridge`."""
+        s = state.settings
         return cls(
-            state.targets, state.deliveries, state.directory, state.queues, state.resource_types
+            state.targets,
+            state.deliveries,
+            state.directory,
+            state.jobs,
+            state.resource_types,
+            timeouts(s.target_connect_timeout, s.target_read_timeout),
         )
-
-    @property
-    def queue(self) -> Queue:
-        return self.queues[jobs.QUEUE]
 
     # --- targets --------------------------------------------------------------------------
     def all(self) -> list[dict]:
@@ -108,18 +112,26 @@ class TargetAdmin:
             raise Conflict(str(exc)) from exc
 
     def update(self, ref: str, changes: dict) -> dict:
-        """Apply ``changes`` (loaded by TargetChangesSchema); secrets left out are kept."""
+        """Apply ``changes`` (loaded by TargetChangesSchema); secrets left out are kept.
+
+        A change of what the target should hold (scope, resources, mappings, deprovision
+        mode, where it is, or enabling it) queues a resync of the target, so that it holds
+        exactly that: users who left the scope are deprovisioned, new ones provisioned."""
         target_id = self.resolve(ref)
-        merged = merge_changes(self._decrypted(target_id).config, changes)
+        old = self._decrypted(target_id).config
+        merged = merge_changes(old, changes)
         try:
             TargetSchema().load(merged)
         except ValidationError as exc:
             raise Invalid("the target would be incomplete", _as_dict(exc.messages)) from exc
         self._check(merged)
         try:
-            return self._public(self.targets.update(target_id, changes))
+            stored = self.targets.update(target_id, changes)
         except TargetConflict as exc:
             raise Conflict(str(exc)) from exc
+        if stored.get("enabled", True) and _reshapes(old, stored):
+            self._sync(stored)
+        return self._public(stored)
 
     def delete(self, ref: str) -> None:
         """Remove a target and all its delivery bookkeeping; its queued jobs become no-ops."""
@@ -137,9 +149,7 @@ class TargetAdmin:
     # --- actions --------------------------------------------------------------------------
     def check(self, ref: str) -> dict:
         """Probe the target now: ``{"ok": True, "status": ...}`` or ``{"ok": False, "error": ...}``."""
-        from workers.context import build_connector  # the worker's connectors, built on demand
-
-        connector = build_connector(self._decrypted(self.resolve(ref)))
+        connector = build_connector(self._decrypted(self.resolve(ref)), self.timeout)
         try:
             applied = connector.check()
         except TargetError as exc:
@@ -152,10 +162,15 @@ class TargetAdmin:
 
     def sync(self, ref: str) -> int:
         """Queue every user and group for the target; returns how many."""
-        target_id = self.resolve(ref)
-        if not self.targets.config(target_id).get("enabled", True):
+        config = self.targets.config(self.resolve(ref))
+        if not config.get("enabled", True):
             raise Conflict("the target is disabled: enable it before syncing")
-        return jobs.sync_target(self.directory, self.queue, target_id)
+        return self._sync(config)
+
+    def _sync(self, config: dict) -> int:
+        return self.jobs.sync_target(
+            self.directory, config["id"], concurrency=config.get("concurrency")
+        )
 
     def log(self, ref: str, limit: int = 100) -> list[dict]:
         """Recent deliveries, newest first."""
@@ -167,26 +182,31 @@ class TargetAdmin:
 
     def replay_failed(self, ref: str, items: Iterable[str] | None = None) -> int:
         """Send dead letters again (all, or ``items``)."""
-        return jobs.replay(self.deliveries, self.queue, self.resolve(ref), "dead", items)
+        config = self.targets.config(self.resolve(ref))
+        return self.jobs.replay(
+            self.deliveries, config["id"], "dead", items, concurrency=config.get("concurrency")
+        )
 
     def approve(self, ref: str, items: Iterable[str] | None = None) -> int:
         """Release held deliveries: guard holds past the guard, circuit holds as they are."""
-        target_id = self.resolve(ref)
+        config = self.targets.config(self.resolve(ref))
+        lane = {"concurrency": config.get("concurrency")}
         chosen = None if items is None else set(items)
-        guarded = jobs.replay(
+        guarded = self.jobs.replay(
             self.deliveries,
-            self.queue,
-            target_id,
+            config["id"],
             "held",
             chosen,
             reason="guard",
             bypass_guard=True,
+            urgent=True,
+            **lane,
         )
-        return guarded + jobs.replay(self.deliveries, self.queue, target_id, "held", chosen)
+        return guarded + self.jobs.replay(self.deliveries, config["id"], "held", chosen, **lane)
 
     def reject(self, ref: str, items: Iterable[str] | None = None) -> int:
         """Drop held deliveries without sending them."""
-        return jobs.discard(self.deliveries, self.resolve(ref), "held", items)
+        return discard(self.deliveries, self.resolve(ref), "held", items)
 
     # --- helpers --------------------------------------------------------------------------
     def status(self, target_id: str) -> dict:
@@ -244,6 +264,16 @@ class TargetAdmin:
             raise Invalid("invalid target", errors)
         if self.targets.secrets is None and _has_secrets(config):
             raise SecretsUnavailable(NO_SECRET_KEYS)
+
+
+RESHAPING = ("kind", "url", "resources", "scope", "user_mapping", "group_mapping", "deprovision")
+"""Settings whose change alters what a target should hold, or where it is held."""
+
+
+def _reshapes(old: dict, new: dict) -> bool:
+    """Whether a target must be resynced after changing from ``old`` to ``new``."""
+    enabled = new.get("enabled", True) and not old.get("enabled", True)
+    return enabled or any(old.get(k) != new.get(k) for k in RESHAPING)
 
 
 def _has_secrets(config: dict) -> bool:

@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from bridge.targets.base import REQUEST_TIMEOUT, TargetError, translate_transport_error
+from bridge.targets.base import TargetError, translate_transport_error
 
 TOKEN_LEEWAY_SECONDS = 60
 """A cached OAuth2 token is renewed this long before it expires."""
@@ -28,9 +28,15 @@ class ClientCredentials(httpx.Auth):
     """httpx auth flow: adds a cached client-credentials token, renews it on 401."""
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, scope: str | None
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None,
+        timeout: httpx.Timeout,
     ) -> None:
         self.token_url = token_url
+        self.timeout = timeout
         self.form = {
             "grant_type": "client_credentials",
             "client_id": client_id,
@@ -63,7 +69,7 @@ class ClientCredentials(httpx.Auth):
                 self.token_url,
                 data=self.form,
                 headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-                timeout=REQUEST_TIMEOUT,
+                timeout=self.timeout,
                 trust_env=False,
             )
         except httpx.HTTPError as exc:
@@ -82,7 +88,7 @@ class ClientCredentials(httpx.Auth):
             raise TargetError("OAuth2 token response has no access_token", retryable=False) from exc
 
 
-def http_client(auth: dict) -> httpx.Client:
+def http_client(auth: dict, timeout: httpx.Timeout) -> httpx.Client:
     """An HTTP client that authenticates every request as the target requires."""
     headers = {"User-Agent": USER_AGENT}
     flow: httpx.Auth | None = None
@@ -91,6 +97,6 @@ def http_client(auth: dict) -> httpx.Client:
         headers["Authorization"] = f"Bearer {auth['token']}"
     elif kind == "oauth2":
         flow = ClientCredentials(
-            auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope")
+            auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope"), timeout
         )
-    return httpx.Client(headers=headers, auth=flow, timeout=REQUEST_TIMEOUT, trust_env=False)
+    return httpx.Client(headers=headers, auth=flow, timeout=timeout, trust_env=False)

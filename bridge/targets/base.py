@@ -15,9 +15,6 @@ import httpx
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth another attempt (plus network errors and timeouts)."""
 
-REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-"""Per-call timeout towards a target: a slow target fails fast and is retried later."""
-
 
 class TargetError(Exception):
     """A call to a target failed. ``retry_after`` (seconds) comes from the target."""

@@ -13,6 +13,14 @@ from bridge.targets.mapping import Mapping, parse_mapping
 SECRET_FIELDS = (("auth", "token"), ("auth", "client_secret"), (None, "signing_secret"))
 """Where secrets sit in a target's configuration: encrypted at rest, never returned."""
 
+DEPROVISION_MODES = ("disable", "disable_and_remove_from_groups", "delete")
+"""What a target does with a user who is disabled, deleted or leaves its scope: set
+``active: false`` there; the same and take the user out of the target's groups; or delete
+the user there. A deleted user is always deleted."""
+
+KEEPS_INACTIVE_MEMBERS = frozenset({"disable"})
+"""Deprovision modes under which a disabled user stays in the target's groups."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -31,6 +39,8 @@ class Target:
     enabled: bool
     shadow: bool
     deletion_guard: dict
+    concurrency: int | None = None
+    """Delivery jobs of this target that may be queued or running at once (None: default)."""
     signing_secret: str | None = None
     config: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -70,6 +80,7 @@ class Target:
             deletion_guard=dict(
                 config.get("deletion_guard") or {"max": 100, "window_seconds": 3600}
             ),
+            concurrency=config.get("concurrency"),
             signing_secret=config.get("signing_secret"),
             config=config,
         )

@@ -243,9 +243,7 @@ class _Delivery:
                 value = [{"value": ref} for ref in batch]
                 self._patch([{"op": "add", "path": "members", "value": value}], f"a{n}")
             for n, start in enumerate(range(0, len(removed), MEMBER_BATCH)):
-                batch = removed[start : start + MEMBER_BATCH]
-                ops = [{"op": "remove", "path": f"members[value eq {_quote(r)}]"} for r in batch]
-                self._patch(ops, f"r{n}")
+                self._remove_members(removed[start : start + MEMBER_BATCH], f"r{n}")
         except TargetError as exc:
             if exc.status != 404 or self.recreated:
                 raise
@@ -255,6 +253,22 @@ class _Delivery:
             self._create(body, label="c")
             self.removed = []
             self._members(body)
+
+    def _remove_members(self, refs: list[str], label: str) -> None:
+        """Remove members; one the group no longer lists (``noTarget``, RFC 7644 §3.12: a
+        user the target deleted) is already where it should be. A PATCH is atomic
+        (§3.5.2), so when one of a batch is gone the rest are removed one by one."""
+        try:
+            self._patch([_member_removal(r) for r in refs], label)
+        except TargetError as exc:
+            if not _no_target(exc):
+                raise
+            for n, ref in enumerate(refs if len(refs) > 1 else ()):
+                try:
+                    self._patch([_member_removal(ref)], f"{label}_{n}")
+                except TargetError as one:
+                    if not _no_target(one):
+                        raise
 
     def _refs(self, ids: list[str]) -> list[str]:
         """Our user ids as the target's; a user the target never got a remote id for is
@@ -383,6 +397,15 @@ def _diff(old: dict, new: dict, prefix: str, removes: bool, nested: bool) -> lis
             else:
                 ops.append({"op": "remove", "path": path})
     return ops
+
+
+def _member_removal(ref: str) -> dict:
+    return {"op": "remove", "path": f"members[value eq {_quote(ref)}]"}
+
+
+def _no_target(exc: TargetError) -> bool:
+    """Whether a target refused a PATCH because its path matched nothing (§3.12 noTarget)."""
+    return exc.status == 400 and "notarget" in str(exc).lower()
 
 
 def _patch_flag(response: httpx.Response) -> bool:

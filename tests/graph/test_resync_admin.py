@@ -110,6 +110,6 @@ def test_cli_resync_start_and_status(app, pipeline, fake_graph):
 
 def test_scheduled_reconciliation_is_enqueued_once_per_interval(app, settings):
     ctx = context()
-    assert tick(ctx.redis, "bridge", settings.graph, ctx.queues[SYNC_QUEUE]) is True
-    assert tick(ctx.redis, "bridge", settings.graph, ctx.queues[SYNC_QUEUE]) is False
+    assert tick(ctx.redis, "bridge", settings.graph, ctx.jobs) is True
+    assert tick(ctx.redis, "bridge", settings.graph, ctx.jobs) is False
     assert [j.func_name for j in ctx.queues[SYNC_QUEUE].get_jobs()] == ["workers.reconcile.resync"]
