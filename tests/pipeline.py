@@ -29,7 +29,11 @@ class Pipeline:
     def __init__(self) -> None:
         self.ctx = context()
         self.dispatcher = Dispatcher(
-            self.ctx.redis, self.ctx.settings.key_prefix, self.ctx.targets.all, "tests", self.ctx.jobs
+            self.ctx.redis,
+            self.ctx.settings.key_prefix,
+            self.ctx.targets.all,
+            "tests",
+            self.ctx.jobs,
         )
         self.dispatcher.setup()
 
