@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.events import Dispatcher
+from bridge.events import Dispatcher, takes_access_away
 from bridge.jobs import PRIORITY_QUEUE, QUEUE
 from tests.factories import entra_group, entra_user, patch
 from workers.context import context
@@ -128,3 +128,11 @@ def test_changes_made_before_the_first_dispatcher_started_are_not_skipped(scim, 
     user = scim.post("/Users", json=entra_user()).json
     assert dispatcher(ctx).drain() == 1
     assert jobs(ctx, QUEUE) == [(target["id"], [["user", user["id"]]])]
+
+
+def test_members_leaving_a_group_travel_in_the_lane_served_first():
+    """Members leaving a group take access away, as a disable or a delete does."""
+    assert takes_access_away({"op": "updated", "removed": '["u"]'})
+    assert takes_access_away({"op": "updated", "deprovision": "1"})
+    assert takes_access_away({"op": "deleted"})
+    assert not takes_access_away({"op": "updated", "added": '["u"]'})

@@ -295,3 +295,53 @@ def test_disabled_target_receives_nothing(scim, pipeline, add_target, receiver):
     create_user(scim)
     pipeline.run()
     assert receiver.types() == []
+
+
+def test_re_enabled_member_of_a_scoping_group_is_announced_as_added_to_it(
+    scim, pipeline, add_target, receiver
+):
+    group = scim.post("/Groups", json=entra_group()).json
+    user = create_user(scim, active=False)
+    scim.patch(
+        f"/Groups/{group['id']}",
+        json=patch({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}),
+    )
+    pipeline.run()  # no target yet
+    target = add_target(scope={"type": "groups", "groups": [group["id"]]})
+    context().jobs.sync_target(context().directory, target["id"])
+    pipeline.run()
+    assert receiver.types() == ["group.created"]
+    scim.patch(
+        f"/Users/{user['id']}", json=patch({"op": "Replace", "path": "active", "value": "True"})
+    )
+    pipeline.run()
+    assert receiver.types()[1:] == ["user.created", "group.members_added"]
+    assert receiver.of("group.members_added")[0]["data"]["members"] == [{"id": user["id"]}]
+
+
+def test_a_target_that_is_down_costs_one_attempt_per_batch_not_one_per_item(
+    scim, add_target, receiver
+):
+    """After a retryable failure the rest of the batch waits with the failed item, instead
+    of each spending a timeout on a target that is down."""
+    ctx = context()
+    target = ctx.targets.get(add_target()["id"])
+    users = [create_user(scim)["id"] for _ in range(5)]
+    receiver.fail_next = 100
+    outcome = ctx.relay.deliver(
+        target, ctx.connector(target), [("user", u) for u in users], token="job"
+    )
+    assert len(receiver.attempt_ids) == 1
+    assert list(outcome.results.values()) == ["retry"] + ["deferred"] * 4
+    assert {again.id for again in outcome.retries} == set(users)
+    assert outcome.settled == []
+
+
+def test_a_lock_left_by_the_same_job_is_taken_over(app):
+    ctx = context()
+    deliveries = ctx.deliveries
+    key = ctx.directory.key("user", "u1")
+    first = deliveries.snapshot("t", "user", "u1", key, "job-1")
+    again = deliveries.snapshot("t", "user", "u1", key, "job-1")
+    other = deliveries.snapshot("t", "user", "u1", key, "job-2")
+    assert (first.locked, again.locked, other.locked) == (True, True, False)

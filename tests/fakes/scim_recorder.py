@@ -29,7 +29,9 @@ class ScimRecorder:
     """Wraps ``app``. ``fail_next`` requests (of method ``fail_method`` if set) are answered
     ``fail_status`` without reaching it; ``lose_next`` reach it but their answer is replaced
     by a 504 (the target acted, the bridge never heard); ``no_patch`` makes the target
-    advertise ``patch.supported: false`` and refuse PATCH."""
+    advertise ``patch.supported: false`` and refuse PATCH; ``strict_removals`` makes a
+    PATCH that removes a member the group does not list fail with ``noTarget`` (RFC 7644
+    §3.12), as strict service providers answer."""
 
     app: object
     requests: list[Recorded] = field(default_factory=list)
@@ -39,6 +41,7 @@ class ScimRecorder:
     lose_next: int = 0
     lose_method: str | None = None
     no_patch: bool = False
+    strict_removals: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ, start_response):
@@ -69,6 +72,10 @@ class ScimRecorder:
             body = {"schemas": [], "patch": {"supported": False}}
             response = Response(orjson.dumps(body), 200, content_type="application/scim+json")
             return self._answer(entry, response, environ, start_response)
+        if self.strict_removals and method == "PATCH" and self._removes_a_non_member(entry):
+            body = {"schemas": [SCIM_ERROR], "status": "400", "scimType": "noTarget"}
+            response = Response(orjson.dumps(body), 400, content_type="application/scim+json")
+            return self._answer(entry, response, environ, start_response)
         if lose:
             Response.from_app(self.app, environ)  # the target does the work...
             return self._answer(entry, _error(504), environ, start_response)  # ...unheard
@@ -81,6 +88,19 @@ class ScimRecorder:
         result = self.app(environ, recording_start)
         entry.status = statuses[0] if statuses else None
         return result
+
+    def _removes_a_non_member(self, entry: Recorded) -> bool:
+        removed = [
+            op["path"].split('"')[1]
+            for op in (entry.body or {}).get("Operations", [])
+            if op.get("op") == "remove" and op.get("path", "").startswith("members[")
+        ]
+        if not removed:
+            return False
+        auth = entry.headers["Authorization"]
+        group = self.app.test_client().get(entry.path, headers={"Authorization": auth}).json
+        listed = {m["value"] for m in group.get("members") or []}
+        return any(ref not in listed for ref in removed)
 
     def _take(self, what: str, method: str) -> bool:
         wanted = getattr(self, f"{what}_method")
