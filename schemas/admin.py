@@ -245,7 +245,8 @@ class ResyncRunSchema(Schema):
     full = fields.Boolean()
     status = fields.String(
         metadata={
-            "description": "queued, running, awaiting_confirmation, completed, failed, cancelled"
+            "description": "queued, running, awaiting_confirmation, completed, "
+            "completed_with_errors, failed, cancelled"
         }
     )
     phase = fields.String()
@@ -292,7 +293,10 @@ class OverviewSchema(Schema):
         metadata={"description": "stream length and entries read but not yet handed over"}
     )
     queues = fields.Dict(
-        metadata={"description": "per queue: queued, running, scheduled, failed jobs"}
+        metadata={
+            "description": "per queue: queued, waiting (for a place in their target's lane), "
+            "running, scheduled (delayed retries), failed jobs"
+        }
     )
     workers = fields.List(fields.Dict())
     targets = fields.List(fields.Dict())

@@ -4,11 +4,13 @@ targets and the last resync. Read by ``GET /admin/status`` and ``flask --app app
 from __future__ import annotations
 
 from rq import Worker
+from rq.rate_limit import RateLimitRegistry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bridge.admin.service import TargetAdmin
 from bridge.events import GROUP
 from bridge.extension import Bridge
+from bridge.jobs import PRIORITY_QUEUE, QUEUE
 from bridge.graph.runner import SCOPE
 from bridge.resync import Runs
 
@@ -21,10 +23,12 @@ def overview(state: Bridge) -> dict:
         for group in r.xinfo_groups(directory.changes_key):
             if group["name"] in (GROUP, GROUP.encode()):
                 stream["pending"] = int(group["pending"])
+    waiting = _waiting_in_lanes(state)
     queues = {}
     for name, queue in state.queues.items():
         queues[name] = {
             "queued": queue.count,
+            "waiting": waiting.get(name, 0),
             "running": StartedJobRegistry(queue=queue).count,
             "scheduled": ScheduledJobRegistry(queue=queue).count,
             "failed": FailedJobRegistry(queue=queue).count,
@@ -52,3 +56,17 @@ def overview(state: Bridge) -> dict:
         "resync": Runs(r, state.settings.key_prefix).get(SCOPE),
         "graph_configured": state.settings.graph.configured,
     }
+
+
+def _waiting_in_lanes(state: Bridge) -> dict[str, int]:
+    """Delivery jobs waiting for a place in their target's lane, by the queue they go to."""
+    prefix = f"{state.settings.key_prefix}:"
+    lanes = [r for r in RateLimitRegistry.all(state.redis) if r.key.startswith(prefix)]
+    pipe = state.redis.pipeline(transaction=False)
+    for registry in lanes:
+        pipe.zcard(registry.rate_limited_key)
+    counts: dict[str, int] = {}
+    for registry, count in zip(lanes, pipe.execute(), strict=True):
+        queue = PRIORITY_QUEUE if registry.key.endswith(":deprovision") else QUEUE
+        counts[queue] = counts.get(queue, 0) + int(count)
+    return counts
