@@ -1,12 +1,7 @@
 """Microsoft Graph access: settings, an MSAL app per process, a Graph client per event loop.
 
-Errors raised here and in :mod:`bridge.graph.source`::
-
-    GraphError                 any failure reaching Entra ID or Microsoft Graph
-    ├── GraphAuthError         the identity platform refused us, or Graph said 401/403
-    ├── GraphThrottled         still 429/503/504 after the retry handler gave up
-    ├── GraphNotFound          404: the object asked for does not exist
-    └── DeltaExpired           a saved delta link is no longer valid: enumerate again
+Errors raised here and in :mod:`bridge.graph.source` are those of
+:mod:`bridge.graph.errors` (re-exported here).
 
 An RQ job runs each ``async def`` in a fresh ``asyncio.run()`` loop, and an httpx client
 cannot outlive its loop, so :func:`graph_client` builds a new client for each loop. What is
@@ -41,9 +36,28 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_middleware_options
 from msgraph_core import GraphClientFactory
 
-from bridge.graph.settings import (
-    GraphSettings,
+from bridge.graph.errors import (
+    DeltaExpired,
+    GraphAuthError,
+    GraphError,
+    GraphNotFound,
+    GraphThrottled,
 )
+from bridge.graph.settings import GraphSettings
+
+__all__ = [
+    "DeltaExpired",
+    "GraphAuthError",
+    "GraphError",
+    "GraphNotFound",
+    "GraphSettings",
+    "GraphThrottled",
+    "MsalCredential",
+    "graph_client",
+    "http_client",
+    "msal_app",
+    "ssl_context",
+]
 
 # Every msgraph request-builder module (and one kiota module) warns about its own
 # deprecated classes while it is being imported, and the SDK imports them lazily, on first
@@ -78,38 +92,6 @@ HTTP_TIMEOUT = httpx.Timeout(100.0, connect=30.0)
 
 TOKEN_TIMEOUT = 30
 """Seconds MSAL waits for the identity platform."""
-
-
-class GraphError(Exception):
-    """A failure reaching Entra ID or Microsoft Graph; ``status`` is Graph's HTTP status
-    when it answered."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class GraphAuthError(GraphError):
-    """No token (bad tenant, client id, secret or certificate), or Graph answered 401/403."""
-
-
-class GraphThrottled(GraphError):
-    """Graph kept answering 429/503/504 after every retry; ``retry_after`` is its last
-    ``Retry-After`` in seconds, if it sent one."""
-
-    def __init__(
-        self, message: str, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status)
-        self.retry_after = retry_after
-
-
-class GraphNotFound(GraphError):
-    """The object asked for (a group whose members were listed, the app) does not exist."""
-
-
-class DeltaExpired(GraphError):
-    """The delta link expired (410 Gone, ``syncStateNotFound``): start a full round."""
 
 
 _apps: dict[tuple[str, ...], msal.ConfidentialClientApplication] = {}

@@ -33,6 +33,7 @@ from bridge.graph.client import (
     graph_client,
     http_client,
 )
+from bridge.graph.mapping import GraphObject
 
 __all__ = [
     "DeltaExpired",
@@ -62,7 +63,7 @@ class Page:
     """One page of a delta round. ``delta_link`` is set on the last page only: save it
     once every page has been applied, and pass it to start the next round."""
 
-    items: list[dict]
+    items: list[GraphObject]
     delta_link: str | None
 
 
@@ -123,8 +124,8 @@ class GraphSource:
         sp_id = self.settings.service_principal_id
         if not sp_id:
             return set(), set(self.settings.scope_groups)
-        builder = self.client.service_principals.by_service_principal_id(sp_id)
-        builder = builder.app_role_assigned_to
+        principal = self.client.service_principals.by_service_principal_id(sp_id)
+        builder = principal.app_role_assigned_to
         params = builder.AppRoleAssignedToRequestBuilderGetQueryParameters(
             select=["principalId", "principalType"], top=ASSIGNMENT_PAGE_SIZE
         )
@@ -147,7 +148,7 @@ class GraphSource:
         async for values in self._pages(builder, params):
             yield [member["id"] for member in values]
 
-    async def user(self, key: str, select: list[str]) -> dict | None:
+    async def user(self, key: str, select: list[str]) -> GraphObject | None:
         """The user with this id or userPrincipalName, or None if there is none.
         ``manager`` in ``select`` becomes ``$expand=manager($select=id)``."""
         fields = [name for name in select if name != "manager"]
@@ -157,15 +158,16 @@ class GraphSource:
         body = await self._send(_get_info(builder, params), missing_ok=True)
         return None if body is None else _user(body)
 
-    async def group(self, group_id: str, select: list[str]) -> dict | None:
+    async def group(self, group_id: str, select: list[str]) -> GraphObject | None:
         """The group, or None if there is none (members: use :meth:`group_member_ids`)."""
         builder = self.client.groups.by_group_id(group_id)
         params = builder.GroupItemRequestBuilderGetQueryParameters(
             select=[name for name in select if name != "members"]
         )
-        return await self._send(_get_info(builder, params), missing_ok=True)
+        body: GraphObject | None = await self._send(_get_info(builder, params), missing_ok=True)
+        return body
 
-    async def _delta(self, builder, link: str | None, params) -> AsyncIterator[Page]:
+    async def _delta(self, builder: Any, link: str | None, params: Any) -> AsyncIterator[Page]:
         """Follow one delta round by hand: the SDK's PageIterator loses the delta link."""
         request = builder.with_url(link) if link else builder
         while True:
@@ -182,7 +184,7 @@ class GraphSource:
             yield Page(items, delta_link)
             return
 
-    async def _pages(self, builder, params) -> AsyncIterator[list[dict]]:
+    async def _pages(self, builder: Any, params: Any) -> AsyncIterator[list[GraphObject]]:
         """The ``value`` of each page of a collection, following ``@odata.nextLink``."""
         request = builder
         while True:
@@ -200,7 +202,8 @@ class GraphSource:
 
     async def _send(self, info: RequestInformation, missing_ok: bool = False) -> Any:
         """Send through the SDK's adapter and decode the JSON body; errors become ours."""
-        adapter = self.client.request_adapter
+        # kiota annotates the result with an unbound type variable, which reads as None
+        adapter: Any = self.client.request_adapter
         try:
             raw = await adapter.send_primitive_async(info, "bytes", ERROR_MAPPING)
         except APIError as exc:
@@ -215,12 +218,15 @@ class GraphSource:
             raise GraphError(f"Graph sent a body that is not JSON: {raw[:200]!r}") from exc
 
 
-def _get_info(builder, params, headers: dict[str, str] | None = None) -> RequestInformation:
+def _get_info(
+    builder: Any, params: Any, headers: dict[str, str] | None = None
+) -> RequestInformation:
     """A GET for ``builder`` (a ``with_url`` builder keeps its URL and ignores ``params``)."""
-    config: RequestConfiguration = RequestConfiguration(query_parameters=params)
+    config: RequestConfiguration[Any] = RequestConfiguration(query_parameters=params)
     for name, value in (headers or {}).items():
         config.headers.add(name, value)
-    return builder.to_get_request_information(config)
+    info: RequestInformation = builder.to_get_request_information(config)
+    return info
 
 
 def _translate(exc: APIError) -> GraphError:
@@ -242,14 +248,14 @@ def _translate(exc: APIError) -> GraphError:
 
 def _retry_after(exc: APIError) -> float | None:
     """The ``Retry-After`` of a failed answer, in seconds, when it is a number."""
-    headers = exc.response_headers or {}
+    value = (exc.response_headers or {}).get("retry-after")
     try:
-        return float(headers.get("retry-after"))
+        return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
 
 
-def _user(item: dict) -> dict:
+def _user(item: GraphObject) -> GraphObject:
     """Graph's ``manager@delta`` (delta) or expanded ``manager`` as ``manager: {"id"}``."""
     if "manager@delta" in item:
         managers = item.pop("manager@delta") or []

@@ -3,13 +3,17 @@ point the real msal and msgraph-sdk at it."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from bridge.graph.client import GraphSettings
+from bridge.graph.runner import SCOPE, GraphRunner
+from bridge.resync import AlreadyRunning, Runs
 from tests.fakes.graph import FakeGraph
+from tests.fakes.graph_tenant import Tenant
 from tests.fakes.graph_tls import (
     ClientCertificate,
     ServerTLS,
@@ -79,3 +83,39 @@ def settings(settings, graph_settings: GraphSettings, monkeypatch):
     from bridge.config import Settings
 
     return Settings.from_env()
+
+
+@pytest.fixture
+def tenant(fake_graph: FakeGraph) -> Tenant:
+    return fake_graph.tenant
+
+
+@pytest.fixture
+def runner(app, graph_settings: GraphSettings) -> Callable[..., GraphRunner]:
+    """Runs reconciliations as the worker and the CLI do (GraphRunner); keyword arguments
+    replace Graph settings (the guard's limits, mapping files) for that runner."""
+    state = app.extensions["bridge"]
+
+    def make(**changes) -> GraphRunner:
+        settings = dataclasses.replace(graph_settings, **changes)
+        return GraphRunner(state.directory, state.resource_types, state.redis, "bridge", settings)
+
+    return make
+
+
+@pytest.fixture
+def reconcile(app, runner) -> Callable[..., dict]:
+    """A scheduled run: registered, run and finished with the report's status."""
+
+    def run(*, full: bool = False, dry_run: bool = False, **changes) -> dict:
+        runs = Runs(app.extensions["bridge"].redis)
+        try:
+            runs.start(SCOPE)
+        except AlreadyRunning:
+            pass
+        report = runner(**changes).reconcile(full=full, dry_run=dry_run)
+        if report["status"] != "awaiting_confirmation":
+            runs.finish(SCOPE, report["status"])
+        return report
+
+    return run

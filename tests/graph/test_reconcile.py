@@ -3,63 +3,14 @@ msgraph-sdk against the fake Graph, the real directory on the test Redis."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from bridge.graph.mapping import ENTERPRISE
 from bridge.graph.reconcile import Cancelled
-from bridge.graph.runner import SCOPE, GraphRunner
-from bridge.resync import AlreadyRunning, Runs
+from bridge.graph.runner import SCOPE
+from bridge.resync import Runs
 from tests.factories import patch
-
-
-@pytest.fixture
-def tenant(fake_graph):
-    return fake_graph.tenant
-
-
-@pytest.fixture
-def runner(app, graph_settings):
-    """Runs reconciliations as the worker and the CLI do (GraphRunner), with the guard's
-    limits given per call."""
-    state = app.extensions["bridge"]
-
-    def make(**guard) -> GraphRunner:
-        settings = dataclasses.replace(graph_settings, **guard)
-        return GraphRunner(state.directory, state.resource_types, state.redis, "bridge", settings)
-
-    return make
-
-
-@pytest.fixture
-def reconcile(app, runner):
-    def run(*, full: bool = False, dry_run: bool = False, **guard) -> dict:
-        runs = Runs(app.extensions["bridge"].redis)
-        try:
-            runs.start(SCOPE)
-        except AlreadyRunning:
-            pass
-        report = runner(**guard).reconcile(full=full, dry_run=dry_run)
-        if report["status"] != "awaiting_confirmation":
-            runs.finish(SCOPE, report["status"])
-        return report
-
-    return run
-
-
-def users(scim) -> dict[str, dict]:
-    """Directory users by userName."""
-    return {
-        u["userName"]: u for u in scim.get("/Users", query_string={"count": 1000}).json["Resources"]
-    }
-
-
-def groups(scim) -> dict[str, dict]:
-    return {
-        g["displayName"]: g
-        for g in scim.get("/Groups", query_string={"count": 1000}).json["Resources"]
-    }
+from tests.graph.views import groups, users
 
 
 def test_initial_sync_creates_assigned_users_with_entras_default_mapping(scim, reconcile, tenant):
