@@ -28,7 +28,7 @@ class TargetHandle:
     """A target registered in the bridge, and the fake app behind it."""
 
     config: dict
-    fake: WebhookTarget | ScimTarget
+    fake: WebhookTarget | ScimTarget | None
 
     @property
     def id(self) -> str:
@@ -111,6 +111,11 @@ class BridgeClient:
         fake.model.secret = secret
         body = {"kind": "webhook", "url": fake.url, "signing_secret": secret, **settings}
         return TargetHandle(self._add(body), fake)
+
+    def add_webhook_url(self, url: str, **settings) -> TargetHandle:
+        """A webhook target at ``url``, with no fake app behind it."""
+        body = {"kind": "webhook", "url": url, "signing_secret": new_secret(), **settings}
+        return TargetHandle(self._add(body), None)
 
     def add_scim(self, fake: ScimTarget, **settings) -> TargetHandle:
         auth = {"type": "bearer", "token": fake.token}

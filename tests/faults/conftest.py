@@ -8,6 +8,7 @@ the report of a test that fails.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,6 +17,8 @@ from tests.fakes.scim_target import ScimTarget
 from tests.fakes.webhook_target import WebhookTarget
 from tests.faults.client import BridgeClient, TargetHandle
 from tests.faults.harness import Stack
+
+logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request buries failures
 
 STACKS = pytest.StashKey[list[Stack]]()
 

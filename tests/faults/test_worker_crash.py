@@ -1,0 +1,42 @@
+"""Worker processes killed with SIGKILL in the middle of deliveries lose none of them."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.faults.client import BridgeClient
+from tests.faults.invariant import converge
+
+USERS = 300
+KILL_AFTER = 100
+"""Deliveries the webhook has taken when every worker process is killed."""
+
+ANSWER_SECONDS = 0.05
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="retries scheduled before every worker was SIGKILLed wait for the dead worker's RQ scheduler lock to expire (61 s or more)",
+)
+def test_sigkill_of_every_worker_mid_delivery_loses_nothing(make_stack, fakes):
+    stack = make_stack()
+    bridge = BridgeClient(stack)
+    try:
+        hook = fakes.webhook(bridge)
+        hook.fake.knobs.slow(ANSWER_SECONDS)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: bridge.create_user(), range(USERS)))
+        deadline = time.monotonic() + 60
+        while hook.fake.model.count() < KILL_AFTER:
+            assert time.monotonic() < deadline, "deliveries never started"
+            time.sleep(0.05)
+        killed = stack.kill_workers()
+        assert hook.fake.model.count() < USERS, "everything was delivered before the kill"
+        stack.start_workers()
+        assert all(not w.alive() for w in killed)
+        converge(bridge, [hook], timeout=30)
+    finally:
+        bridge.close()
