@@ -23,6 +23,7 @@ from bridge.graph.settings import GraphSettings
 from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
 from bridge.scim.filter import matches_element
+from bridge.scim.filter_eval import is_present
 from bridge.scim.paths import PatchPath, element_from_filter, get_value, parse_patch_path
 
 GraphObject: TypeAlias = dict[str, Any]
@@ -151,6 +152,10 @@ class ResourceMapping:
     def __init__(self, mapping: dict[str, str], rtype: ResourceType) -> None:
         self.schema = rtype.schema.id
         self.paths = {text: _mapped_path(text, prop, rtype) for text, prop in mapping.items()}
+        self.required = tuple(
+            a.name for a in rtype.schema.attributes if a.required and a.mutability != "readOnly"
+        )
+        """Core attributes a resource cannot be created without (``userName``, …)."""
 
     def select(self, *extra: str) -> list[str]:
         """The Graph properties to ``$select``."""
@@ -180,6 +185,23 @@ class ResourceMapping:
             value = obj.get(mapped.prop)
             out[text] = None if value in ("", []) else value
         return out
+
+    def partial(self, obj: GraphObject) -> bool:
+        """Whether the object lacks a mapped property: an incremental delta round carries
+        only "at least the updated properties". ``manager`` comes only when there is one."""
+        return any(m.prop not in obj for m in self.paths.values() if m.prop != MANAGER)
+
+    def unmapped_required(self, values: dict[str, Any]) -> list[str]:
+        """The required attributes that ``values`` (from :meth:`values`) leave without a value,
+        each as ``attribute (from graphProperty)``."""
+        missing = []
+        for name in self.required:
+            mapped = next((m for m in self.paths.values() if m.top_level == name), None)
+            if mapped is None:
+                missing.append(f"{name} (not mapped)")
+            elif not is_present(values.get(mapped.text)):
+                missing.append(f"{name} (from {mapped.prop})")
+        return missing
 
     def body(self, values: dict[str, Any]) -> dict[str, Any]:
         """A SCIM resource body from ``{path: value}``, for a create."""

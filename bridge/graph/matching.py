@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bridge.directory import Directory, Record
 from bridge.graph.links import Links, text
-from bridge.graph.mapping import GraphObject, ResourceMapping
+from bridge.graph.mapping import MANAGER, GraphObject, ResourceMapping
 from bridge.graph.report import Progress
 
 if TYPE_CHECKING:
@@ -67,10 +67,37 @@ class Matcher:
         return {g: by_id[rid] for g, rid in found.items() if rid in by_id}
 
     async def prepare(self, source: GraphSource, kind: str, objects: list[GraphObject]) -> Prepared:
-        """Each object with the bridge id and record standing for it."""
+        """Each object with the bridge id and record standing for it. One that has no record
+        and lacks what creating it needs (a delta round may carry only what changed) is read
+        in full from Graph first, then matched again; one Graph no longer has is an error."""
+        mapping = self.mappings[kind]
         found = self.match(kind, objects)
         records = self.records(kind, found)
-        return [(o, found.get(o["id"]), records.get(o["id"])) for o in objects]
+        ready: list[GraphObject] = []
+        fetched: list[GraphObject] = []
+        for obj in objects:
+            graph_id = obj["id"]
+            if graph_id in records or self.pretended(found.get(graph_id, "")):
+                ready.append(obj)
+            elif not mapping.partial(obj) and not mapping.unmapped_required(mapping.values(obj)):
+                ready.append(obj)
+            else:
+                fresh = await self._read(source, kind, graph_id)
+                if fresh is None:
+                    self.progress.error(f"NotFound: {kind} {graph_id}: Graph no longer has it")
+                else:
+                    fetched.append({**obj, **fresh})
+        if fetched:
+            more = self.match(kind, fetched)
+            found.update(more)
+            records.update(self.records(kind, more))
+        return [(o, found.get(o["id"]), records.get(o["id"])) for o in ready + fetched]
+
+    async def _read(self, source: GraphSource, kind: str, graph_id: str) -> GraphObject | None:
+        """The whole object, as a single read returns it."""
+        if kind == "user":
+            return await source.user(graph_id, self.mappings["user"].select(MANAGER))
+        return await source.group(graph_id, self.mappings["group"].select())
 
     def _key(self, kind: str, obj: GraphObject) -> str | None:
         """The object's value of the matching attribute, as the index keys it."""

@@ -285,8 +285,14 @@ class Reconciler:
 
     # --- groups ---------------------------------------------------------------------------
     async def _upsert_changed_groups(self, source: GraphSource, groups: list[GraphObject]) -> None:
-        """Groups of an incremental round: they take the round's changes."""
-        await self._upsert_groups(source, groups, full=False)
+        """Groups of an incremental round: those with a record take the round's changes;
+        the others are created, in full, with every held member."""
+        found = self.matcher.match("group", groups)
+        records = self.matcher.records("group", found)
+        existing = [g for g in groups if g["id"] in records]
+        await self._upsert_groups(source, existing, full=False)
+        rest = {g["id"]: g for g in groups if g["id"] not in records}
+        await self._upsert_held_groups(source, rest)
 
     async def _upsert_held_groups(
         self, source: GraphSource, objects: dict[str, GraphObject]
@@ -362,6 +368,13 @@ class Reconciler:
         mapping = self.mappings[kind]
         if record is None:
             self.progress.drift.note("missing", obj["id"])
+            unmapped = mapping.unmapped_required(values)
+            if unmapped:
+                self.progress.error(
+                    f"Unmappable: {kind} {obj['id']}: Graph gives no value for "
+                    f"{', '.join(unmapped)}; not created"
+                )
+                return None
             return self.writes.create(kind, obj["id"], mapping.body(values))
         ops = mapping.diff(record.doc, values)
         if ops:

@@ -11,12 +11,14 @@ SAMPLES = 20
 """Ids kept per drift class in a run's report."""
 
 MAX_ERRORS = 100
-"""Errors kept in a run's report."""
+"""Errors kept in a run's report; the count goes on (``error_count``)."""
 
 PROGRESS_EVERY = 500
 """Objects between two progress updates of the run record."""
 
 COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+"""The run went through, but some objects could not be read, mapped or written."""
 AWAITING_CONFIRMATION = "awaiting_confirmation"
 """The deletion guard stopped the run before its deprovisions."""
 
@@ -62,10 +64,12 @@ class Progress:
         self.scope = scope
         self.drift = Drift()
         self.errors: list[str] = []
+        self.error_count = 0
         self.done = 0
 
     def error(self, message: str) -> None:
-        """Record that one object could not be written."""
+        """Record that one object could not be read, mapped or written."""
+        self.error_count += 1
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(message)
 
@@ -95,10 +99,14 @@ class Progress:
             raise Cancelled()
 
     def report(self, status: str = COMPLETED) -> dict[str, Any]:
-        """The run's report."""
+        """The run's report; a completed run that recorded errors is
+        ``completed_with_errors``."""
+        if status == COMPLETED and self.error_count:
+            status = COMPLETED_WITH_ERRORS
         return {
             "status": status,
             "drift": self.drift.as_dict(),
             "errors": self.errors,
+            "error_count": self.error_count,
             "done": self.done,
         }

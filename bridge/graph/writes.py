@@ -74,7 +74,7 @@ class Writes:
         except errors.NotFound:
             return None
         except errors.ScimError as exc:
-            self.progress.error(f"{type(exc).__name__}: {exc.detail}")
+            self.progress.error(f"{type(exc).__name__}: {label}: {exc.detail}")
             return None
 
 

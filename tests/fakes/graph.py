@@ -12,7 +12,8 @@ Graph (every route wants ``Authorization: Bearer <issued token>``, else 401):
 ``users/{id or userPrincipalName}``, ``groups/{id}``. The directory is a
 :class:`~tests.fakes.graph_tenant.Tenant`. Knobs: ``throttle(n)`` answers the next ``n``
 Graph requests 429 with ``Retry-After``; ``tenant.expire_delta_tokens()`` makes saved delta
-links answer 410 ``syncStateNotFound``; ``reject_tokens`` refuses every token request.
+links answer 410 ``syncStateNotFound``; ``reject_tokens`` refuses every token request;
+``hide_users`` answers 404 to reads of those users (deleted between a delta round and a read).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FakeGraph:
     throttle_next: int = 0
     retry_after: int = 1
     issued: set[str] = field(default_factory=set)
+    hide_users: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -257,7 +259,7 @@ class FakeGraph:
     def _user(self, request: Request, key: str) -> Response:
         uid = self.tenant.upn_index.get(key.lower(), key)
         record = self.tenant.users.objects.get(uid)
-        if record is None:
+        if record is None or uid in self.hide_users:
             return _error(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist.")
         expand = request.args.get("$expand", "")
         return _json(self.tenant.render_user(record, _select(request), expand))

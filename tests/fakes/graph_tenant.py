@@ -33,7 +33,14 @@ USER_PROPERTIES = (
     "employeeId",
     "jobTitle",
 )
-GROUP_PROPERTIES = ("displayName", "mailNickname", "description", "mailEnabled", "securityEnabled")
+GROUP_PROPERTIES = (
+    "displayName",
+    "mail",
+    "mailNickname",
+    "description",
+    "mailEnabled",
+    "securityEnabled",
+)
 
 
 class SyncStateNotFound(Exception):
@@ -151,6 +158,7 @@ class Tenant:
         record = {
             "id": attrs.pop("id", str(uuid.uuid4())),
             "displayName": f"Group {n}",
+            "mail": None,
             "mailNickname": f"group{n}",
             "description": None,
             "mailEnabled": False,
