@@ -53,6 +53,10 @@ class Links:
         """Every Graph id of ``kind`` that has a link."""
         return {text(g) for g in self.redis.hkeys(self._key(kind))}
 
+    def count(self, kind: str) -> int:
+        """How many Graph objects of ``kind`` are linked."""
+        return int(self.redis.hlen(self._key(kind)))
+
     def link(self, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Record (Graph id, bridge id) pairs."""
         pairs = list(pairs)
@@ -103,6 +107,10 @@ class DryRunLinks(Links):
     def linked_graph_ids(self, kind: str) -> set[str]:
         """Stored and would-be links."""
         return super().linked_graph_ids(kind) | set(self._links.get(kind, {}))
+
+    def count(self, kind: str) -> int:
+        """Stored and would-be links."""
+        return len(self.linked_graph_ids(kind))
 
     def link(self, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Remember the pairs for this run only."""

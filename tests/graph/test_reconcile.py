@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.graph.links import Links
 from bridge.graph.mapping import ENTERPRISE
 from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE
@@ -278,3 +279,18 @@ def test_assigned_group_deleted_in_entra_is_deleted_and_its_members_leave_scope(
     reconcile(guard_share=1.0)
     assert set(groups(scim)) == {"Keep"}
     assert users(scim)["a@contoso.test"]["active"] is False
+
+
+def test_reconciled_objects_are_linked_by_their_graph_ids(app, scim, reconcile, tenant):
+    ada = tenant.add_user(mailNickname="ada")
+    team = tenant.add_group(members=[ada["id"]], displayName="Team")
+    tenant.assign(team["id"])
+    reconcile()
+    links = Links(app.extensions["bridge"].redis)
+    assert (links.count("user"), links.count("group")) == (1, 1)
+    assert links.bridge_ids("user", [ada["id"]]) == {
+        ada["id"]: users(scim)["ada@contoso.test"]["id"]
+    }
+    assert links.graph_ids("group", [groups(scim)["Team"]["id"]]) == {
+        groups(scim)["Team"]["id"]: team["id"]
+    }
