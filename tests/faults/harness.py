@@ -101,12 +101,19 @@ class Process:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL to the process's own session (gunicorn's children too)."""
+        self.terminate()
+        self.finish(time.monotonic() + STOP_GRACE)
+
+    def terminate(self) -> None:
         if self.alive():
             self.popen.terminate()
-            try:
-                self.popen.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                pass
+
+    def finish(self, deadline: float) -> None:
+        """Wait for the exit until ``deadline``, then kill what is left of the session."""
+        try:
+            self.popen.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
         try:
             os.killpg(self.pid, signal.SIGKILL)  # its session: start_new_session made pgid == pid
         except ProcessLookupError:
@@ -187,9 +194,13 @@ class Stack:
         return started
 
     def stop(self) -> None:
-        """Stop every process this stack started, workers first, Redis last."""
-        for process in [*self.workers, *([self.web] if self.web else [])]:
-            process.stop()
+        """Stop every process this stack started, together, and Redis last."""
+        processes = [*self.workers, *([self.web] if self.web else [])]
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for process in processes:
+            process.finish(deadline)
         self.redis.stop()
 
     def kill_workers(self) -> list[Process]:
