@@ -81,11 +81,20 @@ class Dispatcher:
         self.dispatch(entries)
         return len(entries)
 
-    def _read(self, count: int, block_ms: int | None) -> list:
+    def _read(self, count: int, block_ms: int | None, start: str = ">") -> list:
         reply = self.redis.xreadgroup(
-            GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+            GROUP, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
         return reply[0][1] if reply else []
+
+    def resume(self) -> int:
+        """Hand over the entries this dispatcher read but had not handed over when it lost
+        Redis (its own pending entries: another dispatcher would wait CLAIM_IDLE_MS)."""
+        total = 0
+        while entries := [e for e in self._read(BATCH, None, start="0") if e and e[1]]:
+            self.dispatch(entries)
+            total += len(entries)
+        return total
 
     def _workers_busy(self) -> bool:
         """Whether delivery jobs are waiting: then batching beats dispatching at once."""
@@ -186,6 +195,7 @@ class DispatcherThread(threading.Thread):
             try:
                 if not ready:
                     self.dispatcher.setup()
+                    self.dispatcher.resume()
                     ready = True
                 if time.monotonic() - reclaimed > RECLAIM_SECONDS:
                     self.dispatcher.reclaim()

@@ -49,9 +49,11 @@ PROBE_JOB = "workers.deliver.probe"
 JOB_OPTIONS: dict[str, Any] = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
 """Delivery jobs leave no result behind; failed ones stay inspectable for a week."""
 
-RERUNS = Retry(max=5, interval=[1, 5, 15, 30, 60])
-"""How often a job is run again after its worker died or it raised (Redis away, a bug):
-each item's own delivery retries are the relay's business, not this."""
+RERUNS = Retry(max=5, interval=[0, 5, 15, 30, 60])
+"""How often a job is run again after its worker died or it raised (Redis away, a bug),
+and after how long: the first time at once, without waiting for RQ's scheduler (whose
+lock a dead worker may still hold). Each item's own delivery retries are the relay's
+business, not this."""
 
 RESYNC_TIMEOUT = 4 * 3600
 """Longest a resync job may run (a large tenant's first full run takes minutes)."""

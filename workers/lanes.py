@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.executions import Execution
 from rq.job import Job
+from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
@@ -33,6 +36,11 @@ RECONNECT_FIRST_SECONDS = 0.5
 
 RECONNECT_MAX_SECONDS = 5.0
 """Longest wait between two attempts to reach Redis again."""
+
+STRANDED_SECONDS = 5.0
+"""A job taken from a queue (RQ moves it to the queue's intermediate list) that has not
+started after this long was taken by a worker that lost Redis or died at that instant; it
+is queued again (RQ would wait a minute)."""
 
 
 class LaneWorker(SimpleWorker):
@@ -45,6 +53,8 @@ class LaneWorker(SimpleWorker):
         super().__init__(queues, **kwargs)
         self.lost_after = lost_after
         self._running: tuple[Job, object] | None = None
+        self._dequeued: tuple[Job, Queue] | None = None
+        self._stranded: dict[str, float] = {}
 
     def _install_signal_handlers(self) -> None:
         """The process's main thread owns the signals and stops the lanes itself."""
@@ -57,14 +67,71 @@ class LaneWorker(SimpleWorker):
         maintenance takes the job for abandoned and runs it again."""
         return self.lost_after
 
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        self._dequeued = result
+        return result
+
+    def prepare_execution(self, job: Job) -> Execution:
+        _forget_dead_executions(job)
+        return super().prepare_execution(job)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
+        self._dequeued = None
         self._running = (job, execution)
         try:
             self.perform_job(job, queue, execution)
         finally:
             self._running = None
         self.set_state(WorkerStatus.IDLE)
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        for queue in self.queues:
+            self._requeue_stranded(queue)
+
+    def _requeue_stranded(self, queue: Queue) -> None:
+        """Queue again the jobs taken from ``queue`` that never started (STRANDED_SECONDS)."""
+        started = set(StartedJobRegistry(queue=queue).get_job_ids(cleanup=False))
+        now = time.monotonic()
+        waiting = [i for i in queue.intermediate_queue.get_job_ids() if i not in started]
+        self._stranded = {i: self._stranded.get(i, now) for i in waiting}
+        for job_id, since in list(self._stranded.items()):
+            if now - since < STRANDED_SECONDS:
+                continue
+            del self._stranded[job_id]
+            if not self.connection.set(
+                f"{queue.intermediate_queue_key}:again:{job_id}", 1, nx=True, ex=60
+            ):
+                continue  # another lane is at it
+            job = queue.fetch_job(job_id)
+            if job is not None and job.get_status() == "queued":
+                log.warning(
+                    "job %s was taken from %s but never started; queued again", job_id, queue.name
+                )
+                self.handle_job_failure(job, queue, exc_string="taken but never started")
+            queue.intermediate_queue.remove(job_id)
+
+    def recover(self) -> None:
+        """After this worker quit because Redis went away: give back the job it had taken
+        from its queue but not yet started (RQ would find it in the queue's intermediate
+        list a minute later), and deregister."""
+        taken, self._dequeued = self._dequeued, None
+        if taken is not None:
+            job, queue = taken
+            started = StartedJobRegistry(queue=queue)
+            if job.id in queue.intermediate_queue.get_job_ids() and job.id not in started:
+                log.warning(
+                    "worker %s: job %s was taken but never started; again", self.name, job.id
+                )
+                self.handle_job_failure(
+                    job, queue, exc_string="its worker lost Redis before it started"
+                )
+                queue.intermediate_queue.remove(job.id)
+        self.register_death()
 
     def beat(self) -> None:
         """Refresh the running job's execution, and register again if Redis lost us."""
@@ -76,6 +143,25 @@ class LaneWorker(SimpleWorker):
                 "worker %s: registration lost (Redis emptied?); registering again", self.name
             )
             self.register_birth()
+
+
+def _forget_dead_executions(job: Job) -> None:
+    """Drop the job's executions whose worker died from its execution registry.
+
+    RQ lists an execution there for 60 s longer than the execution itself lives; a job run
+    again within that time (as a lost job is, here) would fail when it finishes, fetching
+    an execution that no longer exists."""
+    registry = job.execution_registry
+    connection = job.connection
+    ids = [i.decode() for i in connection.zrange(registry.key, 0, -1)]
+    if not ids:
+        return
+    pipe = connection.pipeline(transaction=False)
+    for eid in ids:
+        pipe.exists(Execution(eid, job.id, connection).key)
+    dead = [eid for eid, alive in zip(ids, pipe.execute(), strict=True) if not alive]
+    if dead:
+        connection.zrem(registry.key, *dead)
 
 
 class Lane(threading.Thread):
@@ -131,8 +217,13 @@ class Lane(threading.Thread):
         if worker is not None:
             worker._stop_requested = True
 
-    def interrupt(self) -> None:
-        """Wake an idle worker blocked in its dequeue by closing its connections."""
+    def leave(self) -> None:
+        """Deregister the worker and close its connections (the process is exiting)."""
         worker = self.worker
-        if worker is not None and not self.busy:
-            worker.connection.connection_pool.disconnect()
+        if worker is None:
+            return
+        try:
+            worker.register_death()
+        except redis.RedisError:
+            pass  # its registration lapses by itself
+        worker.connection.connection_pool.disconnect()

@@ -14,15 +14,17 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from rq.scheduler import RQScheduler
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.utils import now, utcparse
 
 from bridge.config import Settings
 from bridge.events import Dispatcher, DispatcherThread
 from bridge.extension import connect_for_blocking
-from bridge.jobs import DELIVERY_QUEUES, QUEUES, SYNC_QUEUE
+from bridge.jobs import DELIVERY_QUEUES, PRIORITY_QUEUE, QUEUE, QUEUES, SYNC_QUEUE
 from bridge.schedule import Ticker
 from workers.context import Context
 from workers.lanes import Lane, LaneWorker
@@ -34,7 +36,25 @@ ROLES = {"all": QUEUES, "deliver": DELIVERY_QUEUES, "sync": (SYNC_QUEUE,)}
 A resync can take minutes; give it its own worker so deliveries never wait behind it."""
 
 SYNC_LANES = 2
-"""Lanes of a ``sync`` worker: one resync runs at a time; the other serves confirmations."""
+"""Lanes serving resyncs: one runs at a time; the other serves confirmations and counts."""
+
+DEPROVISION_SHARE = 4
+"""One lane in this many (at least one) serves only the queue that takes access away, so
+deprovisions never wait for a lane busy with ordinary changes."""
+
+
+def lane_queues(role: str, threads: int) -> list[str]:
+    """The queue each lane of a ``role`` worker serves: one queue per lane, because RQ
+    dequeues from a single queue through an intermediate list that survives a crash
+    between dequeue and start (from several queues it pops, and a crash loses the job)."""
+    lanes: list[str] = []
+    if role in ("deliver", "all"):
+        urgent = max(1, threads // DEPROVISION_SHARE)
+        lanes += [PRIORITY_QUEUE] * urgent + [QUEUE] * max(1, threads - urgent)
+    if role in ("sync", "all"):
+        lanes += [SYNC_QUEUE] * SYNC_LANES
+    return lanes
+
 
 SCHEDULER_INTERVAL = 1
 """Seconds between two looks at RQ's scheduled jobs (delayed retries, probes)."""
@@ -44,6 +64,18 @@ SHUTDOWN_GRACE = 20.0
 
 RECONNECT_SECONDS = 1.0
 """Wait before a background thread that lost Redis tries again."""
+
+SCHEDULER_LOCK_RETRY_SECONDS = 2.0
+"""How often a scheduler without the lock of every queue tries to take the missing ones;
+RQ itself tries every ten minutes."""
+
+SCHEDULER_STALE_SECONDS = 5.0
+"""A scheduler that has not heart-beaten for this long is dead (it beats every second):
+its locks are taken over instead of waiting for them to lapse (RQ's lock lives 61 s)."""
+
+_DELETE_IF_HELD_BY = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 
 
 @dataclass
@@ -55,10 +87,9 @@ class WorkerProcess:
         self.stop = threading.Event()
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         settings = self.ctx.settings
-        count = SYNC_LANES if self.role == "sync" else max(1, settings.worker_threads)
         self.lanes = [
-            Lane(f"{self.consumer}.{self.role}.{n}", self._worker, self.ctx.redis)
-            for n in range(count)
+            Lane(f"{self.consumer}.{queue}.{n}", self._worker(queue), self.ctx.redis)
+            for n, queue in enumerate(lane_queues(self.role, settings.worker_threads))
         ]
         self.dispatcher = DispatcherThread(
             Dispatcher(
@@ -78,17 +109,22 @@ class WorkerProcess:
             *self.lanes,
         ]
 
-    def _worker(self, name: str) -> LaneWorker:
+    def _worker(self, queue: str) -> Callable[[str], LaneWorker]:
+        """What makes a lane's worker: a connection pool of its own (see Lane.interrupt)."""
         s: Settings = self.ctx.settings
-        return LaneWorker(
-            [self.ctx.queues[q] for q in ROLES[self.role]],
-            name=name,
-            connection=connect_for_blocking(s),
-            lost_after=s.job_lost_seconds,
-            worker_ttl=s.worker_ttl_seconds,
-            maintenance_interval=s.maintenance_seconds,
-            job_monitoring_interval=s.job_heartbeat_seconds,
-        )
+
+        def make(name: str) -> LaneWorker:
+            return LaneWorker(
+                [self.ctx.queues[queue]],
+                name=name,
+                connection=connect_for_blocking(s),
+                lost_after=s.job_lost_seconds,
+                worker_ttl=s.worker_ttl_seconds,
+                maintenance_interval=s.maintenance_seconds,
+                job_monitoring_interval=s.job_heartbeat_seconds,
+            )
+
+        return make
 
     def run(self) -> None:
         """Start every thread and wait for a signal; then stop them in order."""
@@ -101,7 +137,11 @@ class WorkerProcess:
         self.shutdown()
 
     def shutdown(self) -> None:
-        """Let running jobs finish (up to SHUTDOWN_GRACE), then leave."""
+        """Let running jobs finish (up to SHUTDOWN_GRACE), deregister, and leave.
+
+        Idle lanes are not waited for: they are blocked in RQ's dequeue, and a job one of
+        them takes at this instant stays in its queue's intermediate list, from which the
+        other workers queue it again (see workers.lanes.STRANDED_SECONDS)."""
         self.dispatcher.stop.set()
         self.ticker.stop.set()
         for lane in self.lanes:
@@ -110,9 +150,7 @@ class WorkerProcess:
         while any(lane.busy for lane in self.lanes) and time.monotonic() < deadline:
             time.sleep(0.05)
         for lane in self.lanes:
-            lane.interrupt()
-        for lane in self.lanes:
-            lane.join(max(0.1, deadline - time.monotonic()))
+            lane.leave()
         self.dispatcher.join(2)
 
     # --- background duties ----------------------------------------------------------------
@@ -135,12 +173,32 @@ class WorkerProcess:
             try:
                 scheduler.register_birth()
                 scheduler.acquire_locks()
+                tried = time.monotonic()
                 while not self.stop.wait(SCHEDULER_INTERVAL):
-                    if scheduler.should_reacquire_locks:
+                    missing = set(names) - scheduler.acquired_locks
+                    if missing and time.monotonic() - tried > SCHEDULER_LOCK_RETRY_SECONDS:
+                        self._free_stale_locks(missing)
                         scheduler.acquire_locks()
+                        tried = time.monotonic()
                     scheduler.heartbeat()
                     scheduler.enqueue_scheduled_jobs()
                 scheduler.stop()
             except redis.RedisError as exc:
                 log.warning("scheduler: Redis error (%s); starting again", exc)
                 self.stop.wait(RECONNECT_SECONDS)
+
+    def _free_stale_locks(self, queues: set[str]) -> None:
+        """Delete the scheduler locks of ``queues`` whose holder stopped heart-beating."""
+        r = self.ctx.redis
+        for queue in queues:
+            key = RQScheduler.get_locking_key(queue)
+            holder = r.get(key)
+            if holder is None:
+                continue
+            beat = r.hget(SCHEDULER_KEY_TEMPLATE % holder.decode(), "last_heartbeat")
+            if (
+                beat is None
+                or (now() - utcparse(beat.decode())).total_seconds() > SCHEDULER_STALE_SECONDS
+            ):
+                log.warning("scheduler %s of %s is gone; taking its lock", holder.decode(), queue)
+                r.eval(_DELETE_IF_HELD_BY, 1, key, holder)
