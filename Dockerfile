@@ -20,5 +20,6 @@ USER bridge
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz').status != 200)"
-# gthread keeps Entra's connections alive; --reuse-port spreads them over the workers
-CMD ["gunicorn", "app:create_app()", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", "--threads", "2", "--keep-alive", "5", "--reuse-port", "--access-logfile", "-"]
+# granian parses requests outside Python (slow clients hold no thread), keeps Entra's
+# connections alive and restarts a worker that dies
+CMD ["granian", "--interface", "wsgi", "--factory", "app:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "4", "--http", "1", "--http1-header-read-timeout", "10000", "--respawn-failed-workers", "--workers-kill-timeout", "20", "--access-log"]

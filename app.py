@@ -1,4 +1,4 @@
-"""Application factory: ``create_app()`` builds the bridge; gunicorn serves ``app:create_app()``."""
+"""Application factory: ``create_app()`` builds the bridge; the web server calls it once per process."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""Run the whole bridge on one machine: ``python -m bridge.serve``.
+"""Run the whole bridge on one machine: ``python -m bridge.serve`` (``scripts/serve.sh``).
 
-Starts an embedded Redis (when REDIS_URL is unset), gunicorn serving the SCIM endpoint,
-and one RQ worker; creates a first SCIM token if none exists and prints the SCIM URL and
-token. Ctrl-C (or SIGTERM) stops everything cleanly.
+Starts an embedded Redis (when REDIS_URL is unset), the web tier (granian serving the
+Flask app), a delivery worker and a sync worker; creates a first SCIM token if none
+exists; prints the SCIM URL and token once ``/readyz`` answers. It then keeps them up: a
+process that exits is started again (the embedded Redis on its own data, so nothing is
+lost), and one that keeps failing as it starts stops the bridge with exit status 1 rather
+than looping. Ctrl-C (or SIGTERM) stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -26,27 +32,81 @@ DEFAULT_BIND = "127.0.0.1:8000"
 EMBEDDED_REDIS_PORT = 6390
 """The embedded Redis's port when free, so var/bridge.env stays valid across restarts."""
 
+EMBEDDED_MARK = "BRIDGE_EMBEDDED_REDIS"
+"""Written to var/bridge.env beside REDIS_URL: a REDIS_URL that came from there (a shell
+that loaded the file for the CLI) means "the embedded one", not "an external Redis"."""
+
+READY_TIMEOUT = 60.0
+"""Seconds the web tier may take to answer /readyz at start."""
+
 SHUTDOWN_GRACE = 20.0
 """Seconds children get to finish after SIGTERM before they are killed."""
+
+RESTART_WINDOW = 60.0
+"""A process that exits more than MAX_RESTARTS times within this many seconds is failing
+to start, not crashing once: the bridge stops instead of restarting it forever."""
+
+MAX_RESTARTS = 5
+
+
+def web_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
+    """The web tier: granian serving ``app:create_app()`` over WSGI.
+
+    Request headers are parsed outside Python with a time limit, so clients that send
+    slowly hold no application thread; bodies are capped while they are read (see
+    bridge.web.body)."""
+    host, _, port = bind.rpartition(":")
+    return [
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "app:create_app",
+        "--host", host or "127.0.0.1", "--port", port,
+        "--workers", str(workers), "--blocking-threads", str(threads),
+        "--http", "1", "--http1-header-read-timeout", "10000",
+        "--respawn-failed-workers", "--workers-kill-timeout", str(int(SHUTDOWN_GRACE)),
+        "--log-level", "warning", "--access-log" if access_log else "--no-access-log",
+    ]  # fmt: skip
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and when it last had to be restarted."""
+
+    name: str
+    start: Callable[[], subprocess.Popen | None]
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def run(self) -> None:
+        self.process = self.start()
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def failing(self) -> bool:
+        """Record a restart; True when there were too many lately."""
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
+        return len(self.restarts) > MAX_RESTARTS
 
 
 def main() -> int:
     env = dict(os.environ)
-    settings = Settings.from_env(env)
+    data_dir = Path(env.get("BRIDGE_DATA_DIR", Settings.data_dir))
+    if _came_from_env_file(env, data_dir):
+        del env["REDIS_URL"]
+    bind = env.get("BRIDGE_BIND", DEFAULT_BIND)
+    if not _can_bind(bind):
+        print(f"{bind} is in use: stop what holds it, or set BRIDGE_BIND", file=sys.stderr)
+        return 1
     embedded = None
     if "REDIS_URL" not in env:
-        embedded = EmbeddedRedis(
-            Path(settings.data_dir) / "redis",
-            port=_int(env, "BRIDGE_REDIS_PORT") or _free_or_none(EMBEDDED_REDIS_PORT),
-        )
-        embedded.start()
+        port = _int(env, "BRIDGE_REDIS_PORT") or _free_or_none(EMBEDDED_REDIS_PORT)
+        embedded = EmbeddedRedis(data_dir / "redis", port=port)
         env["REDIS_URL"] = embedded.url
-        settings = Settings.from_env(env)
+        env[EMBEDDED_MARK] = "1"
     if not env.get("BRIDGE_SECRET_KEYS"):
-        env["BRIDGE_SECRET_KEYS"] = _local_secret_key(Path(settings.data_dir))
-        settings = Settings.from_env(env)
-    bind = env.get("BRIDGE_BIND", DEFAULT_BIND)
-    children: list[subprocess.Popen] = []
+        env["BRIDGE_SECRET_KEYS"] = _local_secret_key(data_dir)
+    settings = Settings.from_env(env)
+    children = _children(env, bind, embedded)
     stopping = False
 
     def stop(*_):
@@ -56,36 +116,79 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        for child in children:
+            child.run()
         token = _first_token(settings)
-        env_file = _write_env_file(Path(settings.data_dir), env)
-        children.append(_start_web(env, bind))
-        for role in ("deliver", "sync"):
-            worker = [sys.executable, "-m", "workers.run", role]
-            children.append(subprocess.Popen(worker, env=env, start_new_session=True))
+        env_file = _write_env_file(data_dir, env)
+        if not _wait_ready(bind, children):
+            print("the web tier did not start; see its output above", file=sys.stderr)
+            return 1
         _announce(settings, bind, token, embedded, env_file)
-        while not stopping:
-            if any(child.poll() is not None for child in children):
-                print("a bridge process exited; stopping", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-        return 0
+        return _supervise(children, lambda: stopping)
     finally:
         _stop_all(children)
-        if embedded:
-            embedded.stop()
 
 
-def _start_web(env: dict, bind: str) -> subprocess.Popen:
-    workers = env.get("WEB_CONCURRENCY", "4")
-    threads = env.get("BRIDGE_WEB_THREADS", "2")
-    args = [
-        sys.executable, "-m", "gunicorn", "app:create_app()",
-        "--bind", bind, "--workers", workers,
-        "--worker-class", "gthread", "--threads", threads,
-        "--keep-alive", "5", "--reuse-port",
-        "--access-logfile", "-" if env.get("BRIDGE_ACCESS_LOG") else "/dev/null",
-    ]  # fmt: skip
+def _children(env: dict, bind: str, embedded: EmbeddedRedis | None) -> list[Child]:
+    """Redis first (when embedded), then the web tier and the two workers."""
+    web = web_command(
+        bind,
+        int(env.get("WEB_CONCURRENCY", "2")),
+        int(env.get("BRIDGE_WEB_THREADS", "4")),
+        bool(env.get("BRIDGE_ACCESS_LOG")),
+    )
+    children = []
+    if embedded is not None:
+        children.append(Child("redis", lambda: _start_redis(embedded)))
+    children.append(Child("web", lambda: _spawn(web, env)))
+    for role in ("deliver", "sync"):
+        command = [sys.executable, "-m", "workers.run", role]
+        children.append(Child(f"{role} worker", lambda c=command: _spawn(c, env)))
+    return children
+
+
+def _supervise(children: list[Child], stopping: Callable[[], bool]) -> int:
+    """Restart what exits until told to stop; 1 when a process keeps failing."""
+    while not stopping():
+        for child in children:
+            if not child.exited():
+                continue
+            code = child.process.returncode if child.process else None
+            if child.failing():
+                print(f"the {child.name} keeps exiting (status {code}); stopping", file=sys.stderr)
+                return 1
+            print(f"the {child.name} exited (status {code}); starting it again", file=sys.stderr)
+            child.run()
+        time.sleep(0.5)
+    return 0
+
+
+def _start_redis(embedded: EmbeddedRedis) -> subprocess.Popen:
+    embedded.start()
+    assert embedded.process is not None
+    return embedded.process
+
+
+def _spawn(args: list[str], env: dict) -> subprocess.Popen:
+    # a session of its own: a terminal's Ctrl-C reaches this supervisor, which stops them
     return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def _wait_ready(bind: str, children: list[Child]) -> bool:
+    """Whether /readyz answers before READY_TIMEOUT and before the web tier gives up."""
+    host, _, port = bind.rpartition(":")
+    url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}/readyz"
+    web = next(c for c in children if c.name == "web")
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline and not web.exited():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def _first_token(settings: Settings) -> str | None:
@@ -113,16 +216,22 @@ def _announce(settings: Settings, bind: str, token: str | None, embedded, env_fi
     print("Press Ctrl-C to stop.\n", flush=True)
 
 
-def _stop_all(children: list[subprocess.Popen]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
+def _stop_all(children: list[Child]) -> None:
+    """SIGTERM to every process, Redis last (the others may still be writing)."""
+    _stop([c for c in children if c.name != "redis"])
+    _stop([c for c in children if c.name == "redis"])
+
+
+def _stop(children: list[Child]) -> None:
+    running = [c.process for c in children if c.process and c.process.poll() is None]
+    for process in running:
+        process.terminate()
     deadline = time.monotonic() + SHUTDOWN_GRACE
-    for child in children:
+    for process in running:
         try:
-            child.wait(max(0.1, deadline - time.monotonic()))
+            process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            process.kill()
 
 
 def _write_env_file(data_dir: Path, env: dict) -> Path:
@@ -133,6 +242,15 @@ def _write_env_file(data_dir: Path, env: dict) -> Path:
     path.touch(mode=0o600)
     path.write_text("".join(f"{n}={env[n]}\n" for n in names))
     return path
+
+
+def _came_from_env_file(env: dict, data_dir: Path) -> bool:
+    """Whether REDIS_URL is the embedded Redis's, loaded from our own var/bridge.env."""
+    path = data_dir / "bridge.env"
+    if "REDIS_URL" not in env or env.get(EMBEDDED_MARK) != "1" or not path.exists():
+        return False
+    written = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return written.get("REDIS_URL") == env["REDIS_URL"]
 
 
 def _local_secret_key(data_dir: Path) -> str:
@@ -150,13 +268,25 @@ def _local_secret_key(data_dir: Path) -> str:
     return key
 
 
+def _can_bind(bind: str) -> bool:
+    host, _, port = bind.rpartition(":")
+    return _bindable(host or "127.0.0.1", int(port))
+
+
 def _free_or_none(port: int) -> int | None:
+    return port if _bindable("127.0.0.1", port) else None
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port`` (a port in TIME_WAIT after a quick restart
+    counts as free, as it does for the servers, which set SO_REUSEADDR)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
-            return None
-    return port
+            return False
+    return True
 
 
 def _int(env: dict, name: str) -> int | None:

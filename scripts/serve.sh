@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install into .venv and start the whole bridge: web (gunicorn), one worker, and an
+# Install into .venv and start the whole bridge: web (granian), two workers, and an
 # embedded Redis when REDIS_URL is unset. Prints the SCIM URL and token. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

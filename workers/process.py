@@ -149,6 +149,7 @@ class WorkerProcess:
         deadline = time.monotonic() + SHUTDOWN_GRACE
         while any(lane.busy for lane in self.lanes) and time.monotonic() < deadline:
             time.sleep(0.05)
+        logging.getLogger("rq.worker").setLevel(logging.CRITICAL)  # idle lanes lose Redis now
         for lane in self.lanes:
             lane.leave()
         self.dispatcher.join(2)

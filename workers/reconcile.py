@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import redis
+
 from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE, GraphRunner
 from bridge.jobs import SETTLE_JOB
@@ -39,8 +41,6 @@ def resync(
     settled (delivered, unchanged, held or dead-lettered), not when they are queued: then
     :func:`settle` finishes the run.
     """
-    from bridge.graph.client import GraphError
-
     ctx = context()
     runs = ctx.runs
     runs.update(scope, status="running")
@@ -55,8 +55,10 @@ def resync(
             return _await_deliveries(ctx, scope, report)
     except Cancelled:
         return runs.finish(scope, "cancelled")
-    except GraphError as exc:
-        log.warning("resync failed: %s", exc)
+    except redis.RedisError:
+        raise  # the job is run again once Redis answers (jobs.RERUNS)
+    except Exception as exc:  # noqa: BLE001 - Graph unreachable, a bad mapping, a bug: the run failed
+        log.warning("resync failed: %s: %s", type(exc).__name__, exc)
         return runs.finish(scope, "failed", errors=[f"{type(exc).__name__}: {exc}"])
     return runs.finish(scope, _final_status(report), **report)
 

@@ -10,8 +10,8 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from bridge.admin.service import TargetAdmin
 from bridge.events import GROUP
 from bridge.extension import Bridge
-from bridge.jobs import PRIORITY_QUEUE, QUEUE
 from bridge.graph.runner import SCOPE
+from bridge.jobs import PRIORITY_QUEUE, QUEUE
 from bridge.resync import Runs
 
 

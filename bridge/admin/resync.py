@@ -89,7 +89,8 @@ class ResyncAdmin:
 
     def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict:
         """Reconcile one user or group with Entra now, in this process."""
-        from bridge.graph.client import GraphError
+        from bridge.graph.errors import GraphError
+        from bridge.graph.mapping import MappingError
 
         if kind not in ("user", "group"):
             raise AdminError("kind must be user or group")
@@ -100,6 +101,8 @@ class ResyncAdmin:
             raise Conflict(str(exc)) from exc
         except GraphError as exc:
             raise Conflict(f"Microsoft Graph: {exc}") from exc
+        except MappingError as exc:
+            raise Conflict(f"Graph mapping: {exc}") from exc
 
     def runner(self) -> GraphRunner:
         s = self.state

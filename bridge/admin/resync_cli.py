@@ -17,7 +17,7 @@ from bridge.resync import AlreadyRunning
 
 resync_cli = AppGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")
 
-WAIT_POLL_SECONDS = 2.0
+WAIT_POLL_SECONDS = 1.0
 
 
 def _admin() -> ResyncAdmin:
@@ -60,7 +60,7 @@ def start(mode: str, target: str | None, full: bool, dry_run: bool, wait: bool) 
     run = _call(_admin().start, mode, target, dry_run=dry_run, full=full)
     _show(run)
     if wait:
-        _follow()
+        _exit_for(_follow())
 
 
 @resync_cli.command("status")
@@ -86,15 +86,33 @@ def confirm() -> None:
     _show(_call(_admin().confirm))
 
 
-def _follow() -> None:
+SUCCESS = ("completed", "awaiting_confirmation")
+"""Run statuses after which ``--wait`` and ``reconcile`` exit 0; any other exits 1."""
+
+
+def _follow() -> dict | None:
+    """Print the run's progress (deliveries included) until it ends; return its record."""
     runs = _admin().runs
+    last = None
     while True:
         run = runs.get(SCOPE)
         if run is None or run["status"] not in ("queued", "running"):
             _show(run)
-            return
-        click.echo(f"  {run.get('phase')}: {run.get('done', 0)}/{run.get('total', 0)}")
+            return run
+        line = f"  {run.get('phase')}: {run.get('done', 0)}/{run.get('total', 0)}"
+        if line != last:
+            click.echo(line)
+            last = line
         time.sleep(WAIT_POLL_SECONDS)
+
+
+def _exit_for(run: dict | None) -> None:
+    """Exit 1 unless the run completed cleanly (or waits for its confirmation)."""
+    status = (run or {}).get("status")
+    if status == "awaiting_confirmation":
+        click.echo("deprovisions wait for: flask --app app resync confirm")
+    if status not in SUCCESS:
+        raise SystemExit(1)
 
 
 @click.command("reconcile")
@@ -129,6 +147,7 @@ def reconcile_cli(dry_run: bool, full: bool, obj: str | None) -> None:
         if report["status"] != "awaiting_confirmation":
             runs.finish(SCOPE, report["status"], drift=report["drift"], errors=report["errors"])
     click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    _exit_for(report)
 
 
 @click.command("status")

@@ -16,7 +16,7 @@ import httpx
 from marshmallow import ValidationError
 
 from bridge.deliveries import Deliveries
-from bridge.directory import Directory
+from bridge.directory import Directory, is_id
 from bridge.extension import Bridge
 from bridge.jobs import Jobs, discard
 from bridge.scim.attributes import ResourceType
@@ -104,12 +104,16 @@ class TargetAdmin:
         return self._public(self.targets.config(self.resolve(ref)))
 
     def create(self, data: dict) -> dict:
-        """Store a new target from TargetSchema-loaded ``data``."""
+        """Store a new target from TargetSchema-loaded ``data``; an enabled one is then sent
+        every user and group already in the directory that its scope takes."""
         self._check(data)
         try:
-            return self._public(self.targets.create(data))
+            stored = self.targets.create(data)
         except TargetConflict as exc:
             raise Conflict(str(exc)) from exc
+        if stored.get("enabled", True):
+            self._sync(stored)
+        return self._public(stored)
 
     def update(self, ref: str, changes: dict) -> dict:
         """Apply ``changes`` (loaded by TargetChangesSchema); secrets left out are kept.
@@ -245,6 +249,9 @@ class TargetAdmin:
         """What the schema cannot check: filter, mappings, signing secret, a key for secrets."""
         errors: dict[str, object] = {}
         scope = config.get("scope") or {}
+        strangers = [g for g in scope.get("groups") or [] if not is_id(g)]
+        if scope.get("type") == "groups" and strangers:
+            errors["scope"] = {"groups": [f"not a group id: {g[:60]!r}" for g in strangers[:5]]}
         if scope.get("type") == "filter":
             try:
                 check_filter(parse_filter(scope.get("filter") or ""), self.resource_types["User"])

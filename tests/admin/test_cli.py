@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from bridge.directory import new_id
 from bridge.targets.signing import new_secret
 
 
@@ -57,6 +58,7 @@ def test_targets_add_reports_invalid_input(app, tmp_path):
 
 
 def test_targets_add_takes_scope_mapping_and_oauth(app, tmp_path):
+    g1, g2 = new_id(), new_id()
     mapping = tmp_path / "users.json"
     mapping.write_text(json.dumps({"login": {"lower": "userName"}}))
     result = run(
@@ -64,13 +66,13 @@ def test_targets_add_takes_scope_mapping_and_oauth(app, tmp_path):
         "--url", "https://crm.example.com/scim/v2",
         "--oauth-token-url", "https://login.example.com/token",
         "--oauth-client-id", "bridge", "--oauth-client-secret", "s3cret",
-        "--resources", "users", "--scope-groups", "g1,g2", "--deprovision", "delete",
+        "--resources", "users", "--scope-groups", f"{g1},{g2}", "--deprovision", "delete",
         "--shadow", "--user-mapping-file", str(mapping),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     target = app.extensions["bridge"].targets.all()[0]
     assert target.auth["type"] == "oauth2" and target.auth["client_secret"] == "s3cret"
-    assert (target.resources, target.scope_groups) == (("users",), frozenset({"g1", "g2"}))
+    assert (target.resources, target.scope_groups) == (("users",), frozenset({g1, g2}))
     assert (target.deprovision, target.shadow) == ("delete", True)
     assert target.user_mapping.to_spec() == {"login": {"lower": "userName"}}
 

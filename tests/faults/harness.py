@@ -1,7 +1,7 @@
 """The real bridge processes for fault tests, each started and stopped by its PID.
 
 A :class:`Stack` is one bridge on 127.0.0.1: Redis with AOF (``EmbeddedRedis``), the web
-tier (gunicorn, as ``bridge/serve.py`` runs it) and workers (``python -m workers.run``),
+tier (as ``bridge/serve.py`` runs it) and workers (``python -m workers.run``),
 each in a session of its own, with its output in a log file of the stack's folder. The
 knobs in :data:`FAST_ENV` make recovery take seconds while keeping the real mechanisms.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from bridge import serve
 from bridge.embedded_redis import EmbeddedRedis, free_port
 from bridge.extension import ADMIN_TOKENS_HASH
 from bridge.secrets import SecretBox
@@ -63,14 +64,10 @@ LOG_TAIL = 4000
 
 
 def web_command(bind: str, env: Mapping[str, str]) -> list[str]:
-    """The web tier's command line: the one place to change when the server changes."""
-    return [
-        sys.executable, "-m", "gunicorn", "app:create_app()",
-        "--bind", bind, "--workers", env.get("WEB_CONCURRENCY", "4"),
-        "--worker-class", "gthread", "--threads", env.get("BRIDGE_WEB_THREADS", "2"),
-        "--keep-alive", "5", "--reuse-port",
-        "--access-logfile", "/dev/null",
-    ]  # fmt: skip
+    """The web tier's command line, as ``bridge/serve.py`` runs it."""
+    return serve.web_command(
+        bind, int(env.get("WEB_CONCURRENCY", "2")), int(env.get("BRIDGE_WEB_THREADS", "4")), False
+    )
 
 
 def worker_command(role: str) -> list[str]:
@@ -100,7 +97,7 @@ class Process:
         self.popen.wait(10)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL to the process's own session (gunicorn's children too)."""
+        """SIGTERM, then SIGKILL to the process's own session (the web server's children too)."""
         self.terminate()
         self.finish(time.monotonic() + STOP_GRACE)
 

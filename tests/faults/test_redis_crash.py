@@ -7,7 +7,6 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from tests.factories import entra_user
 from tests.faults.client import BridgeClient
@@ -59,10 +58,6 @@ class WriteLoad:
                     time.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after Redis restarts under load, a delivery scheduled for retry across the outage stays scheduled for minutes, so a stored user stays undelivered",
-)
 def test_redis_kill_and_restart_under_load_loses_and_strands_nothing(make_stack, fakes):
     stack = make_stack()
     bridge = BridgeClient(stack)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from tests.faults.client import BridgeClient
 from tests.faults.invariant import converge
 
@@ -17,10 +15,6 @@ KILL_AFTER = 100
 ANSWER_SECONDS = 0.05
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retries scheduled before every worker was SIGKILLed wait for the dead worker's RQ scheduler lock to expire (61 s or more)",
-)
 def test_sigkill_of_every_worker_mid_delivery_loses_nothing(make_stack, fakes):
     stack = make_stack()
     bridge = BridgeClient(stack)

@@ -3,10 +3,15 @@ workers against the fake Graph; heals flow to targets through the fan-out pipeli
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+
 import pytest
 
+from app import create_app
 from bridge.jobs import SYNC_QUEUE
 from bridge.schedule import tick
+from tests.factories import entra_user
 from workers.context import context
 
 
@@ -113,3 +118,52 @@ def test_scheduled_reconciliation_is_enqueued_once_per_interval(app, settings):
     assert tick(ctx.redis, "bridge", settings.graph, ctx.jobs) is True
     assert tick(ctx.redis, "bridge", settings.graph, ctx.jobs) is False
     assert [j.func_name for j in ctx.queues[SYNC_QUEUE].get_jobs()] == ["workers.reconcile.resync"]
+
+
+def test_targets_phase_counts_deliveries_until_they_settle(admin, pipeline, hook, scim):
+    """Progress counts the work that remains, deliveries included: a run that only queued
+    its deliveries is still running."""
+    for _ in range(3):
+        scim.post("/Users", json=entra_user())
+    pipeline.run()
+    hook.events.clear()
+    assert admin.post("/resync", json={"mode": "targets"}).status_code == 202
+    ctx = context()
+    job = ctx.queues[SYNC_QUEUE].dequeue_any([ctx.queues[SYNC_QUEUE]], None, connection=ctx.redis)
+    job[0].perform()  # the resync job alone: it queues its deliveries
+    current = admin.get("/resync").json["current"]
+    assert (current["status"], current["phase"]) == ("running", "targets")
+    assert (current["done"], current["total"]) == (0, 3)
+    pipeline.run()
+    current = admin.get("/resync").json["current"]
+    assert (current["status"], current["done"], current["total"]) == ("completed", 3, 3)
+
+
+def test_resync_that_cannot_reach_graph_fails_and_wait_exits_non_zero(app, pipeline, fake_graph):
+    fake_graph.reject_tokens = True
+    runner = app.test_cli_runner()
+    results: list = []
+    waiting = threading.Thread(
+        target=lambda: results.append(runner.invoke(args=["resync", "start", "--wait"]))
+    )
+    waiting.start()
+    while waiting.is_alive():
+        pipeline.run()
+        waiting.join(0.2)
+    (result,) = results
+    assert result.exit_code == 1, result.output
+    assert "failed" in result.output
+
+
+def test_reconcile_that_recorded_errors_exits_non_zero(
+    settings, redis_client, fake_graph, tmp_path
+):
+    names = tmp_path / "groups.json"
+    names.write_text('{"displayName": "mail"}')  # Graph's groups here have no mail
+    graph = dataclasses.replace(settings.graph, group_mapping_file=str(names))
+    app = create_app(dataclasses.replace(settings, graph=graph))
+    tenant = fake_graph.tenant
+    tenant.assign(tenant.add_group(members=[tenant.add_user(mailNickname="ada")["id"]])["id"])
+    result = app.test_cli_runner().invoke(args=["reconcile"])
+    assert '"status": "completed_with_errors"' in result.output
+    assert result.exit_code == 1
