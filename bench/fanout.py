@@ -14,7 +14,6 @@ import math
 import os
 import platform
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,15 @@ import redis
 
 from bench import entra, fanout_profile
 from bench.common import percentile, stop_on_signals
-from bench.fanout_drive import Child, Receipts, paced_creates, python_module, session_pids, wait_for
+from bench.fanout_drive import (
+    Child,
+    Receipts,
+    paced_creates,
+    python_module,
+    session_pids,
+    wait_for,
+    wait_listening,
+)
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.deliveries import Deliveries
 from bridge.embedded_redis import EmbeddedRedis, free_port
@@ -123,7 +130,7 @@ class Stack:
             self.receipts[mode] = Receipts(out)
             sink.start()
         for mode, sink in self.sinks.items():
-            _wait_listening(sink, self.sink_ports[mode])
+            wait_listening(sink, self.sink_ports[mode])
         self.bridge = Gunicorn("app:create_app()", ServerSettings(), self.env, self.workdir)
         self.bridge.start()
         store = TargetStore(self.client, PREFIX, SecretBox([key]), build_resource_types([], []))
@@ -225,19 +232,6 @@ class Stack:
         queues = queues_for(self.client)
         out["failed_jobs"] = sum(queues[name].failed_job_registry.count for name in QUEUES)
         return out
-
-
-def _wait_listening(child: Child, port: int) -> None:
-    deadline = time.monotonic() + SINK_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if not child.alive():
-            break
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{child.name} did not start:\n{child.log_tail()}")
 
 
 def cpu_delta(before: dict, after: dict) -> dict[str, float]:

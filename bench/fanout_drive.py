@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,6 +49,12 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL to the whole session at once: nothing gets to clean up."""
+        if self.process is not None:
+            _killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT)
 
     def stop(self) -> None:
         """SIGTERM to the session, SIGKILL if it lingers (and to anything left in it)."""
@@ -93,6 +100,27 @@ def session_pids(sid: int) -> list[int]:
         if int(fields[3]) == sid:  # fields after the name: state ppid pgrp session
             pids.append(int(entry))
     return pids
+
+
+START_TIMEOUT = 30.0
+"""Seconds a child may take to listen (or to answer its readiness check)."""
+
+
+def wait_listening(child: Child, port: int, path: str | None = None) -> None:
+    """Until ``child`` accepts connections on ``port`` (and answers 200 on ``path``)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and child.alive():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                if path is None:
+                    return
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{child.name} did not start:\n{child.log_tail()}")
 
 
 def python_module(module: str, *args: str) -> list[str]:

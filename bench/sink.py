@@ -17,6 +17,9 @@ has been read in full; lines are buffered and written every FLUSH_SECONDS and on
   Writes are recorded (``user.create`` with the ``userName``, ``user.patch`` with the
   remote id, …); lookups are not.
 
+``--delay S`` answers every request S seconds after it arrived (a slow target); the
+receipt is still recorded on arrival.
+
 SIGTERM or SIGINT stops the server after a last flush.
 """
 
@@ -150,8 +153,9 @@ class Handler:
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, delay: float = 0.0) -> None:
         self.handler = handler
+        self.delay = delay
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -196,13 +200,21 @@ class HttpProtocol(asyncio.Protocol):
             out.append(self.handler(method, target, body, time.time()))
             if close:
                 break
+        if self.delay > 0:
+            asyncio.get_running_loop().call_later(self.delay, self._answer, out, close)
+        else:
+            self._answer(out, close)
+
+    def _answer(self, out: list[bytes], close: bool) -> None:
+        if self.transport.is_closing():
+            return
         if out:
             self.transport.write(b"".join(out))
         if close:
             self.transport.close()
 
 
-async def serve(mode: str, port: int, out: Path) -> None:
+async def serve(mode: str, port: int, out: Path, delay: float = 0.0) -> None:
     recorder = Recorder(out)
     handler = Handler(mode, recorder)
     loop = asyncio.get_running_loop()
@@ -210,7 +222,7 @@ async def serve(mode: str, port: int, out: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     server = await loop.create_server(
-        lambda: HttpProtocol(handler), "127.0.0.1", port, backlog=1024, reuse_address=True
+        lambda: HttpProtocol(handler, delay), "127.0.0.1", port, backlog=1024, reuse_address=True
     )
     print(f"sink {mode} listening on 127.0.0.1:{port}", flush=True)
     try:
@@ -230,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=["webhook", "scim"], required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="file the receipts are appended to")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = p.parse_args(argv)
-    asyncio.run(serve(args.mode, args.port, args.out))
+    asyncio.run(serve(args.mode, args.port, args.out, args.delay))
     return 0
 
 

@@ -61,10 +61,10 @@ DEFAULT_TARGET_READ_TIMEOUT = 10.0
 DEFAULT_JOB_HEARTBEAT_SECONDS = 5
 """How often a worker tells Redis that the jobs it runs are still alive."""
 
-DEFAULT_JOB_LOST_SECONDS = 30
+DEFAULT_JOB_LOST_SECONDS = 15
 """A job whose worker has not heart-beaten for this long is run again by another worker."""
 
-DEFAULT_MAINTENANCE_SECONDS = 10
+DEFAULT_MAINTENANCE_SECONDS = 5
 """How often each worker looks for lost jobs and stale registrations."""
 
 DEFAULT_WORKER_TTL_SECONDS = 60
