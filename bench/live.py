@@ -41,15 +41,30 @@ class LiveBridge:
             "BRIDGE_SECRET_KEYS": SecretBox.generate_key(),
             "BRIDGE_RATE_LIMIT": "0",
             "BRIDGE_GRAPH_INTERVAL_MINUTES": "0",
+            **self.extra_env,
         }
-        web = Child(
-            "web", web_command(f"127.0.0.1:{self.port}", 2, 4, False), self.env, self.workdir
-        )
-        worker = Child("worker", python_module("workers.run", "deliver"), self.env, self.workdir)
-        for child in (web, worker):
-            child.start()
-            self.children.append(child)
+        bind = f"127.0.0.1:{self.port}"
+        web = Child("web", web_command(bind, 2, 4, False), self.env, self.workdir)
+        web.start()
+        self.children.append(web)
         wait_listening(web, self.port, "/readyz")
+        self.start_workers()
+
+    def start_workers(self) -> None:
+        """Start the delivery workers (again, after they were killed)."""
+        self.workers = []
+        for _ in range(self.worker_count):
+            self.started_workers += 1
+            args = python_module("workers.run", "deliver")
+            child = Child(f"worker{self.started_workers}", args, self.env, self.workdir)
+            child.start()
+            self.workers.append(child)
+            self.children.append(child)
+
+    def kill_workers(self) -> None:
+        """SIGKILL every delivery worker process, as a crash or the OOM killer would."""
+        for child in self.workers:
+            child.kill()
 
     def sink(self, name: str, mode: str, *extra: str) -> tuple[int, Receipts]:
         port = free_port()

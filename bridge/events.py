@@ -97,10 +97,15 @@ class Dispatcher:
         return total
 
     def _workers_busy(self) -> bool:
-        """Whether delivery jobs are waiting: then batching beats dispatching at once."""
+        """Whether delivery jobs are waiting, in a queue or for a place in their target's
+        lane: then fewer, larger jobs beat dispatching at once (each job costs RQ's fixed
+        bookkeeping, and a lane runs only its target's concurrency of them at a time)."""
         pipe = self.redis.pipeline(transaction=False)
         for name in DELIVERY_QUEUES:
             pipe.llen(self.jobs.queues[name].key)
+        for target in self.targets():
+            for urgent in (False, True):
+                pipe.zcard(self.jobs.waiting_key(target.id, urgent))
         return any(pipe.execute())
 
     def reclaim(self, min_idle_ms: int = CLAIM_IDLE_MS) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.rate_limit import RateLimit
+from rq.rate_limit import RateLimit, RateLimitRegistry
 
 from bridge.deliveries import Deliveries, split_item
 from bridge.directory import Directory
@@ -107,6 +107,12 @@ class Jobs:
             else:
                 queue.enqueue(DELIVER_JOB, args=args, kwargs=kwargs, **options)
         return len(items)
+
+    def waiting_key(self, target_id: str, urgent: bool) -> str:
+        """Where RQ keeps the jobs waiting for a place in a target's lane."""
+        return RateLimitRegistry(
+            lane(self.prefix, target_id, urgent), self.queues[QUEUE].connection
+        ).rate_limited_key
 
     def probe(self, target_id: str, delay: float) -> None:
         """Probe a quarantined target after ``delay`` seconds (outside its lane: a probe is

@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, worker_registration
 from rq.executions import Execution
 from rq.job import Job
-from rq.registry import StartedJobRegistry
+from rq.registry import StartedJobRegistry, clean_registries
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now as utc_now
 from rq.worker import WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,21 @@ class LaneWorker(SimpleWorker):
         self.set_state(WorkerStatus.IDLE)
 
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        """Not here: an idle lane is blocked in its dequeue for most of the time, and RQ's
+        queue maintenance lock outlives a killed holder by 15 minutes. The process's
+        maintenance thread calls :meth:`maintain` instead, on time."""
+        self.last_cleaned_at = utc_now()
+
+    def maintain(self, every: int) -> None:
+        """RQ's queue maintenance (lost jobs re-run, stale registrations and rate-limit
+        slots freed), then stranded jobs queued again: at most once per ``every`` seconds
+        per queue across all workers, under a lock that lapses by itself."""
         for queue in self.queues:
+            lock = f"{queue.registry_cleaning_key}:lanes"
+            if not self.connection.set(lock, self.name, nx=True, ex=max(1, every)):
+                continue
+            clean_registries(queue, self._exc_handlers)
+            worker_registration.clean_worker_registry(queue)
             self._requeue_stranded(queue)
 
     def _requeue_stranded(self, queue: Queue) -> None:
@@ -168,8 +182,11 @@ class Lane(threading.Thread):
     """Runs one LaneWorker after another until stopped: a worker that quits because Redis
     went away is replaced once Redis answers again."""
 
-    def __init__(self, name: str, make: Callable[[str], LaneWorker], ping: redis.Redis) -> None:
+    def __init__(
+        self, name: str, queue: str, make: Callable[[str], LaneWorker], ping: redis.Redis
+    ) -> None:
         super().__init__(name=name, daemon=True)
+        self.queue = queue
         self.make = make
         self.ping = ping
         self.worker: LaneWorker | None = None

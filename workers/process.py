@@ -88,7 +88,7 @@ class WorkerProcess:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         settings = self.ctx.settings
         self.lanes = [
-            Lane(f"{self.consumer}.{queue}.{n}", self._worker(queue), self.ctx.redis)
+            Lane(f"{self.consumer}.{queue}.{n}", queue, self._worker(queue), self.ctx.redis)
             for n, queue in enumerate(lane_queues(self.role, settings.worker_threads))
         ]
         self.dispatcher = DispatcherThread(
@@ -106,6 +106,7 @@ class WorkerProcess:
             self.ticker,
             threading.Thread(target=self._schedule, name="scheduler", daemon=True),
             threading.Thread(target=self._heartbeats, name="heartbeats", daemon=True),
+            threading.Thread(target=self._maintain, name="maintenance", daemon=True),
             *self.lanes,
         ]
 
@@ -164,6 +165,21 @@ class WorkerProcess:
                     lane.beat()
                 except redis.RedisError as exc:
                     log.warning("heartbeat of %s failed: %s", lane.name, exc)
+
+    def _maintain(self) -> None:
+        """Every BRIDGE_MAINTENANCE_SECONDS: RQ's maintenance of each queue this process
+        serves (lost jobs are found here), by the first lane of each queue."""
+        every = max(1, self.ctx.settings.maintenance_seconds)
+        firsts = {lane.queue: lane for lane in reversed(self.lanes)}
+        while not self.stop.wait(every):
+            for lane in firsts.values():
+                worker = lane.worker
+                if worker is None:
+                    continue
+                try:
+                    worker.maintain(every)
+                except redis.RedisError as exc:
+                    log.warning("maintenance of %s failed: %s", lane.queue, exc)
 
     def _schedule(self) -> None:
         """RQ's scheduler loop (delayed retries, probes), in a thread: RQ would fork a
