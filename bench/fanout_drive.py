@@ -16,6 +16,7 @@ from pathlib import Path
 from bench import entra
 from bench.loadgen import Request, _Connection
 from bench.server import REPO
+from bridge.processes import die_with_parent
 
 STOP_TIMEOUT = 10.0
 
@@ -45,6 +46,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     def alive(self) -> bool:

@@ -10,6 +10,13 @@ Keys (``{t}`` is ``{prefix}:target:{target id}``; an *item* is ``"{kind}:{id}"``
     {t}:deprovisions    sorted set of recent deprovisions (deletion guard window)
     {t}:stats           hash of counters
     {t}:lock:{item}     delivery lock: one delivery per target and resource at a time
+    {t}:pending:{lane}  set of items changed since the lane's last job took them
+                        (lane: ``changes`` or ``deprovision``)
+    {t}:pending:{lane}:queued   set while a job that will take them is queued
+    {t}:taken:{job}     set of the items a job took and has not finished yet
+
+Changes are coalesced per lane: however often a resource changes while its target is
+busy or down, it waits there once, and one job takes everything waiting when it starts.
 """
 
 from __future__ import annotations
@@ -27,6 +34,26 @@ import redis
 
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
+
+QUEUED_MARK_SECONDS = 60
+"""A lane's "job queued" mark lapses after this long, should the job never have been
+queued (a crash between the mark and the enqueue): the next change queues another."""
+
+TAKEN_SECONDS = 7 * 24 * 3600
+"""What a job took outlives the job by this long at most (its failed entry lives a week)."""
+
+_TAKE = """
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SUNIONSTORE', KEYS[3], KEYS[3], KEYS[1])
+  redis.call('DEL', KEYS[1])
+end
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+return redis.call('SMEMBERS', KEYS[3])
+"""
+"""Move a lane's pending items to a job's taken set and clear the lane's queued mark (a
+change after this queues a new job); a job run again after its worker died also gets
+back what it had taken and not finished."""
 
 LOCK_SECONDS = 60
 """A delivery lock expires after this long, should its worker die while holding it. The
@@ -67,6 +94,7 @@ class Deliveries:
         self._finish = client.register_script(
             (Path(__file__).parent / "lua" / "finish.lua").read_text()
         )
+        self._take = client.register_script(_TAKE)
 
     def key(self, target_id: str, name: str) -> str:
         return f"{self.prefix}:target:{target_id}:{name}"
@@ -96,6 +124,40 @@ class Deliveries:
         return Snapshot(
             locked, orjson.loads(state) if state else {}, raw, derived, breaker == b"open"
         )
+
+    # --- coalesced changes ------------------------------------------------------------------
+    def pend(self, target_id: str, lane: str, items: list[list[str]]) -> bool:
+        """Add ``items`` to the lane's pending set; True when no job is queued to take
+        them yet (the caller queues one; the mark says so to the next caller)."""
+        pending = self.key(target_id, f"pending:{lane}")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(pending, *(item(k, r) for k, r in items))
+        pipe.set(pending + ":queued", 1, nx=True, ex=QUEUED_MARK_SECONDS)
+        return bool(pipe.execute()[1])
+
+    def take_pending(self, target_id: str, lane: str, job_id: str) -> list[tuple[str, str]]:
+        """Everything pending in the lane, now the job's (see _TAKE)."""
+        pending = self.key(target_id, f"pending:{lane}")
+        taken = self.key(target_id, f"taken:{job_id}")
+        raw = self._take(keys=[pending, pending + ":queued", taken], args=[TAKEN_SECONDS])
+        return [split_item(i.decode()) for i in raw]
+
+    def done_with(self, target_id: str, job_id: str, items: list[tuple[str, str]]) -> None:
+        """The job finished with ``items`` (delivered, or handed to a retry job)."""
+        if items:
+            self.redis.srem(self.key(target_id, f"taken:{job_id}"), *(item(k, r) for k, r in items))
+
+    def pending_items(self, target_id: str, lane: str) -> list[tuple[str, str]]:
+        """The items waiting in one lane, sorted."""
+        raw = self.redis.smembers(self.key(target_id, f"pending:{lane}"))
+        return sorted(split_item(i.decode()) for i in raw)
+
+    def pending(self, target_id: str) -> int:
+        """Items waiting in the target's lanes for a job to take them."""
+        pipe = self.redis.pipeline(transaction=False)
+        for lane in ("changes", "deprovision"):
+            pipe.scard(self.key(target_id, f"pending:{lane}"))
+        return sum(pipe.execute())
 
     def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
         if not ids:
@@ -190,6 +252,39 @@ class Deliveries:
         }
         self.redis.hset(self.key(target_id, "held"), item(kind, rid), orjson.dumps(entry))
 
+    def hold_all(self, target_id: str, items: list[tuple[str, str]], reason: str, why: str) -> None:
+        """Hold ``items`` without examining them (the target is quarantined), logged and
+        counted as held: one round trip for a whole batch."""
+        at = now_iso()
+        parked = {
+            item(k, r): orjson.dumps(
+                {"kind": k, "id": r, "reason": reason, "error": None, "attempts": 0, "at": at}
+            )
+            for k, r in items
+        }
+        logged = [
+            orjson.dumps(
+                {
+                    "at": at,
+                    "kind": k,
+                    "id": r,
+                    "action": None,
+                    "outcome": "held",
+                    "status": None,
+                    "attempts": 0,
+                    "latency_ms": 0.0,
+                    "error": why,
+                }
+            )  # fmt: skip
+            for k, r in items
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.key(target_id, "held"), mapping=parked)
+        pipe.lpush(self.key(target_id, "log"), *logged)
+        pipe.ltrim(self.key(target_id, "log"), 0, LOG_LENGTH - 1)
+        pipe.hincrby(self.key(target_id, "stats"), "held", len(items))
+        pipe.execute()
+
     def parked(self, target_id: str, which: str) -> list[dict]:
         """Dead letters (``dead``) or held deliveries (``held``), oldest first."""
         entries = [orjson.loads(v) for v in self.redis.hvals(self.key(target_id, which))]
@@ -235,6 +330,14 @@ class Deliveries:
             return True
         return False
 
+    def quarantined(self, target_ids: list[str]) -> set[str]:
+        """Which of the targets have an open breaker, in one round trip."""
+        ids = list(dict.fromkeys(target_ids))
+        pipe = self.redis.pipeline(transaction=False)
+        for target_id in ids:
+            pipe.hget(self.key(target_id, "breaker"), "state")
+        return {t for t, state in zip(ids, pipe.execute(), strict=True) if state == b"open"}
+
     def is_open(self, target_id: str) -> bool:
         return self.redis.hget(self.key(target_id, "breaker"), "state") == b"open"
 
@@ -244,5 +347,9 @@ class Deliveries:
 
     def forget(self, target_id: str) -> None:
         """Drop all bookkeeping of a deleted target."""
-        names = ("state", "log", "dead", "held", "breaker", "deprovisions", "stats")
+        names = (
+            "state", "log", "dead", "held", "breaker", "deprovisions", "stats",
+            "pending:changes", "pending:deprovision",
+            "pending:changes:queued", "pending:deprovision:queued",
+        )  # fmt: skip
         self.redis.delete(*(self.key(target_id, n) for n in names))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from bridge.processes import die_with_parent
+
 START_TIMEOUT = 15.0
 """Seconds to wait for the embedded server to answer PING."""
 
@@ -68,7 +70,11 @@ class EmbeddedRedis:
         ]  # fmt: skip
         # a session of its own: a terminal Ctrl-C reaches the supervisor, which stops Redis last
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + START_TIMEOUT

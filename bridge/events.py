@@ -22,7 +22,8 @@ from collections.abc import Callable
 import orjson
 import redis
 
-from bridge.jobs import DELIVERY_QUEUES, Jobs
+from bridge.deliveries import Deliveries
+from bridge.jobs import Jobs
 from bridge.targets.model import Target
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,6 @@ log = logging.getLogger(__name__)
 GROUP = "dispatch"
 BATCH = 500
 """Stream entries read per round trip."""
-
-LINGER_SECONDS = 0.025
-"""While workers are busy, a read that found less than a batch waits this long for more:
-bigger jobs spread each job's fixed cost, so a busy worker catches up instead of falling
-behind. An idle pipeline never waits."""
 
 CLAIM_IDLE_MS = 15_000
 """Pending entries idle this long are taken over from a dispatcher that died (a live one
@@ -63,6 +59,7 @@ class Dispatcher:
         self.targets = targets
         self.consumer = consumer
         self.jobs = jobs
+        self.deliveries = Deliveries(client, prefix)
 
     def setup(self) -> None:
         """Create the consumer group; from the stream's start, so nothing is skipped."""
@@ -75,9 +72,6 @@ class Dispatcher:
     def poll(self, block_ms: int | None = 1000) -> int:
         """Dispatch one batch of new entries (waiting up to ``block_ms``; None: no wait)."""
         entries = self._read(BATCH, block_ms)
-        if entries and len(entries) < BATCH and self._workers_busy():
-            time.sleep(LINGER_SECONDS)
-            entries += self._read(BATCH - len(entries), None)
         self.dispatch(entries)
         return len(entries)
 
@@ -95,18 +89,6 @@ class Dispatcher:
             self.dispatch(entries)
             total += len(entries)
         return total
-
-    def _workers_busy(self) -> bool:
-        """Whether delivery jobs are waiting, in a queue or for a place in their target's
-        lane: then fewer, larger jobs beat dispatching at once (each job costs RQ's fixed
-        bookkeeping, and a lane runs only its target's concurrency of them at a time)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for name in DELIVERY_QUEUES:
-            pipe.llen(self.jobs.queues[name].key)
-        for target in self.targets():
-            for urgent in (False, True):
-                pipe.zcard(self.jobs.waiting_key(target.id, urgent))
-        return any(pipe.execute())
 
     def reclaim(self, min_idle_ms: int = CLAIM_IDLE_MS) -> int:
         """Take over entries another dispatcher read but never handed over."""
@@ -130,9 +112,17 @@ class Dispatcher:
             return
         targets = {t.id: t for t in self.targets() if t.enabled}
         plan = self.plan([_fields(f) for _, f in entries], list(targets.values()))
+        quarantined = self.deliveries.quarantined([t for t, _ in plan])
         for (target_id, urgent), items in plan.items():
             target = targets[target_id]
-            self.jobs.deliver(target_id, items, concurrency=target.concurrency, urgent=urgent)
+            if target_id in quarantined and not target.shadow:
+                # no job until the target answers again: its probe releases what waits
+                pairs = [(kind, rid) for kind, rid in items]
+                self.deliveries.hold_all(target_id, pairs, "circuit", "target quarantined")
+                continue
+            self.jobs.changed(
+                self.deliveries, target_id, items, concurrency=target.concurrency, urgent=urgent
+            )
         ids = [entry_id for entry_id, _ in entries]
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, GROUP, *ids)

@@ -24,7 +24,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
-from rq.rate_limit import RateLimit, RateLimitRegistry
+from rq.rate_limit import RateLimit
 
 from bridge.deliveries import Deliveries, split_item
 from bridge.directory import Directory
@@ -108,11 +108,27 @@ class Jobs:
                 queue.enqueue(DELIVER_JOB, args=args, kwargs=kwargs, **options)
         return len(items)
 
-    def waiting_key(self, target_id: str, urgent: bool) -> str:
-        """Where RQ keeps the jobs waiting for a place in a target's lane."""
-        return RateLimitRegistry(
-            lane(self.prefix, target_id, urgent), self.queues[QUEUE].connection
-        ).rate_limited_key
+    def changed(
+        self,
+        deliveries: Deliveries,
+        target_id: str,
+        items: list[list[str]],
+        *,
+        concurrency: int | None = None,
+        urgent: bool = False,
+    ) -> None:
+        """Resources that changed: pending in the target's lane, for the next job to take
+        (one is queued when none is yet), so a busy or dead target's backlog is one entry
+        per resource, not one job per change."""
+        lane_name = "deprovision" if urgent else "changes"
+        if deliveries.pend(target_id, lane_name, items):
+            queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
+            limit = RateLimit(
+                lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
+            )
+            kwargs = {"urgent": urgent, "pending": lane_name}
+            options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
+            queue.enqueue(DELIVER_JOB, args=(target_id, []), kwargs=kwargs, **options)
 
     def probe(self, target_id: str, delay: float) -> None:
         """Probe a quarantined target after ``delay`` seconds (outside its lane: a probe is

@@ -132,6 +132,11 @@ class Relay:
         """Deliver each (kind, id) item, users first; failures become retries, dead letters
         or holds. ``token`` identifies the job (its delivery locks carry it)."""
         outcome = Outcome()
+        if not target.shadow and self.deliveries.is_open(target.id):
+            # quarantined: park the whole batch at once, for the probe to release
+            self.deliveries.hold_all(target.id, items, "circuit", "target quarantined")
+            outcome.results = {f"{k}:{r}": "held" for k, r in items}
+            return outcome
         users = [i for i in items if i[0] == "user"]
         groups = [i for i in items if i[0] != "user"]
         for kind, rid in users + groups:

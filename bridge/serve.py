@@ -25,6 +25,7 @@ import redis
 
 from bridge.config import Settings
 from bridge.embedded_redis import EmbeddedRedis
+from bridge.processes import die_with_parent
 from bridge.secrets import SecretBox
 from bridge.tokens import TokenStore
 
@@ -171,7 +172,7 @@ def _start_redis(embedded: EmbeddedRedis) -> subprocess.Popen:
 
 def _spawn(args: list[str], env: dict) -> subprocess.Popen:
     # a session of its own: a terminal's Ctrl-C reaches this supervisor, which stops them
-    return subprocess.Popen(args, env=env, start_new_session=True)
+    return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=die_with_parent)
 
 
 def _wait_ready(bind: str, children: list[Child]) -> bool:

@@ -7,7 +7,9 @@ import uuid
 
 from rq import get_current_job
 
+from bridge.jobs import ITEMS_PER_JOB
 from bridge.targets.base import TargetError
+from bridge.targets.model import Target
 from bridge.targets.store import TargetNotFound
 from workers.context import Context, context
 
@@ -22,25 +24,53 @@ def deliver(
     *,
     run: str | None = None,
     urgent: bool = False,
+    pending: str | None = None,
 ) -> dict:
-    """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``.
+    """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``, or
+    for everything pending in its lane ``pending`` (see Jobs.changed).
 
     ``run`` names the resync waiting for these items; ``urgent`` keeps retries and
     follow-ups in the lane that takes access away."""
     ctx = context()
+    token = _job_token()
+    pairs = [(kind, rid) for kind, rid in items]
+    if pending is not None:
+        pairs += ctx.deliveries.take_pending(target_id, pending, token)
     try:
         target = ctx.targets.cached(target_id)
     except TargetNotFound:
-        _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in items])
-        return {"skipped": "target deleted"}
-    if not target.enabled:
-        _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in items])
-        return {"skipped": "target disabled"}
+        target = None
+    if target is None or not target.enabled:
+        _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in pairs])
+        ctx.deliveries.done_with(target_id, token, pairs)
+        return {"skipped": "target deleted" if target is None else "target disabled"}
+    results: dict = {}
+    users = [p for p in pairs if p[0] == "user"]
+    ordered = users + [p for p in pairs if p[0] != "user"]
+    for start in range(0, len(ordered), ITEMS_PER_JOB):
+        batch = ordered[start : start + ITEMS_PER_JOB]
+        results |= _deliver(ctx, target, batch, token, attempt, bypass_guard, run, urgent)
+        if pending is not None:
+            ctx.deliveries.done_with(target_id, token, batch)
+    return results
+
+
+def _deliver(
+    ctx: Context,
+    target: Target,
+    items: list[tuple[str, str]],
+    token: str,
+    attempt: int,
+    bypass_guard: bool,
+    run: str | None,
+    urgent: bool,
+) -> dict:
+    """One batch through the relay; its retries, follow-ups and probe queued."""
     outcome = ctx.relay.deliver(
         target,
         ctx.connector(target),
-        [(kind, rid) for kind, rid in items],
-        token=_job_token(),
+        items,
+        token=token,
         attempt=attempt,
         bypass_guard=bypass_guard,
     )
@@ -50,7 +80,7 @@ def deliver(
         later.setdefault((again.attempt, again.delay), []).append([again.kind, again.id])
     for (next_attempt, delay), batch in later.items():
         ctx.jobs.deliver(
-            target_id,
+            target.id,
             batch,
             attempt=next_attempt,
             delay=delay,
@@ -59,11 +89,11 @@ def deliver(
             **lane,
         )
     if outcome.follow_ups:
-        ctx.jobs.deliver(target_id, [list(i) for i in outcome.follow_ups], **lane)
+        ctx.jobs.changed(ctx.deliveries, target.id, [list(i) for i in outcome.follow_ups], **lane)
     if outcome.breaker_opened:
         log.warning("target %s quarantined after repeated failures", target.name)
-        ctx.jobs.probe(target_id, ctx.settings.breaker_probe_seconds)
-    _settle(ctx, run, target_id, outcome.settled)
+        ctx.jobs.probe(target.id, ctx.settings.breaker_probe_seconds)
+    _settle(ctx, run, target.id, outcome.settled)
     return outcome.results
 
 
@@ -91,7 +121,8 @@ def probe(target_id: str) -> str:
 
 def _job_token() -> str:
     """The running job's id: a run of the same job after its worker died takes over the
-    locks the dead run left (outside a worker, a fresh token)."""
+    locks the dead run left, and what it had taken from its lane (outside a worker, a
+    fresh token)."""
     job = get_current_job()
     return job.id if job is not None else uuid.uuid4().hex
 

@@ -23,6 +23,7 @@ import redis
 from bridge import serve
 from bridge.embedded_redis import EmbeddedRedis, free_port
 from bridge.extension import ADMIN_TOKENS_HASH
+from bridge.processes import die_with_parent
 from bridge.secrets import SecretBox
 from bridge.tokens import ADMIN_TOKEN_PREFIX, TokenStore
 
@@ -134,6 +135,7 @@ def start_process(name: str, args: list[str], env: Mapping[str, str], folder: Pa
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     return Process(name, popen, log)
 
