@@ -10,12 +10,22 @@ from __future__ import annotations
 import ctypes
 import signal
 import sys
+import threading
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal a process gets when its parent dies."""
 
 
-def die_with_parent() -> None:
-    """For ``Popen(preexec_fn=...)``: SIGKILL this child when its parent goes away."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _die_with_parent() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """For ``Popen(preexec_fn=die_with_parent())``: SIGKILL the child when its parent dies.
+
+    The kernel ties this to the *thread* that started the child, so a child started from
+    any other thread than the main one (which lives as long as the process) is left out."""
+    if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+        return _die_with_parent
+    return None

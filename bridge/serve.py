@@ -172,7 +172,7 @@ def _start_redis(embedded: EmbeddedRedis) -> subprocess.Popen:
 
 def _spawn(args: list[str], env: dict) -> subprocess.Popen:
     # a session of its own: a terminal's Ctrl-C reaches this supervisor, which stops them
-    return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=die_with_parent)
+    return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=die_with_parent())
 
 
 def _wait_ready(bind: str, children: list[Child]) -> bool:

@@ -135,7 +135,7 @@ def start_process(name: str, args: list[str], env: Mapping[str, str], folder: Pa
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),
         )
     return Process(name, popen, log)
 
