@@ -129,7 +129,7 @@ def chaos(stack: Stack, stop: threading.Event, rng: random.Random, faults: dict)
             faults["redis_restarts"] += 1
 
 
-def soak(minutes: float, workdir: Path, seed: int) -> dict:
+def soak(minutes: float, workdir: Path, seed: int, faults_on: bool = True) -> dict:
     rng = random.Random(seed)
     stack = Stack(workdir, overrides=PRODUCTION_TIMING).start()
     bridge = BridgeClient(stack)
@@ -138,15 +138,23 @@ def soak(minutes: float, workdir: Path, seed: int) -> dict:
     rounds: list[dict] = []
     try:
         groups = [bridge.create_group()["id"] for _ in range(GROUPS)]
+        # the workload deprovisions far more than the deletion guard's default lets through
+        # in an hour (it would hold them for an admin, by design)
+        guard = {"max": 1_000_000, "window_seconds": 3600}
         targets = [
-            bridge.add_webhook(hook_fake, scope={"type": "groups", "groups": groups[:2]}),
-            bridge.add_scim(scim_fake, deprovision="delete"),
+            bridge.add_webhook(
+                hook_fake, scope={"type": "groups", "groups": groups[:2]}, deletion_guard=guard
+            ),
+            bridge.add_scim(scim_fake, deprovision="delete", deletion_guard=guard),
         ]
         work = Workload(bridge, groups, seed)
         deadline = time.monotonic() + minutes * 60
         while time.monotonic() < deadline:
             stop = threading.Event()
-            fault = threading.Thread(target=chaos, args=(stack, stop, rng, faults))
+            fault = threading.Thread(
+                target=chaos if faults_on else stop.wait,
+                args=(stack, stop, rng, faults) if faults_on else (),
+            )
             fault.start()
             timer = threading.Timer(min(ROUND_SECONDS, deadline - time.monotonic()), stop.set)
             timer.start()
@@ -178,7 +186,7 @@ def _check(bridge: BridgeClient, targets: list, work: Workload) -> dict:
         converge(bridge, targets, timeout=CONVERGE_SECONDS)
         converged, detail = True, ""
     except AssertionError as exc:
-        converged, detail = False, str(exc)[:2000]
+        converged, detail = False, str(exc)[:2000] + _explain(bridge, targets, str(exc))
     stored = {u["id"] for u in bridge.list("/Users")}
     lost = sorted(work.created - work.deleted - stored)
     return {
@@ -189,15 +197,42 @@ def _check(bridge: BridgeClient, targets: list, work: Workload) -> dict:
     }
 
 
+def _explain(bridge: BridgeClient, targets: list, detail: str) -> str:
+    """For the first resources the invariant found wrong: what each target's delivery
+    bookkeeping says of them (state, recent deliveries, parked), to tell a lost delivery
+    from a held or failing one."""
+    r = bridge.stack.client()
+    prefix = bridge.stack.prefix
+    ids = []
+    for line in detail.splitlines():
+        for kind in ("user", "group"):
+            if f": {kind} " in line:
+                ids.append((kind, line.split(f": {kind} ")[1].split(" ")[0]))
+    out = []
+    for kind, rid in list(dict.fromkeys(ids))[:3]:
+        for handle in targets:
+            base = f"{prefix}:target:{handle.id}"
+            entries = [orjson.loads(e) for e in r.lrange(f"{base}:log", 0, -1)]
+            mine = [f"{e['at'][11:23]} {e['action']} {e['outcome']} {e.get('error') or ''}"
+                    for e in reversed(entries) if e["id"] == rid]  # fmt: skip
+            out.append(
+                f"\n  {handle.name} {kind}:{rid}: state {r.hget(f'{base}:state', f'{kind}:{rid}')}"
+                f" held {r.hexists(f'{base}:held', f'{kind}:{rid}')}"
+                f" dead {r.hexists(f'{base}:dead', f'{kind}:{rid}')} log {mine[-6:]}"
+            )
+    return "".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=20261201)
+    p.add_argument("--no-faults", action="store_true", help="the workload alone, no kills")
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     stop_on_signals()
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
-        result = soak(args.minutes, Path(tmp), args.seed)
+        result = soak(args.minutes, Path(tmp), args.seed, faults_on=not args.no_faults)
     print(
         f"soak {args.minutes:g} min: {result['writes']} writes, {result['worker_kills']} worker "
         f"kills, {result['redis_restarts']} Redis restarts; acknowledged writes lost "

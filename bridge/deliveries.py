@@ -12,7 +12,7 @@ Keys (``{t}`` is ``{prefix}:target:{target id}``; an *item* is ``"{kind}:{id}"``
     {t}:lock:{item}     delivery lock: one delivery per target and resource at a time
     {t}:pending:{lane}  set of items changed since the lane's last job took them
                         (lane: ``changes`` or ``deprovision``)
-    {t}:pending:{lane}:queued   set while a job that will take them is queued
+    {t}:pending:{lane}:queued   the id of the job queued to take them
     {t}:taken:{job}     set of the items a job took and has not finished yet
 
 Changes are coalesced per lane: however often a resource changes while its target is
@@ -35,15 +35,29 @@ import redis
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
 
-QUEUED_MARK_SECONDS = 60
-"""A lane's "job queued" mark lapses after this long, should the job never have been
-queued (a crash between the mark and the enqueue): the next change queues another."""
+QUEUED_MARK_SECONDS = 24 * 3600
+"""How long a lane remembers the job queued to take its pending items; whether that job
+still waits is checked each time (a job lost with Redis, or never queued, is replaced)."""
+
+_PEND = """
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+local id = redis.call('GET', KEYS[2])
+if id then
+  local status = redis.call('HGET', ARGV[1] .. id, 'status')
+  if status == 'queued' or status == 'rate_limited' or status == 'scheduled' then
+    return 0
+  end
+end
+return 1
+"""
+"""Add items to a lane's pending set; 1 when no job waits to take them (the caller queues
+one and records it), 0 when the recorded job has not started yet (it will take them)."""
 
 TAKEN_SECONDS = 7 * 24 * 3600
 """What a job took outlives the job by this long at most (its failed entry lives a week)."""
 
 _TAKE = """
-redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SUNIONSTORE', KEYS[3], KEYS[3], KEYS[1])
   redis.call('DEL', KEYS[1])
@@ -51,9 +65,9 @@ end
 redis.call('EXPIRE', KEYS[3], ARGV[1])
 return redis.call('SMEMBERS', KEYS[3])
 """
-"""Move a lane's pending items to a job's taken set and clear the lane's queued mark (a
-change after this queues a new job); a job run again after its worker died also gets
-back what it had taken and not finished."""
+"""Move a lane's pending items to a job's taken set and, when it is this job, clear the
+lane's record of the queued job (a change after this queues a new one); a job run again
+after its worker died also gets back what it had taken and not finished."""
 
 LOCK_SECONDS = 60
 """A delivery lock expires after this long, should its worker die while holding it. The
@@ -95,6 +109,7 @@ class Deliveries:
             (Path(__file__).parent / "lua" / "finish.lua").read_text()
         )
         self._take = client.register_script(_TAKE)
+        self._pend = client.register_script(_PEND)
 
     def key(self, target_id: str, name: str) -> str:
         return f"{self.prefix}:target:{target_id}:{name}"
@@ -126,20 +141,24 @@ class Deliveries:
         )
 
     # --- coalesced changes ------------------------------------------------------------------
-    def pend(self, target_id: str, lane: str, items: list[list[str]]) -> bool:
-        """Add ``items`` to the lane's pending set; True when no job is queued to take
-        them yet (the caller queues one; the mark says so to the next caller)."""
+    def pend(self, target_id: str, lane: str, items: list[list[str]], job_prefix: str) -> bool:
+        """Add ``items`` to the lane's pending set; True when no job waits to take them
+        (the caller queues one, then :meth:`queued` records it). ``job_prefix`` is where
+        RQ keeps its jobs' hashes."""
         pending = self.key(target_id, f"pending:{lane}")
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(pending, *(item(k, r) for k, r in items))
-        pipe.set(pending + ":queued", 1, nx=True, ex=QUEUED_MARK_SECONDS)
-        return bool(pipe.execute()[1])
+        args = [job_prefix, *(item(k, r) for k, r in items)]
+        return bool(self._pend(keys=[pending, pending + ":queued"], args=args))
+
+    def queued(self, target_id: str, lane: str, job_id: str) -> None:
+        """Record the job queued to take the lane's pending items."""
+        key = self.key(target_id, f"pending:{lane}:queued")
+        self.redis.set(key, job_id, ex=QUEUED_MARK_SECONDS)
 
     def take_pending(self, target_id: str, lane: str, job_id: str) -> list[tuple[str, str]]:
         """Everything pending in the lane, now the job's (see _TAKE)."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
-        raw = self._take(keys=[pending, pending + ":queued", taken], args=[TAKEN_SECONDS])
+        raw = self._take(keys=[pending, pending + ":queued", taken], args=[TAKEN_SECONDS, job_id])
         return [split_item(i.decode()) for i in raw]
 
     def done_with(self, target_id: str, job_id: str, items: list[tuple[str, str]]) -> None:
@@ -164,6 +183,10 @@ class Deliveries:
             return {}
         raw = self.redis.hmget(self.key(target_id, "state"), [item(kind, i) for i in ids])
         return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
+
+    def remember(self, target_id: str, kind: str, rid: str, state: dict) -> None:
+        """Save what the target may hold before a delivery tells it (see relay._intent)."""
+        self.redis.hset(self.key(target_id, "state"), item(kind, rid), orjson.dumps(state))
 
     def finish(
         self,

@@ -24,6 +24,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, Retry
+from rq.job import Job
 from rq.rate_limit import RateLimit
 
 from bridge.deliveries import Deliveries, split_item
@@ -121,14 +122,15 @@ class Jobs:
         (one is queued when none is yet), so a busy or dead target's backlog is one entry
         per resource, not one job per change."""
         lane_name = "deprovision" if urgent else "changes"
-        if deliveries.pend(target_id, lane_name, items):
+        if deliveries.pend(target_id, lane_name, items, Job.redis_job_namespace_prefix):
             queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
             limit = RateLimit(
                 lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
             )
             kwargs = {"urgent": urgent, "pending": lane_name}
             options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
-            queue.enqueue(DELIVER_JOB, args=(target_id, []), kwargs=kwargs, **options)
+            job = queue.enqueue(DELIVER_JOB, args=(target_id, []), kwargs=kwargs, **options)
+            deliveries.queued(target_id, lane_name, job.id)
 
     def probe(self, target_id: str, delay: float) -> None:
         """Probe a quarantined target after ``delay`` seconds (outside its lane: a probe is

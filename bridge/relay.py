@@ -187,6 +187,9 @@ class Relay:
             if target.shadow:
                 self._finish(it, change, None, "shadow", None, None)
                 return "shadow"
+            intent = _intent(change, snap.state)
+            if intent is not None:
+                self.deliveries.remember(target.id, kind, rid, intent)
             applied = connector.apply(change)
         except TargetError as exc:
             return self._failed(it, change, exc, outcome)
@@ -294,7 +297,8 @@ class Relay:
         groups = [g for g in it.record.groups or [] if _group_in_scope(target, g)]
         member = _is_member(target, new_state)
         for gid, state in self.deliveries.states(target.id, "group", groups).items():
-            if state.get("present") and (it.rid in _members_of(state)) != member:
+            listed = _members_of(state) | (state.get("maybe") or {}).get("members", {})
+            if state.get("present") and (it.rid in listed) != member:
                 outcome.follow_ups[("group", gid)] = None
 
     # --- planning -------------------------------------------------------------------------
@@ -320,18 +324,20 @@ class Relay:
         self, target: Target, rid: str, record: Record | None, state: dict
     ) -> Change | None:
         present = bool(state.get("present"))
+        maybe = state.get("maybe") or {}
         wanted = record is not None and target.receives("user") and self._in_scope(target, record)
         active = record is not None and record.doc.get("active", True) is not False
         if not wanted or not active:
-            if not present:
+            if not present and not maybe.get("present"):
                 return None  # never provisioned there: nothing to take away
             if record is None or target.deprovision == "delete":
                 return _change(target, "user", rid, "delete", None, state)
-            if state.get("active") is False:
+            if state.get("active") is False and not maybe.get("active"):
                 return None
             return _change(target, "user", rid, "deactivate", self._payload(target, record), state)
         payload = self._payload(target, record)
-        if present and state.get("active", True) and state.get("digest") == _digest(payload):
+        same = state.get("active", True) and state.get("digest") == _digest(payload)
+        if present and same and not maybe:
             return None
         return _change(target, "user", rid, "update" if present else "create", payload, state)
 
@@ -339,17 +345,20 @@ class Relay:
         self, target: Target, rid: str, record: Record | None, state: dict
     ) -> tuple[Change, dict[str, str | None]] | None:
         present = bool(state.get("present"))
+        maybe = state.get("maybe") or {}
         wanted = record is not None and target.receives("group") and _group_in_scope(target, rid)
         if record is None or not wanted:
-            return (_change(target, "group", rid, "delete", None, state), {}) if present else None
+            held = present or maybe.get("present")
+            return (_change(target, "group", rid, "delete", None, state), {}) if held else None
         payload = self._payload(target, record)
-        current = _members_of(state)
+        confirmed = _members_of(state)
+        current = confirmed | (maybe.get("members") or {})  # perhaps there: named to remove
         states = self._member_states(target, record, current)
         desired = _wanted(target, record, current, states)
-        added = sorted(desired.keys() - current.keys())
+        added = sorted(desired.keys() - confirmed.keys())  # perhaps there: added to be sure
         removed = sorted(current.keys() - desired.keys())
         same = present and state.get("digest") == _digest(payload)
-        if same and not added and not removed:
+        if same and not added and not removed and not maybe:
             return None
         action = "none" if same else ("update" if present else "create")
         change = _change(target, "group", rid, action, payload, state, added, removed)
@@ -436,6 +445,38 @@ def _members_of(state: dict) -> dict[str, str | None]:
     return dict(members)
 
 
+MATCH_KEYS = {"user": ("userName", "externalId"), "group": ("displayName", "externalId")}
+"""What identifies a resource the target may hold but the bridge never heard back about."""
+
+
+def _intent(change: Change, state: dict) -> dict | None:
+    """The state to record before ``change`` is sent: the last confirmed one, plus under
+    ``maybe`` what the change may give once the target acts.
+
+    A worker can die between the target acting and the bridge saving what it did. What a
+    change *gives* (an account, an active flag, a membership) is therefore recorded first,
+    with the keys that find the account again: a later delivery then takes away whatever
+    should not be there, instead of never knowing it is there. The confirmed state stays
+    as it was (it names the change, and so its idempotency key, across retries). None:
+    the change gives nothing."""
+    grants = change.action == "create" or (
+        change.kind == "user" and change.action == "update" and state.get("active") is False
+    )
+    if not grants and not change.members_added:
+        return None
+    maybe = dict(state.get("maybe") or {})
+    maybe["present"] = True
+    if change.kind == "user":
+        maybe["active"] = True
+    added = {u: change.member_refs.get(u) for u in change.members_added}
+    if added:
+        maybe["members"] = {**(maybe.get("members") or {}), **added}
+    if change.payload is not None and not state.get("present"):
+        keys = MATCH_KEYS[change.kind]
+        maybe["match"] = {k: change.payload[k] for k in keys if change.payload.get(k)}
+    return {**state, "maybe": maybe}
+
+
 def _takes_access_away(change: Change) -> bool:
     return change.kind == "user" and change.action in ("deactivate", "delete")
 
@@ -445,21 +486,29 @@ def _digest(payload: dict | None) -> str:
 
 
 def _change(target, kind, rid, action, payload, state, added=(), removed=()) -> Change:
-    basis = f"{target.id}|{kind}|{rid}|{action}|{_digest(payload)}|{','.join(added)}|{','.join(removed)}"
+    """The change, with an idempotency key that names it: the same across retries (the
+    state they start from does not move), new for the same content sent again later
+    (enabled again after a disable, say): ``seq`` counts the deliveries that succeeded."""
+    seq = state.get("seq", 0)
+    basis = f"{target.id}|{kind}|{rid}|{seq}|{action}|{_digest(payload)}|{','.join(added)}|{','.join(removed)}"
     key = "msg_" + hashlib.sha256(basis.encode()).hexdigest()[:32]
     return Change(kind, rid, action, payload, dict(state), key, list(added), list(removed))
 
 
 def _next_state(change: Change, old: dict, remember: dict) -> dict:
     """What the target holds after ``change`` succeeded."""
+    seq = old.get("seq", 0) + 1
     if change.action == "delete":
-        return {"present": False}
+        return {"present": False, "seq": seq}
     remember = dict(remember)
     reset = remember.pop("members", None)  # the connector: the target holds only these now
     skipped = set(remember.pop("skipped_members", ()))
-    state = {k: v for k, v in old.items() if k not in ("pending_members", "skipped_members")}
+    state = {
+        k: v for k, v in old.items() if k not in ("pending_members", "skipped_members", "maybe")
+    }
     state.update(remember)
     state["present"] = True
+    state["seq"] = seq
     if change.payload is not None:
         state["digest"] = _digest(change.payload)
     if change.kind == "user":

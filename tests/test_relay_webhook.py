@@ -345,3 +345,38 @@ def test_a_lock_left_by_the_same_job_is_taken_over(app):
     again = deliveries.snapshot("t", "user", "u1", key, "job-1")
     other = deliveries.snapshot("t", "user", "u1", key, "job-2")
     assert (first.locked, again.locked, other.locked) == (True, True, False)
+
+
+def test_the_same_content_sent_again_later_gets_a_new_webhook_id(
+    scim, pipeline, add_target, receiver
+):
+    """webhook-id stays the same across retries of one delivery, but a later delivery of
+    the same content (enabled again after a disable) is a new message: receivers that
+    de-duplicate on webhook-id must not drop it."""
+    add_target()
+    user = create_user(scim)
+    pipeline.run()
+    for value in ("False", "True", "False", "True"):
+        scim.patch(
+            f"/Users/{user['id']}",
+            json=patch({"op": "Replace", "path": "active", "value": value}),
+        )
+        pipeline.run()
+    assert receiver.types() == [
+        "user.created", "user.deactivated", "user.updated", "user.deactivated", "user.updated",
+    ]  # fmt: skip
+    assert len(set(receiver.ids)) == 5
+
+
+def test_what_a_delivery_may_give_is_recorded_before_it_is_sent(scim, add_target, receiver):
+    """A worker that dies after the target acted but before the bridge saved it must not
+    leave an account the bridge does not know of: the grant is recorded first."""
+    ctx = context()
+    target = ctx.targets.get(add_target()["id"])
+    user = create_user(scim)
+    receiver.fail_next = 1  # the target answers 500 after the bridge recorded the intent
+    ctx.relay.deliver(target, ctx.connector(target), [("user", user["id"])], token="job")
+    state = ctx.deliveries.states(target.id, "user", [user["id"]])[user["id"]]
+    assert state.get("present") is None
+    assert state["maybe"]["present"] is True
+    assert state["maybe"]["match"]["userName"] == user["userName"]

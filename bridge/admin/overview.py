@@ -43,6 +43,7 @@ def overview(state: Bridge) -> dict:
             "name": config["name"],
             "enabled": config.get("enabled", True),
             "shadow": config.get("shadow", False),
+            "pending": state.deliveries.pending(config["id"]),
             **admin.status(config["id"]),
         }
         for config in state.targets.configs()

@@ -226,7 +226,12 @@ class _Delivery:
 
     def _delete(self) -> None:
         if self.remote_id is None:
-            return  # never written there by this connector: nothing to remove
+            # a create whose answer never arrived: the account may be there all the same
+            maybe = self.change.state.get("maybe") or {}
+            found = self._match(maybe.get("match") or {}, every_key=True)
+            if found is None:
+                return
+            self.remote_id = found["id"]
         self._write("DELETE", self._path(), "", None, allow=frozenset({404}))
 
     # --- members --------------------------------------------------------------------------

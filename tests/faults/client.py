@@ -166,7 +166,8 @@ class BridgeClient:
 
 
 def is_quiet(status: dict) -> bool:
-    """Nothing in the change stream and nothing queued, running, scheduled or waiting."""
+    """Nothing in the change stream, nothing queued, running, scheduled or waiting, and
+    nothing pending in a target's lanes."""
     changes = status["changes"]
     if changes["length"] or changes["pending"]:
         return False
@@ -174,7 +175,7 @@ def is_quiet(status: dict) -> bool:
         for name, value in counts.items():
             if name != "failed" and isinstance(value, int) and value:
                 return False
-    return True
+    return not any(target.get("pending") for target in status.get("targets", []))
 
 
 def _ok(response: httpx.Response, *statuses: int):
