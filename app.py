@@ -7,13 +7,13 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from bridge import extension
 from bridge.admin import api as admin_api
-from bridge.admin.cli import targets_cli
 from bridge.admin.resync_cli import reconcile_cli, resync_cli, status_cli
+from bridge.admin.targets_cli import targets_cli
+from bridge.admin.tokens_cli import admin_tokens_cli, tokens_cli
 from bridge.admin.views import blp as admin_blp
-from bridge.cli import admin_tokens_cli, tokens_cli
-from bridge.config import Settings
+from bridge.runtime import services
+from bridge.runtime.config import Settings
 from bridge.scim import errors
 from bridge.scim.backpressure import Backpressure
 from bridge.scim.http import (
@@ -25,8 +25,8 @@ from bridge.scim.http import (
 from bridge.scim.views import blp as scim_blp
 from bridge.web import headers
 from bridge.web.body import BodyLimit
-from bridge.web.paths import ScimPaths
 from bridge.web.ratelimit import RateLimiter
+from bridge.web.scim_paths import ScimPaths
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
     app.wsgi_app = BodyLimit(ScimPaths(app.wsgi_app), settings.max_body_bytes)  # type: ignore[method-assign]
-    state = extension.init_app(app, settings)
+    state = services.init_app(app, settings)
     app.extensions["rate_limiter"] = RateLimiter(settings.rate_limit, settings.rate_burst)
     app.extensions["backpressure"] = Backpressure(
         state.redis, state.directory.changes_key, settings.max_backlog

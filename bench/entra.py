@@ -7,7 +7,7 @@ import uuid
 import orjson
 import redis
 
-from bridge.directory import Directory
+from bridge.directory.records import Directory
 from bridge.scim.attributes import ResourceType
 from bridge.scim.service import ResourceService
 

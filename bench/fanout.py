@@ -37,14 +37,14 @@ from bench.fanout_drive import (
     wait_listening,
 )
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
-from bridge.deliveries import Deliveries
-from bridge.embedded_redis import EmbeddedRedis, free_port
-from bridge.jobs import QUEUE, QUEUES, queues_for
+from bridge.delivery.deliveries import Deliveries
+from bridge.delivery.jobs import QUEUE, QUEUES, queues_for
+from bridge.directory.tokens import TokenStore
+from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
 from bridge.scim.attributes import build_resource_types
-from bridge.secrets import SecretBox
+from bridge.targets.secrets import SecretBox
 from bridge.targets.signing import new_secret
 from bridge.targets.store import TargetStore
-from bridge.tokens import TokenStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fanout.json"
 PROFILES = RESULTS.parent / "profiles"
@@ -551,8 +551,6 @@ def print_profile(prof: dict) -> None:
 
 
 def print_report(results: dict) -> None:
-    if "worker_variant" in results:
-        print(f"\nWHAT-IF worker (bench/fanout_variants.py): {results['worker_variant']}")
     print_latency(results["latency"])
     print_throughput(results["throughput"])
     if "latency_profiled" in results:
@@ -578,15 +576,10 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             "deliveries_per_s_per_worker_process": TARGET_DELIVERIES_PER_S,
         },
     }
-    worker_args = None
-    if args.linger_ms or args.combine:
-        worker_args = ["bench.fanout_variants", "--linger-ms", str(args.linger_ms)]
-        worker_args += ["--combine"] if args.combine else []
-        results["worker_variant"] = {"linger_ms": args.linger_ms, "combine": args.combine}
     workdir = Path(tempfile.mkdtemp(prefix="fanout-bench-"))
     run = f"f{int(time.time())}"
     try:
-        with Stack(workdir, worker_args) as stack:
+        with Stack(workdir) as stack:
             print(
                 f"latency: {args.rate:g} SCIM creates/s for {args.duration:g} s, "
                 "one worker process...",
@@ -618,23 +611,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile", action="store_true", help="repeat both phases with py-spy on the worker"
     )
-    p.add_argument(
-        "--linger-ms",
-        type=float,
-        default=0.0,
-        help="what-if: the dispatcher waits this long to batch changes (bench/fanout_variants.py)",
-    )
-    p.add_argument(
-        "--combine",
-        action="store_true",
-        help="what-if: one delivery job per dispatch for all targets (bench/fanout_variants.py)",
-    )
     p.add_argument("--output", type=Path, help="JSON results file (default results/fanout.json)")
     args = p.parse_args(argv)
     if args.output is None:
-        variant = f"_linger{args.linger_ms:g}" if args.linger_ms else ""
-        variant += "_combine" if args.combine else ""
-        args.output = RESULTS.with_name(f"fanout{'_variant' + variant if variant else ''}.json")
+        args.output = RESULTS
     if args.duration is None:
         args.duration = 8.0 if args.quick else 20.0
     if args.users is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench import entra
 from bench.loadgen import Request, _Connection
 from bench.server import REPO
-from bridge.processes import die_with_parent
+from bridge.runtime.processes import die_with_parent
 
 STOP_TIMEOUT = 10.0
 

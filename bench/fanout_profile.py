@@ -61,7 +61,7 @@ def summarise(collapsed: Path, top: int = 30) -> dict:
             continue
         n = int(count)
         frames = profiling.frames(stack)
-        if any("bridge/events.py:run" in f for f in frames):
+        if any("bridge/delivery/dispatcher.py:run" in f for f in frames):
             threads["dispatcher"] += n
             continue
         if not any(f.startswith("rq/") for f in frames):

@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 from werkzeug.wrappers import Request, Response
 
-from bridge.embedded_redis import free_port
+from bridge.runtime.embedded_redis import free_port
 from tests.fakes.graph import FakeGraph
 from tests.fakes.graph_tenant import DEFAULT_APP_ROLE_ID, USER_TYPE, Tenant
 from tests.fakes.graph_tls import ServerTLS, serve_tls

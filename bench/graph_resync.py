@@ -30,11 +30,11 @@ from bench import graph_profile
 from bench.common import stop_on_signals
 from bench.fanout_drive import Child, python_module, session_pids
 from bench.server import cpu_seconds
-from bridge.directory import Directory
-from bridge.embedded_redis import EmbeddedRedis
+from bridge.directory.records import Directory
 from bridge.graph.links import Links
-from bridge.graph.mapping import ENTERPRISE
-from bridge.resync import Runs
+from bridge.graph.runs import Runs
+from bridge.graph.translate import ENTERPRISE
+from bridge.runtime.embedded_redis import EmbeddedRedis
 from tests.fakes.graph_tls import make_server_tls
 
 RESULTS = Path(__file__).resolve().parent / "results" / "graph_resync.json"
@@ -179,15 +179,11 @@ def _status_kb(pid: int, field: str) -> int | None:
 # --- one worker run ---------------------------------------------------------------------
 
 
-def run_worker(
-    stack: Stack, mode: str, timeout: float, tag: str, profile: bool = False, variant: str = ""
-) -> dict:
+def run_worker(stack: Stack, mode: str, timeout: float, tag: str, profile: bool = False) -> dict:
     """Start ``bench.graph_worker`` and follow it: RSS, run phase, CPU of the other processes."""
     assert stack.client is not None
     out_path = stack.workdir / f"worker-{tag}.json"
     args = python_module("bench.graph_worker", "--mode", mode, "--out", str(out_path))
-    if variant:
-        args += ["--variant", variant]
     profile_out = PROFILES / f"graph-resync-{tag}.txt"
     if profile:
         args = graph_profile.command(profile_out, [*args, "--no-parent-watch"])
@@ -247,7 +243,6 @@ def run_worker(
         "drift": {k: v for k, v in (record.get("drift") or {}).items() if k != "samples"},
         "errors": (record.get("errors") or [])[:10],
         "profiled": profile,
-        "variant": variant or None,
     }
     if profile and profile_out.exists():
         out["profile"] = graph_profile.summarise(profile_out)
@@ -449,7 +444,6 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "config": {"users": args.users, "groups": args.groups, "changes": args.changes},
     }
     workdir = Path(tempfile.mkdtemp(prefix="graph-resync-bench-"))
-    variant = args.variant
     try:
         print(
             f"building the fake tenant: {args.users:,} users, {args.groups:,} groups...",
@@ -468,10 +462,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                     stack.client.flushdb()  # a fresh directory; the tenant keeps its state
                     print("both runs again, the worker under py-spy...", flush=True)
                 tag = "profiled-" if profile else ""
-                if variant:
-                    tag += f"{variant}-"
                 print(f"full resync{' (py-spy)' if profile else ''}...", flush=True)
-                full = run_worker(stack, "full", args.timeout, f"{tag}full", profile, variant)
+                full = run_worker(stack, "full", args.timeout, f"{tag}full", profile)
                 full["verify"] = verify_full(stack)
                 results[f"full{suffix}"] = full
                 _print_run("full", full)
@@ -481,9 +473,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                     {"count": args.changes, "seed": args.seed + 1000 + len(suffix)},
                 )
                 print("incremental resync" + (" (py-spy)" if profile else "") + "...", flush=True)
-                incr = run_worker(
-                    stack, "incremental", args.timeout, f"{tag}incremental", profile, variant
-                )
+                incr = run_worker(stack, "incremental", args.timeout, f"{tag}incremental", profile)
                 incr["changes"] = {
                     k: len(v) for k, v in manifest.items() if isinstance(v, list)
                 } | {"total": manifest["count"]}
@@ -580,9 +570,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240501)
     p.add_argument("--profile", action="store_true", help="repeat both runs under py-spy")
     p.add_argument(
-        "--variant", default="", help="what-if patch of the worker (bench/graph_variants.py)"
-    )
-    p.add_argument(
         "--keepalive",
         action="store_true",
         help="serve the fake with HTTP/1.1 keep-alive (gunicorn) instead of a connection "
@@ -598,7 +585,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.output is None:
         name = "graph_resync" + ("_quick" if args.quick else "")
         name += "_keepalive" if args.keepalive else ""
-        name += f"_variant_{args.variant}" if args.variant else ""
         args.output = RESULTS.with_name(f"{name}.json")
     return args
 

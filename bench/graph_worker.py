@@ -1,16 +1,15 @@
 """One Graph → directory resync, run as a worker runs it, in a process of its own.
 
-    python -m bench.graph_worker --mode full|incremental --out FILE [--variant NAME]
+    python -m bench.graph_worker --mode full|incremental --out FILE
 
 Configured by the environment like a worker (``REDIS_URL``, ``BRIDGE_GRAPH_*``): it builds
-the worker context (``workers.context.context``), registers the run (``Runs.start``, as the
+the worker services (``bridge.runtime.services.build``), registers the run (``Runs.start``, as the
 enqueuer does) and calls the RQ job function ``workers.reconcile.resync(mode="graph")``,
 which builds the Reconciler with ``workers.reconcile._reconciler`` and runs
 ``Reconciler.full``/``incremental`` inside ``async with GraphSource(settings)``.
 
 Writes ``--out`` (JSON): wall time of the job, time to import and set up, peak RSS
-(``ru_maxrss``), CPU time, and the run record the job finished with. ``--variant`` first
-applies a what-if patch from ``bench.graph_variants`` (bench only, never production).
+(``ru_maxrss``), CPU time, and the run record the job finished with.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=("full", "incremental"), required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--scope", default="default")
-    p.add_argument("--variant", default="", help="what-if patch from bench.graph_variants")
     p.add_argument("--no-parent-watch", action="store_true", help="when run under py-spy")
     args = p.parse_args(argv)
     if not args.no_parent_watch:
@@ -57,16 +55,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import orjson
 
-    from bridge.resync import Runs
-    from workers.context import context
+    from bridge.graph.runs import Runs
+    from bridge.runtime.config import Settings
+    from bridge.runtime.services import build
+    from workers.context import install
     from workers.reconcile import resync
 
-    if args.variant:
-        from bench import graph_variants
-
-        graph_variants.apply(args.variant)
-
-    ctx = context()
+    ctx = build(Settings.from_env())
+    install(ctx)
     runs = Runs(ctx.redis, ctx.settings.key_prefix)
     runs.start(args.scope, mode="graph", full=args.mode == "full")
     before = _rusage()
@@ -77,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     after = _rusage()
     out = {
         "mode": args.mode,
-        "variant": args.variant or None,
         "job_seconds": round(job_s, 3),
         "setup_seconds": round(setup_s, 3),
         "rss_before_job_kb": before["ru_maxrss_kb"],

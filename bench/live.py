@@ -8,13 +8,13 @@ from pathlib import Path
 import redis
 
 from bench.fanout_drive import Child, Receipts, python_module, wait_listening
-from bridge.embedded_redis import EmbeddedRedis, free_port
+from bridge.directory.tokens import TokenStore
+from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
+from bridge.runtime.serve import web_command
 from bridge.scim.attributes import build_resource_types
-from bridge.secrets import SecretBox
-from bridge.serve import web_command
+from bridge.targets.secrets import SecretBox
 from bridge.targets.signing import new_secret
 from bridge.targets.store import TargetStore
-from bridge.tokens import TokenStore
 
 PREFIX = "bridge"
 

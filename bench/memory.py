@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 
 from bench import entra
-from bridge.embedded_redis import EmbeddedRedis
+from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.scim.attributes import build_resource_types
 
 PREFIX = "bridge"

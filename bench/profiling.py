@@ -49,7 +49,7 @@ def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
 
 
 MARKERS = ("site-packages/", "/work/main/", "python3.11/")
-"""Path prefixes cut from frames, so they read ``bridge/relay.py:deliver``."""
+"""Path prefixes cut from frames, so they read ``bridge/delivery/relay.py:deliver``."""
 
 
 def py_spy() -> str:

@@ -29,9 +29,9 @@ from bench import loadgen, memory, profiling
 from bench.common import percentile, stop_on_signals
 from bench.scenarios import CEILING, P99_TARGET_MS, SCENARIOS, TARGETS, Context, Scenario
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
-from bridge.embedded_redis import EmbeddedRedis
+from bridge.directory.tokens import TokenStore
+from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.scim.attributes import build_resource_types
-from bridge.tokens import TokenStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scim_load.json"
 PROFILES = RESULTS.parent / "profiles"

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bridge.embedded_redis import free_port
+from bridge.runtime.embedded_redis import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0

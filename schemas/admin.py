@@ -2,14 +2,14 @@
 
 Secrets (``auth.token``, ``auth.client_secret``, ``signing_secret``) are ``load_only``:
 they can be written, never read back. Checks that need the app's resource types (SCIM
-filters, attribute mappings) are made by :mod:`bridge.admin.service`.
+filters, attribute mappings) are made by :mod:`bridge.admin.targets`.
 """
 
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from bridge.deliveries import LOG_LENGTH
+from bridge.delivery.deliveries import LOG_LENGTH
 from bridge.targets.model import DEPROVISION_MODES
 
 KINDS = ("scim", "webhook")

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
-exec .venv/bin/python -m bridge.serve "$@"
+exec .venv/bin/python -m bridge.runtime.serve "$@"

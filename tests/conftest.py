@@ -9,13 +9,14 @@ import pytest
 import redis
 
 from app import create_app
-from bridge.config import Settings
-from bridge.secrets import SecretBox
+from bridge.runtime.config import Settings
+from bridge.targets.secrets import SecretBox
 from bridge.targets.signing import new_secret
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.live_server import serve
 from tests.pipeline import Pipeline
 from tests.redis_server import RedisServer
+from workers.context import install
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +62,12 @@ def settings(redis_server: RedisServer, monkeypatch) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, redis_client: redis.Redis):
+    """The app, whose services the test's in-process jobs use too (as a worker's would)."""
     application = create_app(settings)
     application.config["TESTING"] = True
+    install(application.extensions["bridge"])
     yield application
+    install(None)
     application.extensions["bridge"].redis.close()
 
 

@@ -12,8 +12,8 @@ from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 
-from bridge.events import Dispatcher
-from bridge.jobs import QUEUES
+from bridge.delivery.dispatcher import Dispatcher
+from bridge.delivery.jobs import QUEUES
 from workers.context import context
 
 MAX_ROUNDS = 50

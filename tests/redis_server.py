@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge.embedded_redis import EmbeddedRedis
+from bridge.runtime.embedded_redis import EmbeddedRedis
 
 
 class RedisServer(EmbeddedRedis):

@@ -7,11 +7,12 @@ import uuid
 
 from rq import get_current_job
 
-from bridge.jobs import ITEMS_PER_JOB
+from bridge.delivery.jobs import ITEMS_PER_JOB
+from bridge.runtime.services import Services
 from bridge.targets.base import TargetError
 from bridge.targets.model import Target
 from bridge.targets.store import TargetNotFound
-from workers.context import Context, context
+from workers.context import context
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def deliver(
 
 
 def _deliver(
-    ctx: Context,
+    ctx: Services,
     target: Target,
     items: list[tuple[str, str]],
     token: str,
@@ -127,6 +128,6 @@ def _job_token() -> str:
     return job.id if job is not None else uuid.uuid4().hex
 
 
-def _settle(ctx: Context, run: str | None, target_id: str, items: list[str]) -> None:
+def _settle(ctx: Services, run: str | None, target_id: str, items: list[str]) -> None:
     if run is not None:
         ctx.runs.settle(run, target_id, items)

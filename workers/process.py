@@ -21,12 +21,11 @@ import redis
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import now, utcparse
 
-from bridge.config import Settings
-from bridge.events import Dispatcher, DispatcherThread
-from bridge.extension import connect_for_blocking
-from bridge.jobs import DELIVERY_QUEUES, PRIORITY_QUEUE, QUEUE, QUEUES, SYNC_QUEUE
-from bridge.schedule import Ticker
-from workers.context import Context
+from bridge.delivery.dispatcher import Dispatcher, DispatcherThread
+from bridge.delivery.jobs import DELIVERY_QUEUES, PRIORITY_QUEUE, QUEUE, QUEUES, SYNC_QUEUE
+from bridge.graph.schedule import Ticker
+from bridge.runtime.config import Settings
+from bridge.runtime.services import Services, connect_for_blocking
 from workers.lanes import Lane, LaneWorker
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ _DELETE_IF_HELD_BY = (
 
 @dataclass
 class WorkerProcess:
-    ctx: Context
+    ctx: Services
     role: str
 
     def __post_init__(self) -> None:

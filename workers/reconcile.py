@@ -6,25 +6,16 @@ import logging
 
 import redis
 
+from bridge.delivery.jobs import SETTLE_JOB
 from bridge.graph.reconcile import Cancelled
-from bridge.graph.runner import SCOPE, GraphRunner
-from bridge.jobs import SETTLE_JOB
-from workers.context import Context, context
+from bridge.graph.runner import SCOPE
+from bridge.runtime.services import Services
+from workers.context import context
 
 log = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 1.0
 """How often a resync waiting for its deliveries counts how many remain."""
-
-
-def runner(ctx: Context) -> GraphRunner:
-    return GraphRunner(
-        ctx.directory,
-        ctx.relay.resource_types,
-        ctx.redis,
-        ctx.settings.key_prefix,
-        ctx.settings.graph,
-    )
 
 
 def resync(
@@ -47,7 +38,7 @@ def resync(
     report: dict = {"status": "completed"}
     try:
         if mode in ("graph", "both"):
-            report = runner(ctx).reconcile(full=full, dry_run=dry_run, scope=scope)
+            report = ctx.graph_runner().reconcile(full=full, dry_run=dry_run, scope=scope)
             if report["status"] == "awaiting_confirmation":
                 return report
         if mode in ("targets", "both") and not dry_run:
@@ -68,7 +59,7 @@ def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -
     ctx = context()
     runs = ctx.runs
     runs.update(scope, status="running", phase="deprovision")
-    report = runner(ctx).confirm(scope)
+    report = ctx.graph_runner().confirm(scope)
     if mode in ("targets", "both"):
         report["enqueued"] = sync_targets(ctx, target, scope)
         return _await_deliveries(ctx, scope, report)
@@ -96,7 +87,7 @@ def settle(scope: str = SCOPE) -> dict:
     return runs.finish(scope, _final_status(report), report=None, **report)
 
 
-def sync_targets(ctx: Context, target: str | None, scope: str) -> int:
+def sync_targets(ctx: Services, target: str | None, scope: str) -> int:
     """Directory → targets: every resource re-examined by every (or one) enabled target;
     each delivery is counted as remaining work of the run until it settles."""
     chosen = (
@@ -119,7 +110,7 @@ def sync_targets(ctx: Context, target: str | None, scope: str) -> int:
     return total
 
 
-def _await_deliveries(ctx: Context, scope: str, report: dict) -> dict:
+def _await_deliveries(ctx: Services, scope: str, report: dict) -> dict:
     """Keep the report with the run and let :func:`settle` finish it."""
     record = ctx.runs.update(scope, phase="targets", report=report)
     ctx.jobs.resync(SETTLE_JOB, scope=scope)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from bridge.config import Settings
-from workers.context import build, install
+from bridge.runtime.config import Settings
+from bridge.runtime.services import build
+from workers.context import install
 from workers.process import ROLES, WorkerProcess
 
 

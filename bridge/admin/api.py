@@ -15,9 +15,9 @@ from flask import Flask, current_app, request
 from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
+from bridge.directory.tokens import digest
 from bridge.scim.errors import ScimError, Unavailable
 from bridge.scim.http import bearer_token
-from bridge.tokens import digest
 from bridge.web.body import MAX_JSON_DEPTH, too_deep
 from bridge.web.ratelimit import retry_after
 

@@ -7,15 +7,15 @@ from rq import Worker
 from rq.rate_limit import RateLimitRegistry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from bridge.admin.service import TargetAdmin
-from bridge.events import GROUP
-from bridge.extension import Bridge
+from bridge.admin.targets import TargetAdmin
+from bridge.delivery.dispatcher import GROUP
+from bridge.delivery.jobs import PRIORITY_QUEUE, QUEUE
 from bridge.graph.runner import SCOPE
-from bridge.jobs import PRIORITY_QUEUE, QUEUE
-from bridge.resync import Runs
+from bridge.graph.runs import Runs
+from bridge.runtime.services import Services
 
 
-def overview(state: Bridge) -> dict:
+def overview(state: Services) -> dict:
     r = state.redis
     directory = state.directory
     stream = {"length": r.xlen(directory.changes_key), "pending": 0}
@@ -59,7 +59,7 @@ def overview(state: Bridge) -> dict:
     }
 
 
-def _waiting_in_lanes(state: Bridge) -> dict[str, int]:
+def _waiting_in_lanes(state: Services) -> dict[str, int]:
     """Delivery jobs waiting for a place in their target's lane, by the queue they go to."""
     prefix = f"{state.settings.key_prefix}:"
     lanes = [r for r in RateLimitRegistry.all(state.redis) if r.key.startswith(prefix)]

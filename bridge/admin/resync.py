@@ -8,11 +8,11 @@ waits for ``confirm``.
 
 from __future__ import annotations
 
-from bridge.admin.service import AdminError, Conflict, NotFound
-from bridge.extension import Bridge
+from bridge.admin.targets import AdminError, Conflict, NotFound
+from bridge.delivery.jobs import CONFIRM_JOB
 from bridge.graph.runner import SCOPE, GraphRunner
-from bridge.jobs import CONFIRM_JOB
-from bridge.resync import AlreadyRunning, Runs
+from bridge.graph.runs import AlreadyRunning, Runs
+from bridge.runtime.services import Services
 from bridge.targets.store import TargetNotFound
 
 MODES = ("graph", "targets", "both")
@@ -25,7 +25,7 @@ NOT_CONFIGURED = (
 
 
 class ResyncAdmin:
-    def __init__(self, state: Bridge) -> None:
+    def __init__(self, state: Services) -> None:
         self.state = state
         self.runs = Runs(state.redis, state.settings.key_prefix)
 
@@ -90,7 +90,7 @@ class ResyncAdmin:
     def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict:
         """Reconcile one user or group with Entra now, in this process."""
         from bridge.graph.errors import GraphError
-        from bridge.graph.mapping import MappingError
+        from bridge.graph.translate import MappingError
 
         if kind not in ("user", "group"):
             raise AdminError("kind must be user or group")
@@ -105,10 +105,7 @@ class ResyncAdmin:
             raise Conflict(f"Graph mapping: {exc}") from exc
 
     def runner(self) -> GraphRunner:
-        s = self.state
-        return GraphRunner(
-            s.directory, s.resource_types, s.redis, s.settings.key_prefix, s.settings.graph
-        )
+        return self.state.graph_runner()
 
     def _require_graph(self) -> None:
         if not self.state.settings.graph.configured:

@@ -10,10 +10,10 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bridge.admin.resync import ResyncAdmin
-from bridge.admin.service import AdminError
+from bridge.admin.targets import AdminError
 from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE
-from bridge.resync import AlreadyRunning
+from bridge.graph.runs import AlreadyRunning
 
 resync_cli = AppGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")
 

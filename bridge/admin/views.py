@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from bridge.admin.api import error_response
 from bridge.admin.overview import overview
 from bridge.admin.resync import ResyncAdmin
-from bridge.admin.service import AdminError, TargetAdmin
+from bridge.admin.targets import AdminError, TargetAdmin
 from bridge.targets.store import TargetNotFound
 from schemas.admin import (
     CheckResultSchema,

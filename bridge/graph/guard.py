@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.directory import Directory
+from bridge.directory.records import Directory
 from bridge.graph.report import AWAITING_CONFIRMATION, Progress
+from bridge.graph.runs import Runs
 from bridge.graph.settings import DEFAULT_GUARD_MAX, DEFAULT_GUARD_SHARE
 from bridge.graph.writes import Writes
-from bridge.resync import Runs
 
 Doomed = list[tuple[str, str]]
 """Deprovisions: ``(kind, bridge id)`` pairs, users to disable and groups to delete."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bridge.directory import Directory, Record
+from bridge.directory.records import Directory, Record
 from bridge.graph.links import Links, text
-from bridge.graph.mapping import MANAGER, GraphObject, ResourceMapping
 from bridge.graph.report import Progress
+from bridge.graph.translate import MANAGER, GraphObject, ResourceMapping
 
 if TYPE_CHECKING:
     from bridge.graph.source import GraphSource

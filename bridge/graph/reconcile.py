@@ -11,7 +11,7 @@ compares them with the directory and classifies the drift:
 - ``membership``: group members differ → members added or removed.
 
 The parts: :mod:`~bridge.graph.scope` tracks who is in scope, :mod:`~bridge.graph.matching`
-finds the record that stands for a Graph object, :mod:`~bridge.graph.mapping` maps and
+finds the record that stands for a Graph object, :mod:`~bridge.graph.translate` maps and
 compares, :mod:`~bridge.graph.writes` heals, :mod:`~bridge.graph.guard` holds mass
 deprovisions, :mod:`~bridge.graph.report` counts. Every heal is a SCIM write through
 ResourceService, so it is stored and announced like a push from Entra.
@@ -27,17 +27,17 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bridge.directory import Directory, Record
+from bridge.directory.records import Directory, Record
 from bridge.graph.errors import DeltaExpired
 from bridge.graph.guard import DeletionGuard, Deprovisions, Doomed
 from bridge.graph.links import DryRunLinks, Links
-from bridge.graph.mapping import MANAGER, Config, GraphObject, ResourceMapping, manager_of
 from bridge.graph.matching import Matcher
 from bridge.graph.report import Cancelled, Drift, Progress
+from bridge.graph.runs import Runs
 from bridge.graph.scope import DryRunMembers, ScopeMembers, ScopeTracker, is_user
 from bridge.graph.settings import DEFAULT_GUARD_MAX, DEFAULT_GUARD_SHARE
+from bridge.graph.translate import MANAGER, Config, GraphObject, ResourceMapping, manager_of
 from bridge.graph.writes import DryRunWrites, Writes
-from bridge.resync import Runs
 from bridge.scim.attributes import ResourceType
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.resync import Runs
+from bridge.graph.runs import Runs
 
 SAMPLES = 20
 """Ids kept per drift class in a run's report."""

@@ -8,13 +8,13 @@ from typing import Any
 
 import redis
 
-from bridge.directory import Directory
+from bridge.directory.records import Directory
 from bridge.graph.guard import DeletionGuard
 from bridge.graph.links import Links
-from bridge.graph.mapping import load_config
 from bridge.graph.reconcile import Options, Reconciler
+from bridge.graph.runs import Runs
 from bridge.graph.settings import GraphSettings
-from bridge.resync import Runs
+from bridge.graph.translate import load_config
 from bridge.scim.attributes import ResourceType
 
 SCOPE = "default"

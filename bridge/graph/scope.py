@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from bridge.graph.links import text
-from bridge.graph.mapping import GraphObject
+from bridge.graph.translate import GraphObject
 
 if TYPE_CHECKING:
     from bridge.graph.source import GraphSource

@@ -33,7 +33,7 @@ from bridge.graph.client import (
     graph_client,
     http_client,
 )
-from bridge.graph.mapping import GraphObject
+from bridge.graph.translate import GraphObject
 
 __all__ = [
     "DeltaExpired",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bridge.directory import Directory
+from bridge.directory.records import Directory
 from bridge.graph.report import Progress
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import redis
 from rq import Queue
 
-from bridge.jobs import DELIVERY_QUEUES
+from bridge.delivery.jobs import DELIVERY_QUEUES
 
 CHECK_INTERVAL_SECONDS = 1.0
 """How old the backlog a process knows may be before a request reads it again."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.config import Settings
+from bridge.runtime.config import Settings
 from bridge.scim.attributes import Schema
 
 

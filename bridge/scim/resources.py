@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.directory import IndexValues, is_id
+from bridge.directory.records import IndexValues, is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResourceType, Schema
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.directory import (
+from bridge.directory.records import (
     KIND_OF,
     Directory,
     MemberUpdate,

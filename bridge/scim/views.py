@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
+from bridge.directory.tokens import digest
 from bridge.scim import backpressure, discovery, errors, query
 from bridge.scim.http import (
     bearer_token,
@@ -17,7 +18,6 @@ from bridge.scim.http import (
 )
 from bridge.scim.render import parse_projection, render
 from bridge.scim.service import ResourceService
-from bridge.tokens import digest
 from bridge.web.ratelimit import retry_after
 from schemas.scim import LIST_QUERY
 

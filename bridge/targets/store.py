@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
-from bridge.directory import new_id
+from bridge.directory.records import new_id
 from bridge.scim.attributes import ResourceType
-from bridge.secrets import SecretBox
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, merged
+from bridge.targets.secrets import SecretBox
 
 
 class TargetNotFound(LookupError):

@@ -1,7 +1,7 @@
 """The real bridge processes for fault tests, each started and stopped by its PID.
 
 A :class:`Stack` is one bridge on 127.0.0.1: Redis with AOF (``EmbeddedRedis``), the web
-tier (as ``bridge/serve.py`` runs it) and workers (``python -m workers.run``),
+tier (as ``bridge/runtime/serve.py`` runs it) and workers (``python -m workers.run``),
 each in a session of its own, with its output in a log file of the stack's folder. The
 knobs in :data:`FAST_ENV` make recovery take seconds while keeping the real mechanisms.
 """
@@ -21,11 +21,11 @@ import httpx
 import redis
 
 from bridge import serve
-from bridge.embedded_redis import EmbeddedRedis, free_port
-from bridge.extension import ADMIN_TOKENS_HASH
-from bridge.processes import die_with_parent
-from bridge.secrets import SecretBox
-from bridge.tokens import ADMIN_TOKEN_PREFIX, TokenStore
+from bridge.directory.tokens import ADMIN_TOKEN_PREFIX, TokenStore
+from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
+from bridge.runtime.processes import die_with_parent
+from bridge.runtime.services import ADMIN_TOKENS_HASH
+from bridge.targets.secrets import SecretBox
 
 REPO = Path(__file__).resolve().parents[2]
 """Where the bridge's processes run (app.py, workers/)."""
@@ -65,7 +65,7 @@ LOG_TAIL = 4000
 
 
 def web_command(bind: str, env: Mapping[str, str]) -> list[str]:
-    """The web tier's command line, as ``bridge/serve.py`` runs it."""
+    """The web tier's command line, as ``bridge/runtime/serve.py`` runs it."""
     return serve.web_command(
         bind, int(env.get("WEB_CONCURRENCY", "2")), int(env.get("BRIDGE_WEB_THREADS", "4")), False
     )

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.graph.client import GraphSettings
 from bridge.graph.runner import SCOPE, GraphRunner
-from bridge.resync import AlreadyRunning, Runs
+from bridge.graph.runs import AlreadyRunning, Runs
 from tests.fakes.graph import FakeGraph
 from tests.fakes.graph_tenant import Tenant
 from tests.fakes.graph_tls import (
@@ -80,7 +80,7 @@ def settings(settings, graph_settings: GraphSettings, monkeypatch):
     }
     for name, value in env.items():
         monkeypatch.setenv(f"BRIDGE_GRAPH_{name}", value)
-    from bridge.config import Settings
+    from bridge.runtime.config import Settings
 
     return Settings.from_env()
 

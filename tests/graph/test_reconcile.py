@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bridge.graph.links import Links
-from bridge.graph.mapping import ENTERPRISE
 from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE
-from bridge.resync import Runs
+from bridge.graph.runs import Runs
+from bridge.graph.translate import ENTERPRISE
 from tests.factories import patch
 from tests.graph.views import groups, users
 

@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from app import create_app
-from bridge.jobs import SYNC_QUEUE
-from bridge.schedule import tick
+from bridge.delivery.jobs import SYNC_QUEUE
+from bridge.graph.schedule import tick
 from tests.factories import entra_user
 from workers.context import context
 

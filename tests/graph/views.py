@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 RUN_RECORDS = b"bridge:resync:"
-"""Prefix of the run records (bridge/resync.py), the only keys a dry run may write."""
+"""Prefix of the run records (bridge/graph/runs.py), the only keys a dry run may write."""
 
 
 def users(scim) -> dict[str, dict]:

@@ -31,7 +31,7 @@ def custom_scim(settings, redis_client, tmp_path):
     path = tmp_path / "contoso.json"
     path.write_text(json.dumps(SCHEMA))
     env = {"REDIS_URL": settings.redis_url, "BRIDGE_EXTENSION_SCHEMAS": str(path)}
-    from bridge.config import Settings
+    from bridge.runtime.config import Settings
 
     app = create_app(
         dataclasses.replace(Settings.from_env(env), public_base_url="https://bridge.test")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from app import create_app
-from bridge.config import DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT
+from bridge.runtime.config import DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT
 from bridge.web.ratelimit import RateLimiter, retry_after
 
 

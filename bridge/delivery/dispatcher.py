@@ -3,7 +3,7 @@
 The directory appends every change to the stream ``{p}:changes`` in the same Lua script
 that stores it. The dispatcher reads it through a consumer group, works out which targets
 a change concerns, enqueues the RQ delivery jobs (each in its target's lane, see
-:mod:`bridge.jobs`), and only then acknowledges and deletes the entries: a change is
+:mod:`bridge.delivery.jobs`), and only then acknowledges and deletes the entries: a change is
 handed over at least once. Entries left pending by a dispatcher that died are claimed by
 another after CLAIM_IDLE_MS, and handed over again; deliveries converge on the current
 state, so that costs a no-op.
@@ -22,8 +22,8 @@ from collections.abc import Callable
 import orjson
 import redis
 
-from bridge.deliveries import Deliveries
-from bridge.jobs import Jobs
+from bridge.delivery.deliveries import Deliveries
+from bridge.delivery.jobs import Jobs
 from bridge.targets.model import Target
 
 log = logging.getLogger(__name__)

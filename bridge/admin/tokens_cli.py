@@ -1,7 +1,7 @@
 """``flask --app app tokens ...`` and ``admin-tokens ...``: manage bearer tokens.
 
 SCIM tokens authenticate Entra on /scim/v2; admin tokens authenticate operators on /admin.
-The target commands live in :mod:`bridge.admin.cli`.
+The target commands live in :mod:`bridge.admin.targets_cli`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from bridge.tokens import TokenStore
+from bridge.directory.tokens import TokenStore
 
 
 def token_group(name: str, attribute: str, help: str, default_label: str, use: str) -> AppGroup:

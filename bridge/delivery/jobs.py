@@ -27,8 +27,8 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.rate_limit import RateLimit
 
-from bridge.deliveries import Deliveries, split_item
-from bridge.directory import Directory
+from bridge.delivery.deliveries import Deliveries, split_item
+from bridge.directory.records import Directory
 
 QUEUE = "bridge"
 PRIORITY_QUEUE = "bridge-deprovision"

@@ -12,10 +12,10 @@ import threading
 
 import redis
 
+from bridge.delivery.jobs import Jobs
 from bridge.graph.runner import SCOPE
+from bridge.graph.runs import AlreadyRunning, Runs
 from bridge.graph.settings import GraphSettings
-from bridge.jobs import Jobs
-from bridge.resync import AlreadyRunning, Runs
 
 log = logging.getLogger(__name__)
 

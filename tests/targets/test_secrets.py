@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.fernet import Fernet
 
-from bridge.secrets import SecretBox, SecretError
+from bridge.targets.secrets import SecretBox, SecretError
 
 CLIENT_SECRET = "Xq8Q~3nT.bWp_example-client-secret~Zr4"
 

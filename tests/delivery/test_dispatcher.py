@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.events import Dispatcher, takes_access_away
-from bridge.jobs import PRIORITY_QUEUE, QUEUE
+from bridge.delivery.dispatcher import Dispatcher, takes_access_away
+from bridge.delivery.jobs import PRIORITY_QUEUE, QUEUE
 from tests.factories import entra_group, entra_user, patch
 from workers.context import context
 

@@ -15,26 +15,26 @@ from dataclasses import dataclass
 import httpx
 from marshmallow import ValidationError
 
-from bridge.deliveries import Deliveries
-from bridge.directory import Directory, is_id
-from bridge.extension import Bridge
-from bridge.jobs import Jobs, discard
+from bridge.delivery.deliveries import Deliveries
+from bridge.delivery.jobs import Jobs, discard
+from bridge.directory.records import Directory, is_id
+from bridge.runtime.services import Services
 from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
 from bridge.scim.filter import check_filter, parse_filter
-from bridge.secrets import SecretError
 from bridge.targets import signing
 from bridge.targets.base import TargetError
 from bridge.targets.connectors import build_connector, timeouts
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, public_view
 from bridge.targets.model import merged as merge_changes
+from bridge.targets.secrets import SecretError
 from bridge.targets.store import TargetConflict, TargetNotFound, TargetStore
 from schemas.admin import TargetSchema
 
 NO_SECRET_KEYS = (
     "BRIDGE_SECRET_KEYS is not set: target secrets cannot be stored or read. Set it to one "
-    "or more Fernet keys (python -c 'from bridge.secrets import SecretBox; "
+    "or more Fernet keys (python -c 'from bridge.targets.secrets import SecretBox; "
     "print(SecretBox.generate_key())') on the web and worker processes, then retry."
 )
 
@@ -82,8 +82,8 @@ class TargetAdmin:
     timeout: httpx.Timeout
 
     @classmethod
-    def of(cls, state: Bridge) -> TargetAdmin:
-        """The service over a :class:`bridge.extension.Bridge`."""
+    def of(cls, state: Services) -> TargetAdmin:
+        """The service over a :class:`bridge.runtime.services.Bridge`."""
         s = state.settings
         return cls(
             state.targets,

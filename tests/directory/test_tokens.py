@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import create_app
-from bridge.tokens import digest
+from bridge.directory.tokens import digest
 
 
 def test_tokens_create_prints_a_token_that_authenticates(app):

@@ -1,6 +1,6 @@
 """``flask --app app targets ...``: the operator's console for targets and deliveries.
 
-Commands call :class:`bridge.admin.service.TargetAdmin`, as the /admin API does. The one
+Commands call :class:`bridge.admin.targets.TargetAdmin`, as the /admin API does. The one
 thing only the console shows is a webhook signing secret it generated, printed once.
 """
 
@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from bridge.admin.service import AdminError, TargetAdmin
+from bridge.admin.targets import AdminError, TargetAdmin
 from bridge.targets.signing import new_secret
 from bridge.targets.store import TargetNotFound
 from schemas.admin import DEPROVISION_MODES, KINDS, ReplaySchema, TargetSchema

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bridge.graph.mapping import ENTERPRISE, MappingError
+from bridge.graph.translate import ENTERPRISE, MappingError
 from tests.graph.views import users
 
 

@@ -1,4 +1,4 @@
-"""Run the whole bridge on one machine: ``python -m bridge.serve`` (``scripts/serve.sh``).
+"""Run the whole bridge on one machine: ``python -m bridge.runtime.serve`` (``scripts/serve.sh``).
 
 Starts an embedded Redis (when REDIS_URL is unset), the web tier (granian serving the
 Flask app), a delivery worker and a sync worker; creates a first SCIM token if none
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import redis
 
-from bridge.config import Settings
-from bridge.embedded_redis import EmbeddedRedis
-from bridge.processes import die_with_parent
-from bridge.secrets import SecretBox
-from bridge.tokens import TokenStore
+from bridge.directory.tokens import TokenStore
+from bridge.runtime.config import Settings
+from bridge.runtime.embedded_redis import EmbeddedRedis
+from bridge.runtime.processes import die_with_parent
+from bridge.targets.secrets import SecretBox
 
 DEFAULT_BIND = "127.0.0.1:8000"
 EMBEDDED_REDIS_PORT = 6390

@@ -1,0 +1,1 @@
+"""The normalized directory in Redis: records, indexes, members, the change stream's writes, tokens."""

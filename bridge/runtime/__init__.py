@@ -1,0 +1,1 @@
+"""Runtime: settings, the object graph (services), the process supervisor, embedded Redis."""
