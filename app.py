@@ -12,6 +12,7 @@ from bridge.admin.resync_cli import reconcile_cli, resync_cli, status_cli
 from bridge.admin.targets_cli import targets_cli
 from bridge.admin.tokens_cli import admin_tokens_cli, tokens_cli
 from bridge.admin.views import blp as admin_blp
+from bridge.errors import BridgeError
 from bridge.runtime import services
 from bridge.runtime.config import Settings
 from bridge.scim import errors
@@ -68,14 +69,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _register_error_handlers(app: Flask) -> None:
-    """Under /scim every error is a SCIM Error body, under /admin flask-smorest's JSON error;
-    elsewhere Flask's defaults apply."""
+    """The one error handler of each edge: under /admin flask-smorest's JSON error, elsewhere
+    (/scim) a SCIM Error body; Flask's defaults for HTTP errors outside both."""
 
-    @app.errorhandler(errors.ScimError)
-    def scim_error(error: errors.ScimError):
+    @app.errorhandler(BridgeError)
+    def domain_error(error: BridgeError):
         if admin_api.is_admin_request():
-            return admin_api.scim_error_response(error)
-        return error_response(error)
+            return admin_api.domain_error_response(error)
+        return error_response(errors.from_domain(error))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

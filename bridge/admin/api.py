@@ -16,7 +16,7 @@ from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from bridge.directory.tokens import digest
-from bridge.scim.errors import ScimError, Unavailable
+from bridge.errors import BridgeError, Unavailable
 from bridge.scim.http import bearer_token
 from bridge.web.body import MAX_JSON_DEPTH, too_deep
 from bridge.web.ratelimit import retry_after
@@ -29,10 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class AdminApi(Api):
-    """flask-smorest's Api whose error handler the app calls only for /admin paths."""
-
-    def _register_error_handlers(self) -> None:
-        """Nothing app-wide: ``app.py`` hands /admin errors to :meth:`handle_http_exception`."""
+    """flask-smorest's Api; ``app.py`` registers the app's error handlers after it (they
+    replace its own), and hands it the errors of /admin paths."""
 
     def handle_http_exception(self, error: HTTPException):
         payload, code, headers = super().handle_http_exception(error)
@@ -120,9 +118,9 @@ def http_error_response(exc: HTTPException):
     return current_api().handle_http_exception(exc)
 
 
-def scim_error_response(error: ScimError):
-    """A SCIM error raised under /admin (from shared code), in the admin format."""
-    return error_response(error.status, error.detail or "error")
+def domain_error_response(error: BridgeError):
+    """A domain error (or a SCIM error raised by shared code) in the admin format."""
+    return error_response(error.status, error.message or "error", error.details)
 
 
 def unexpected_error_response(exc: Exception):

@@ -8,12 +8,11 @@ waits for ``confirm``.
 
 from __future__ import annotations
 
-from bridge.admin.targets import AdminError, Conflict, NotFound
 from bridge.delivery.jobs import CONFIRM_JOB
+from bridge.errors import Conflict, Invalid
 from bridge.graph.runner import SCOPE, GraphRunner
-from bridge.graph.runs import AlreadyRunning, Runs
+from bridge.graph.runs import Runs
 from bridge.runtime.services import Services
-from bridge.targets.store import TargetNotFound
 
 MODES = ("graph", "targets", "both")
 
@@ -39,19 +38,11 @@ class ResyncAdmin:
     ) -> dict:
         """Register and enqueue a resync; Conflict while another one runs."""
         if mode not in MODES:
-            raise AdminError(f"mode must be one of {', '.join(MODES)}")
+            raise Invalid(f"mode must be one of {', '.join(MODES)}")
         if mode != "targets":
             self._require_graph()
-        target_id = None
-        if target:
-            try:
-                target_id = self.state.targets.resolve(target)
-            except TargetNotFound as exc:
-                raise NotFound(f"no target {target!r}") from exc
-        try:
-            self.runs.start(SCOPE, mode=mode, target=target_id, dry_run=dry_run, full=full)
-        except AlreadyRunning as exc:
-            raise Conflict(str(exc)) from exc
+        target_id = self.state.targets.resolve(target) if target else None
+        self.runs.start(SCOPE, mode=mode, target=target_id, dry_run=dry_run, full=full)
         self.state.jobs.resync(
             mode=mode,
             target=target_id,
@@ -93,18 +84,17 @@ class ResyncAdmin:
         from bridge.graph.translate import MappingError
 
         if kind not in ("user", "group"):
-            raise AdminError("kind must be user or group")
+            raise Invalid("kind must be user or group")
         self._require_graph()
         try:
             return self.runner().reconcile_object(kind, key, dry_run=dry_run)
-        except AlreadyRunning as exc:
-            raise Conflict(str(exc)) from exc
         except GraphError as exc:
             raise Conflict(f"Microsoft Graph: {exc}") from exc
         except MappingError as exc:
             raise Conflict(f"Graph mapping: {exc}") from exc
 
     def runner(self) -> GraphRunner:
+        """Reconciliation with Entra, built from the services."""
         return self.state.graph_runner()
 
     def _require_graph(self) -> None:

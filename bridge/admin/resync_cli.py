@@ -9,11 +9,10 @@ import orjson
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from bridge.admin.cli_support import call
 from bridge.admin.resync import ResyncAdmin
-from bridge.admin.targets import AdminError
 from bridge.graph.reconcile import Cancelled
 from bridge.graph.runner import SCOPE
-from bridge.graph.runs import AlreadyRunning
 
 resync_cli = AppGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")
 
@@ -22,13 +21,6 @@ WAIT_POLL_SECONDS = 1.0
 
 def _admin() -> ResyncAdmin:
     return ResyncAdmin(current_app.extensions["bridge"])
-
-
-def _call(operation, *args, **kwargs):
-    try:
-        return operation(*args, **kwargs)
-    except AdminError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 def _show(run: dict | None) -> None:
@@ -57,7 +49,7 @@ def _show(run: dict | None) -> None:
 @click.option("--wait", is_flag=True, help="Follow the run until it ends.")
 def start(mode: str, target: str | None, full: bool, dry_run: bool, wait: bool) -> None:
     """Start a resync in the workers."""
-    run = _call(_admin().start, mode, target, dry_run=dry_run, full=full)
+    run = call(_admin().start, mode, target, dry_run=dry_run, full=full)
     _show(run)
     if wait:
         _exit_for(_follow())
@@ -77,13 +69,13 @@ def status() -> None:
 @resync_cli.command("cancel")
 def cancel() -> None:
     """Cancel the running resync."""
-    _show(_call(_admin().cancel))
+    _show(call(_admin().cancel))
 
 
 @resync_cli.command("confirm")
 def confirm() -> None:
     """Apply the deprovisions a resync stopped for (deletion guard)."""
-    _show(_call(_admin().confirm))
+    _show(call(_admin().confirm))
 
 
 SUCCESS = ("completed", "awaiting_confirmation")
@@ -127,14 +119,11 @@ def reconcile_cli(dry_run: bool, full: bool, obj: str | None) -> None:
     admin = _admin()
     if obj:
         kind, _, key = obj.partition(":")
-        report = _call(admin.reconcile_object, kind, key, dry_run=dry_run)
+        report = call(admin.reconcile_object, kind, key, dry_run=dry_run)
     else:
-        _call(admin._require_graph)
+        call(admin._require_graph)
         runs = admin.runs
-        try:
-            runs.start(SCOPE, mode="graph", dry_run=dry_run, full=full)
-        except AlreadyRunning as exc:
-            raise click.ClickException(str(exc)) from exc
+        call(runs.start, SCOPE, mode="graph", dry_run=dry_run, full=full)
         runs.update(SCOPE, status="running")
         try:
             report = admin.runner().reconcile(full=full, dry_run=dry_run)

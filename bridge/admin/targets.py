@@ -2,7 +2,7 @@
 
 Input arrives already loaded by :class:`schemas.admin.TargetSchema`; this module adds the
 checks that need the app's state (SCIM filters and mappings against the resource types,
-a key to encrypt secrets with) and raises :class:`AdminError` subclasses, which carry the
+a key to encrypt secrets with) and raises the domain's errors (:mod:`bridge.errors`), which carry the
 HTTP status the API answers with. Secrets never leave this module: every target returned
 is a public view.
 """
@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import Jobs, discard
 from bridge.directory.records import Directory, is_id
+from bridge.errors import Conflict, InvalidFields
 from bridge.runtime.services import Services
 from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
@@ -29,7 +30,7 @@ from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, public_view
 from bridge.targets.model import merged as merge_changes
 from bridge.targets.secrets import SecretError
-from bridge.targets.store import TargetConflict, TargetNotFound, TargetStore
+from bridge.targets.store import TargetStore
 from schemas.admin import TargetSchema
 
 NO_SECRET_KEYS = (
@@ -39,32 +40,7 @@ NO_SECRET_KEYS = (
 )
 
 
-class AdminError(Exception):
-    """A request the bridge cannot carry out; ``status`` is the API's answer."""
-
-    status = 400
-
-    def __init__(self, message: str, errors: dict | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errors = errors
-
-
-class NotFound(AdminError):
-    status = 404
-
-
-class Conflict(AdminError):
-    status = 409
-
-
-class Invalid(AdminError):
-    """Field errors, as ``{field: [messages]}``."""
-
-    status = 422
-
-
-class SecretsUnavailable(AdminError):
+class SecretsUnavailable(Conflict):
     """No key to encrypt or decrypt target secrets with (or the keys do not match)."""
 
     status = 409
@@ -107,10 +83,7 @@ class TargetAdmin:
         """Store a new target from TargetSchema-loaded ``data``; an enabled one is then sent
         every user and group already in the directory that its scope takes."""
         self._check(data)
-        try:
-            stored = self.targets.create(data)
-        except TargetConflict as exc:
-            raise Conflict(str(exc)) from exc
+        stored = self.targets.create(data)
         if stored.get("enabled", True):
             self._sync(stored)
         return self._public(stored)
@@ -127,12 +100,11 @@ class TargetAdmin:
         try:
             TargetSchema().load(merged)
         except ValidationError as exc:
-            raise Invalid("the target would be incomplete", _as_dict(exc.messages)) from exc
+            raise InvalidFields(
+                "the target would be incomplete", details=_as_dict(exc.messages)
+            ) from exc
         self._check(merged)
-        try:
-            stored = self.targets.update(target_id, changes)
-        except TargetConflict as exc:
-            raise Conflict(str(exc)) from exc
+        stored = self.targets.update(target_id, changes)
         if stored.get("enabled", True) and _reshapes(old, stored):
             self._sync(stored)
         return self._public(stored)
@@ -145,10 +117,7 @@ class TargetAdmin:
 
     def resolve(self, ref: str) -> str:
         """The id of the target with id or name ``ref``."""
-        try:
-            return self.targets.resolve(ref)
-        except TargetNotFound as exc:
-            raise NotFound(f"no target {ref!r}") from exc
+        return self.targets.resolve(ref)
 
     # --- actions --------------------------------------------------------------------------
     def check(self, ref: str) -> dict:
@@ -268,7 +237,7 @@ class TargetAdmin:
             except ValueError as exc:
                 errors["signing_secret"] = [str(exc)]
         if errors:
-            raise Invalid("invalid target", errors)
+            raise InvalidFields("invalid target", details=errors)
         if self.targets.secrets is None and _has_secrets(config):
             raise SecretsUnavailable(NO_SECRET_KEYS)
 

@@ -7,9 +7,7 @@ thing only the console shows is a webhook signing secret it generated, printed o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import orjson
@@ -17,9 +15,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from bridge.admin.targets import AdminError, TargetAdmin
+from bridge.admin.cli_support import call, field_lines
+from bridge.admin.targets import TargetAdmin
 from bridge.targets.signing import new_secret
-from bridge.targets.store import TargetNotFound
 from schemas.admin import DEPROVISION_MODES, KINDS, ReplaySchema, TargetSchema
 
 targets_cli = AppGroup("targets", help="Manage delivery targets and their deliveries.")
@@ -29,35 +27,11 @@ def admin() -> TargetAdmin:
     return TargetAdmin.of(current_app.extensions["bridge"])
 
 
-def call(operation: Callable[..., Any], *args) -> Any:
-    """Run a service operation; its errors become click errors (exit status 1)."""
-    try:
-        return operation(*args)
-    except AdminError as exc:
-        details = "".join(f"\n  {line}" for line in _lines(exc.errors or {}))
-        raise click.ClickException(exc.message + details) from exc
-    except TargetNotFound as exc:  # deleted meanwhile
-        raise click.ClickException(f"no target {str(exc)!r}") from exc
-
-
-def _lines(messages: Any, where: str = "") -> list[str]:
-    """Nested marshmallow messages as ``field.sub: message`` lines."""
-    if isinstance(messages, dict):
-        return [
-            line
-            for key, value in messages.items()
-            for line in _lines(value, f"{where}.{key}" if where else str(key))
-        ]
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return [f"{where}: {m}" for m in messages]
-    return [f"{where}: {messages}"]
-
-
 def _load(schema, data: dict) -> dict:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        details = "".join(f"\n  {line}" for line in _lines(exc.messages))
+        details = "".join(f"\n  {line}" for line in field_lines(exc.messages))
         raise click.ClickException("invalid target" + details) from exc
 
 

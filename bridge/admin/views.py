@@ -10,11 +10,9 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from bridge.admin.api import error_response
 from bridge.admin.overview import overview
 from bridge.admin.resync import ResyncAdmin
-from bridge.admin.targets import AdminError, TargetAdmin
-from bridge.targets.store import TargetNotFound
+from bridge.admin.targets import TargetAdmin
 from schemas.admin import (
     CheckResultSchema,
     DeliveryQuerySchema,
@@ -39,17 +37,6 @@ blp = Blueprint("admin", __name__, url_prefix="/admin", description="Targets and
 
 def service() -> TargetAdmin:
     return TargetAdmin.of(current_app.extensions["bridge"])
-
-
-@blp.errorhandler(AdminError)
-def handle_admin_error(error: AdminError):
-    return error_response(error.status, error.message, error.errors)
-
-
-@blp.errorhandler(TargetNotFound)
-def handle_vanished_target(error: TargetNotFound):
-    """A target deleted while the request ran."""
-    return error_response(404, f"no target {str(error)!r}")
 
 
 @blp.route("/targets")

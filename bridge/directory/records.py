@@ -32,8 +32,8 @@ from pathlib import Path
 import orjson
 import redis
 
-from bridge.scim import errors
-from bridge.scim.errors import Unavailable
+from bridge import errors
+from bridge.errors import REDIS_UNAVAILABLE, Unavailable
 
 STREAM_MAXLEN = 1_000_000
 """Approximate length the change stream is trimmed to; consumers trim what they processed."""
@@ -262,9 +262,9 @@ class Directory:
         try:
             return script(args=args)
         except redis.ResponseError as exc:
-            raise errors.ScimError("the directory rejected the write") from exc
+            raise errors.BridgeError("the directory rejected the write") from exc
         except redis.RedisError as exc:
-            raise Unavailable("the directory is unavailable, retry later") from exc
+            raise Unavailable(REDIS_UNAVAILABLE) from exc
 
     # --- reads ----------------------------------------------------------------------------
     def get(self, kind: str, rid: str, *, members: bool = False, groups: bool = False) -> Record:
@@ -290,7 +290,7 @@ class Directory:
                     pipe.smembers(self.key(kind, rid) + ":groups")
             replies = pipe.execute()
         except redis.RedisError as exc:
-            raise Unavailable("the directory is unavailable, retry later") from exc
+            raise Unavailable(REDIS_UNAVAILABLE) from exc
         extras = iter(replies[1:])
         out: list[Record] = []
         for rid, raw in zip(ids, replies[0], strict=True):
@@ -383,7 +383,7 @@ class Directory:
         try:
             return fn()
         except redis.RedisError as exc:
-            raise Unavailable("the directory is unavailable, retry later") from exc
+            raise Unavailable(REDIS_UNAVAILABLE) from exc
 
 
 def _may_deprovision(doc: dict | None, members: MemberUpdate | None) -> bool:
@@ -408,10 +408,10 @@ def _raise_for(reply: list) -> None:
     if code == "uniqueness":
         raise errors.Conflict(f"{detail} is already in use")
     if code == "members":
-        raise errors.InvalidValue(f"members do not exist: {detail}")
+        raise errors.Invalid(f"members do not exist: {detail}")
     if code == "conflict":
         raise errors.Conflict(detail)
-    raise errors.ScimError(f"unexpected directory reply {code}")
+    raise errors.BridgeError(f"unexpected directory reply {code}")
 
 
 class VersionMismatch(errors.PreconditionFailed):

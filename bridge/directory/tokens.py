@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
-from bridge.scim.errors import Unavailable
+from bridge.errors import REDIS_UNAVAILABLE, Unavailable
 
 TOKEN_CACHE_SECONDS = 5.0
 """How long a process trusts a verified token without asking Redis; bounds revocation delay."""
@@ -94,7 +94,7 @@ class TokenStore:
         try:
             known = self.redis.hexists(self.key, wanted)
         except redis.RedisError as exc:
-            raise Unavailable("the directory is unavailable, retry later") from exc
+            raise Unavailable(REDIS_UNAVAILABLE) from exc
         if not known:
             return False
         if len(self._cache) > 64:

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 import redis
 
+from bridge.errors import Conflict
+
 LOCK_SECONDS = 600
 """A run refreshes its lock as it goes; a dead worker's lock lapses after this long."""
 
@@ -27,7 +29,7 @@ HISTORY_LENGTH = 50
 ACTIVE = ("queued", "running")
 
 
-class AlreadyRunning(RuntimeError):
+class AlreadyRunning(Conflict):
     pass
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bridge import errors
 from bridge.directory.records import Directory
 from bridge.graph.report import Progress
-from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import PATCH_OP_URN
 from bridge.scim.service import ResourceService
@@ -73,8 +73,8 @@ class Writes:
             return action()
         except errors.NotFound:
             return None
-        except errors.ScimError as exc:
-            self.progress.error(f"{type(exc).__name__}: {label}: {exc.detail}")
+        except errors.BridgeError as exc:
+            self.progress.error(f"{type(exc).__name__}: {label}: {exc.message}")
             return None
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from flask import current_app
 
-from bridge.scim import errors
+from bridge.errors import BridgeError
+from bridge.scim import context, errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.http import json_body, parse_etag, scim_response
 from bridge.scim.service import ResourceService
@@ -51,8 +52,6 @@ class Operation:
 def bulk():
     """§3.7: run the operations in order (referenced POSTs first); report each one's outcome
     in request order, up to where ``failOnErrors`` stopped processing."""
-    from bridge.scim import views  # views registers this view at its end
-
     body = json_body()
     raw_ops, fail_on_errors = _parse_request(body)
     limit = current_app.config["BRIDGE_SETTINGS"].bulk_max_operations
@@ -64,7 +63,7 @@ def bulk():
     refs = [_references(op) for op in raw_ops]
     deps = [[posts[r] for r in op_refs if r in posts] for op_refs in refs]
     order, circular = _order(deps)
-    base_url = views.base_url()
+    base_url = context.base_url()
     created: dict[str, str] = {}  # bulkId -> id, for each POST that succeeded
     results: dict[int, dict] = {}
     failures = 0
@@ -75,11 +74,11 @@ def bulk():
                 raise errors.InvalidValue(f"bulkId '{_bulk_id(raw)}' is used by another POST")
             if index in circular:
                 raise CircularReference("the operation's bulkId references form a cycle")
-            op = _parse_operation(raw, views.bridge().resource_types, posts, created)
-        except errors.ScimError as exc:
-            results[index] = _failure(raw, None, exc, base_url)
+            op = _parse_operation(raw, context.services().resource_types, posts, created)
+        except BridgeError as exc:
+            results[index] = _failure(raw, None, errors.from_domain(exc), base_url)
         else:
-            results[index] = _run(views._service(op.rtype.id), op, base_url, created)
+            results[index] = _run(context.resource_service(op.rtype.id), op, base_url, created)
         failures += "response" in results[index]
         if fail_on_errors is not None and failures >= fail_on_errors:
             break
@@ -262,8 +261,8 @@ def _run(service: ResourceService, op: Operation, base_url: str, created: dict[s
     """Apply one operation; a SCIM error becomes that operation's response."""
     try:
         status, rid, etag = _apply(service, op)
-    except errors.ScimError as exc:
-        return _failure(None, op, exc, base_url)
+    except BridgeError as exc:
+        return _failure(None, op, errors.from_domain(exc), base_url)
     except Exception:  # noqa: BLE001 - one operation's bug must not lose the others' results
         log.exception("bulk %s %s failed", op.method, op.rtype.endpoint)
         return _failure(None, op, errors.ScimError("internal error; see the log"), base_url)

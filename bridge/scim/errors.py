@@ -29,10 +29,12 @@
 
 from __future__ import annotations
 
+from bridge import errors as domain
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
-class ScimError(Exception):
+class ScimError(domain.BridgeError):
     """Base class: an error that becomes a SCIM Error response."""
 
     status: int = 500
@@ -54,7 +56,7 @@ class ScimError(Exception):
         return body
 
 
-class BadRequest(ScimError):
+class BadRequest(ScimError, domain.Invalid):
     status = 400
 
 
@@ -102,7 +104,7 @@ class Forbidden(ScimError):
     status = 403
 
 
-class NotFound(ScimError):
+class NotFound(ScimError, domain.NotFound):
     status = 404
 
 
@@ -110,7 +112,7 @@ class MethodNotAllowed(ScimError):
     status = 405
 
 
-class Conflict(ScimError):
+class Conflict(ScimError, domain.Conflict):
     status = 409
     scim_type = "uniqueness"
 
@@ -127,7 +129,7 @@ class ConcurrentModification(Conflict):
     scim_type = "mutability"
 
 
-class PreconditionFailed(ScimError):
+class PreconditionFailed(ScimError, domain.PreconditionFailed):
     status = 412
 
 
@@ -153,7 +155,27 @@ class NotImplementedYet(ScimError):
     status = 501
 
 
-class Unavailable(ScimError):
+class Unavailable(ScimError, domain.Unavailable):
     """Redis cannot be reached: 503, so that Entra retries the request later."""
 
     status = 503
+
+
+def from_domain(error: domain.BridgeError) -> ScimError:
+    """The SCIM error for a domain error raised below the SCIM edge (the directory's,
+    the token store's); a SCIM error is already one."""
+    if isinstance(error, ScimError):
+        return error
+    for kind, scim in _FROM_DOMAIN:
+        if isinstance(error, kind):
+            return scim(error.message)
+    return ScimError(error.message)
+
+
+_FROM_DOMAIN: tuple[tuple[type[domain.BridgeError], type[ScimError]], ...] = (
+    (domain.NotFound, NotFound),
+    (domain.Conflict, Conflict),
+    (domain.PreconditionFailed, PreconditionFailed),
+    (domain.Invalid, InvalidValue),
+    (domain.Unavailable, Unavailable),
+)

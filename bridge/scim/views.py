@@ -7,10 +7,10 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 
 from bridge.directory.tokens import digest
-from bridge.scim import backpressure, discovery, errors, query
+from bridge.scim import backpressure, bulk, discovery, errors, query
+from bridge.scim.context import base_url, resource_service, services
 from bridge.scim.http import (
     bearer_token,
-    error_response,
     if_match,
     if_none_match,
     json_body,
@@ -27,15 +27,6 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 blp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 
 
-def bridge():
-    return current_app.extensions["bridge"]
-
-
-def base_url() -> str:
-    configured = current_app.config["BRIDGE_SETTINGS"].public_base_url
-    return f"{configured}/scim/v2" if configured else request.url_root.rstrip("/") + "/scim/v2"
-
-
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods that change the directory, except POST to ``/.search``, which only reads."""
 
@@ -45,7 +36,7 @@ def authenticate():
     token = bearer_token()
     if token is None:
         raise errors.Unauthorized("a bearer token is required")
-    if not bridge().tokens.verify(token):
+    if not services().tokens.verify(token):
         raise errors.Unauthorized("the bearer token is not valid")
     wait = current_app.extensions["rate_limiter"].wait(digest(token))
     if wait:
@@ -59,15 +50,6 @@ def authenticate():
 
 def _is_write() -> bool:
     return request.method in WRITE_METHODS and not request.path.endswith("/.search")
-
-
-@blp.errorhandler(errors.ScimError)
-def handle_scim_error(error: errors.ScimError):
-    return error_response(error)
-
-
-def _service(type_id: str) -> ResourceService:
-    return ResourceService(bridge().directory, bridge().resource_types[type_id])
 
 
 def _resource_response(service: ResourceService, record, status: int, projection) -> object:
@@ -84,11 +66,11 @@ def list_resources(type_id: str, params: dict):
         args = LIST_QUERY.load(params)
     except ValidationError as exc:
         raise errors.InvalidValue(f"bad query parameters: {exc.messages}") from exc
-    service = _service(type_id)
+    service = resource_service(type_id)
     projection = parse_projection(args["attributes"], args["excludedAttributes"], service.rtype)
     settings = current_app.config["BRIDGE_SETTINGS"]
     page = query.run(
-        bridge().directory,
+        services().directory,
         service.rtype,
         query.ListQuery(
             args["filter"], args["startIndex"], args["count"], args["sortBy"], args["sortOrder"]
@@ -116,7 +98,7 @@ class ResourceList(MethodView):
         return list_resources(self.type_id, request.args.to_dict())
 
     def post(self):
-        service = _service(self.type_id)
+        service = resource_service(self.type_id)
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
         )
@@ -128,7 +110,7 @@ class ResourceItem(MethodView):
     type_id = ""
 
     def get(self, rid: str):
-        service = _service(self.type_id)
+        service = resource_service(self.type_id)
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
         )
@@ -142,7 +124,7 @@ class ResourceItem(MethodView):
         return _resource_response(service, record, 200, projection)
 
     def put(self, rid: str):
-        service = _service(self.type_id)
+        service = resource_service(self.type_id)
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
         )
@@ -150,7 +132,7 @@ class ResourceItem(MethodView):
         return _resource_response(service, outcome.record, 200, projection)
 
     def patch(self, rid: str):
-        service = _service(self.type_id)
+        service = resource_service(self.type_id)
         outcome = service.patch(rid, json_body(), if_match())
         wants_body = "attributes" in request.args or "excludedAttributes" in request.args
         if self.type_id == "Group" and not wants_body:
@@ -169,7 +151,7 @@ class ResourceItem(MethodView):
         return _resource_response(service, record, 200, projection)
 
     def delete(self, rid: str):
-        _service(self.type_id).delete(rid, if_match())
+        resource_service(self.type_id).delete(rid, if_match())
         return scim_response(None, 204)
 
 
@@ -206,7 +188,7 @@ def root_search():
         args = LIST_QUERY.load(_search_request())
     except ValidationError as exc:
         raise errors.InvalidValue(f"bad query parameters: {exc.messages}") from exc
-    rtypes = list(bridge().resource_types.values())
+    rtypes = list(services().resource_types.values())
     projections = {
         rt.id: parse_projection(args["attributes"], args["excludedAttributes"], rt, known_only=True)
         for rt in rtypes
@@ -221,7 +203,7 @@ def root_search():
         )
 
     page = query.run_across(
-        bridge().directory,
+        services().directory,
         rtypes,
         query.ListQuery(
             args["filter"], args["startIndex"], args["count"], args["sortBy"], args["sortOrder"]
@@ -261,14 +243,14 @@ def service_provider_config():
 
 @blp.get("/ResourceTypes")
 def resource_types():
-    items = [rt.to_scim(base_url()) for rt in bridge().resource_types.values()]
+    items = [rt.to_scim(base_url()) for rt in services().resource_types.values()]
     return scim_response(_list_of(items))
 
 
 @blp.get("/ResourceTypes/<type_id>")
 def resource_type(type_id: str):
     rtype = next(
-        (rt for rt in bridge().resource_types.values() if rt.id.casefold() == type_id.casefold()),
+        (rt for rt in services().resource_types.values() if rt.id.casefold() == type_id.casefold()),
         None,
     )
     if rtype is None:
@@ -278,12 +260,14 @@ def resource_type(type_id: str):
 
 @blp.get("/Schemas")
 def schemas():
-    return scim_response(_list_of([s.to_scim(base_url()) for s in discovery.all_schemas(bridge())]))
+    return scim_response(
+        _list_of([s.to_scim(base_url()) for s in discovery.all_schemas(services())])
+    )
 
 
 @blp.get("/Schemas/<path:schema_id>")
 def schema(schema_id: str):
-    for s in discovery.all_schemas(bridge()):
+    for s in discovery.all_schemas(services()):
         if s.id.lower() == schema_id.lower():
             return scim_response(s.to_scim(base_url()))
     raise errors.NotFound(f"no schema {schema_id}")
@@ -299,6 +283,4 @@ def _list_of(items: list[dict]) -> dict:
     }
 
 
-from bridge.scim import bulk as _bulk  # noqa: E402  (bulk uses this module's helpers)
-
-blp.add_url_rule("/Bulk", view_func=_bulk.bulk, methods=["POST"])
+blp.add_url_rule("/Bulk", view_func=bulk.bulk, methods=["POST"])

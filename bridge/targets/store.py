@@ -17,18 +17,23 @@ import orjson
 import redis
 
 from bridge.directory.records import new_id
+from bridge.errors import Conflict, NotFound
 from bridge.scim.attributes import ResourceType
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, merged
 from bridge.targets.secrets import SecretBox
 
 
-class TargetNotFound(LookupError):
-    pass
+class TargetNotFound(NotFound):
+    """No target with that id or name (or it was deleted meanwhile)."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no target {ref!r}")
+        self.ref = ref
 
 
-class TargetConflict(ValueError):
-    pass
+class TargetConflict(Conflict):
+    """Another target has that name."""
 
 
 class TargetStore:
