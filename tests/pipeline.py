@@ -30,10 +30,11 @@ class Pipeline:
         self.ctx = context()
         self.dispatcher = Dispatcher(
             self.ctx.redis,
-            self.ctx.settings.key_prefix,
+            self.ctx.directory.changes_key,
             self.ctx.targets.all,
             "tests",
             self.ctx.jobs,
+            self.ctx.deliveries,
         )
         self.dispatcher.setup()
 

@@ -93,10 +93,11 @@ class WorkerProcess:
         self.dispatcher = DispatcherThread(
             Dispatcher(
                 self.ctx.redis,
-                settings.key_prefix,
+                self.ctx.directory.changes_key,
                 lambda: list(self.ctx.targets.current().values()),
                 self.consumer,
                 self.ctx.jobs,
+                self.ctx.deliveries,
             )
         )
         self.ticker = Ticker(self.ctx.redis, settings.key_prefix, settings.graph, self.ctx.jobs)

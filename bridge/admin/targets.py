@@ -184,21 +184,7 @@ class TargetAdmin:
     # --- helpers --------------------------------------------------------------------------
     def status(self, target_id: str) -> dict:
         """Breaker state, parked counts and counters, in one round trip."""
-        pipe = self.deliveries.redis.pipeline(transaction=False)
-        pipe.hgetall(self.deliveries.key(target_id, "breaker"))
-        pipe.hlen(self.deliveries.key(target_id, "dead"))
-        pipe.hlen(self.deliveries.key(target_id, "held"))
-        pipe.hgetall(self.deliveries.key(target_id, "stats"))
-        breaker, dead, held, stats = pipe.execute()
-        breaker = {k.decode(): v.decode() for k, v in breaker.items()}
-        return {
-            "breaker": breaker.get("state", "closed"),
-            "failures": int(breaker.get("failures", 0)),
-            "opened_at": breaker.get("opened_at"),
-            "dead": dead,
-            "held": held,
-            "stats": {k.decode(): int(v) for k, v in stats.items()},
-        }
+        return self.deliveries.status(target_id)
 
     def _public(self, config: dict) -> dict:
         return {**public_view(config), "status": self.status(config["id"])}

@@ -27,10 +27,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import redis
+
+from bridge.directory.records import Directory, Record
 
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
@@ -76,13 +77,12 @@ same job run again (its worker died) takes its own lock over at once."""
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one pipelined read returns for an item: lock, last state, current record
+    """What one pipelined read returns for an item: lock, last state, the current record
     with its derived set (a user's groups, a group's members), and the breaker."""
 
     locked: bool
     state: dict
-    raw_record: bytes | None
-    derived: Any
+    record: Record | None
     breaker_open: bool
 
 
@@ -116,7 +116,7 @@ class Deliveries:
 
     # --- the delivery itself --------------------------------------------------------------
     def snapshot(
-        self, target_id: str, kind: str, rid: str, record_key: str, token: str
+        self, target_id: str, kind: str, rid: str, token: str, directory: Directory
     ) -> Snapshot:
         """Take the item's lock and read everything the delivery needs, in one round trip.
 
@@ -128,16 +128,15 @@ class Deliveries:
         pipe.set(lock, token, nx=True, ex=LOCK_SECONDS)
         pipe.get(lock)
         pipe.hget(self.key(target_id, "state"), it)
-        pipe.get(record_key)
-        if kind == "user":
-            pipe.smembers(record_key + ":groups")
-        else:
-            pipe.hgetall(record_key + ":members")
+        directory.read_in(pipe, kind, rid)
         pipe.hget(self.key(target_id, "breaker"), "state")
         acquired, holder, state, raw, derived, breaker = pipe.execute()
         locked = bool(acquired) or holder == token.encode()
         return Snapshot(
-            locked, orjson.loads(state) if state else {}, raw, derived, breaker == b"open"
+            locked,
+            orjson.loads(state) if state else {},
+            directory.record_from(kind, rid, raw, derived),
+            breaker == b"open",
         )
 
     # --- coalesced changes ------------------------------------------------------------------
@@ -177,6 +176,24 @@ class Deliveries:
         for lane in ("changes", "deprovision"):
             pipe.scard(self.key(target_id, f"pending:{lane}"))
         return sum(pipe.execute())
+
+    def status(self, target_id: str) -> dict:
+        """Breaker state, parked counts and counters, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.key(target_id, "breaker"))
+        pipe.hlen(self.key(target_id, "dead"))
+        pipe.hlen(self.key(target_id, "held"))
+        pipe.hgetall(self.key(target_id, "stats"))
+        raw_breaker, dead, held, stats = pipe.execute()
+        breaker = {k.decode(): v.decode() for k, v in raw_breaker.items()}
+        return {
+            "breaker": breaker.get("state", "closed"),
+            "failures": int(breaker.get("failures", 0)),
+            "opened_at": breaker.get("opened_at"),
+            "dead": dead,
+            "held": held,
+            "stats": {k.decode(): int(v) for k, v in stats.items()},
+        }
 
     def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
         if not ids:

@@ -49,17 +49,18 @@ class Dispatcher:
     def __init__(
         self,
         client: redis.Redis,
-        prefix: str,
+        stream: str,
         targets: Callable[[], list[Target]],
         consumer: str,
         jobs: Jobs,
+        deliveries: Deliveries,
     ) -> None:
         self.redis = client
-        self.stream = f"{prefix}:changes"
+        self.stream = stream
         self.targets = targets
         self.consumer = consumer
         self.jobs = jobs
-        self.deliveries = Deliveries(client, prefix)
+        self.deliveries = deliveries
 
     def setup(self) -> None:
         """Create the consumer group; from the stream's start, so nothing is skipped."""
@@ -209,3 +210,13 @@ class DispatcherThread(threading.Thread):
                 log.warning("dispatcher: Redis error (%s); retrying", exc)
                 ready = False
                 self.stop.wait(RETRY_SECONDS)
+
+
+def stream_status(client: redis.Redis, stream: str) -> dict[str, int]:
+    """The change stream's length and the entries handed out but not yet acknowledged."""
+    status = {"length": int(client.xlen(stream)), "pending": 0}
+    if client.exists(stream):
+        for group in client.xinfo_groups(stream):
+            if group["name"] in (GROUP, GROUP.encode()):
+                status["pending"] = int(group["pending"])
+    return status

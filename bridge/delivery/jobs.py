@@ -25,7 +25,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
-from rq.rate_limit import RateLimit
+from rq.rate_limit import RateLimit, RateLimitRegistry
 
 from bridge.delivery.deliveries import Deliveries, split_item
 from bridge.directory.records import Directory
@@ -79,6 +79,18 @@ class Jobs:
     queues: dict[str, Queue]
     prefix: str
     default_concurrency: int
+
+    def waiting_in_lanes(self, client: Redis) -> dict[str, int]:
+        """Delivery jobs waiting for a place in their target's lane, by the queue they go to."""
+        mine = [r for r in RateLimitRegistry.all(client) if r.key.startswith(f"{self.prefix}:")]
+        pipe = client.pipeline(transaction=False)
+        for registry in mine:
+            pipe.zcard(registry.rate_limited_key)
+        counts: dict[str, int] = {}
+        for registry, count in zip(mine, pipe.execute(), strict=True):
+            queue = PRIORITY_QUEUE if registry.key.endswith(":deprovision") else QUEUE
+            counts[queue] = counts.get(queue, 0) + int(count)
+        return counts
 
     def deliver(
         self,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from bridge.delivery.deliveries import Deliveries, Snapshot, now_iso
-from bridge.directory.records import Directory, Record, parse_member, parse_record
+from bridge.directory.records import Directory, Record
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches
 from bridge.targets.base import Change, Connector, TargetError
@@ -165,14 +165,14 @@ class Relay:
         bypass_guard: bool,
         outcome: Outcome,
     ) -> str:
-        snap = self.deliveries.snapshot(target.id, kind, rid, self.directory.key(kind, rid), token)
+        snap = self.deliveries.snapshot(target.id, kind, rid, token, self.directory)
         if not snap.locked:
             outcome.retries.append(Again(kind, rid, attempt, LOCK_BUSY_DELAY))
             return "busy"
         it = _Item(target, connector, kind, rid, token, attempt, bypass_guard, snap)
         change = None
         try:
-            it.record = self._load(kind, rid, snap)
+            it.record = snap.record
             plan = self._plan(it)
             if plan is None:
                 self.deliveries.unlock(target.id, kind, rid, token)
@@ -302,17 +302,6 @@ class Relay:
                 outcome.follow_ups[("group", gid)] = None
 
     # --- planning -------------------------------------------------------------------------
-    def _load(self, kind: str, rid: str, snap: Snapshot) -> Record | None:
-        if snap.raw_record is None:
-            return None
-        record = parse_record(kind, rid, snap.raw_record)
-        if kind == "user":
-            record.groups = sorted(g.decode() for g in snap.derived)
-        else:
-            members = snap.derived.items()
-            record.members = [parse_member(k.decode(), v.decode()) for k, v in members]
-        return record
-
     def _plan(self, it: _Item) -> tuple[Change, dict[str, str | None] | None] | None:
         """The change the target needs, with (for groups) the members it was planned for."""
         if it.kind == "user":

@@ -28,11 +28,13 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis
 
 from bridge import errors
+from bridge.directory.indexes import IndexValues, fold
 from bridge.errors import REDIS_UNAVAILABLE, Unavailable
 
 STREAM_MAXLEN = 1_000_000
@@ -133,14 +135,6 @@ class MemberUpdate:
             "remove": self.remove,
             "replace": self.replace,
         }
-
-
-@dataclass(frozen=True)
-class IndexValues:
-    """The index entries a document owns: unique ones and multi-valued ones."""
-
-    unique: dict[str, str | None]
-    multi: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -316,13 +310,14 @@ class Directory:
         members: bool = False,
         groups: bool = False,
     ) -> list[Record]:
-        """Records found by ``id``, a ``unique`` index or a ``multi`` index, in one round trip."""
+        """Records found by ``id``, a ``unique`` index or a ``multi`` index, in one round trip
+        (``value`` as the client wrote it: the index's case rule applies here)."""
         args = [
             self.prefix,
             kind,
             how,
             attr,
-            value,
+            value if how == "id" else fold(attr, value),
             "1" if groups else "0",
             "1" if members else "0",
         ]
@@ -343,6 +338,40 @@ class Directory:
                 i += 1
             out.append(record)
         return out
+
+    def read_in(self, pipe: redis.client.Pipeline, kind: str, rid: str) -> None:
+        """Queue on ``pipe`` the reads of one record with its derived set (a user's groups,
+        a group's members), for a caller that reads more in the same round trip; the two
+        replies, in order, make the record with :meth:`record_from`."""
+        key = self.key(kind, rid)
+        pipe.get(key)
+        if kind == "user":
+            pipe.smembers(key + ":groups")
+        else:
+            pipe.hgetall(key + ":members")
+
+    @staticmethod
+    def record_from(kind: str, rid: str, raw: bytes | None, derived: Any) -> Record | None:
+        """The record from the replies of :meth:`read_in`; None when it does not exist."""
+        if raw is None:
+            return None
+        record = parse_record(kind, rid, raw)
+        if kind == "user":
+            record.groups = sorted(_s(g) for g in derived)
+        else:
+            record.members = [parse_member(_s(k), _s(v)) for k, v in derived.items()]
+        return record
+
+    def lookup(self, kind: str, attr: str, values: list[str]) -> list[str | None]:
+        """The id each value of unique attribute ``attr`` names (None where none), in one
+        round trip."""
+        if not values:
+            return []
+        index = self.index_key(kind, attr)
+        pipe = self.redis.pipeline(transaction=False)
+        for value in values:
+            pipe.hget(index, fold(attr, value))
+        return [_s(rid) if rid else None for rid in self._read(pipe.execute)]
 
     def count(self, kind: str) -> int:
         return int(self._read(lambda: self.redis.zcard(self.order_key(kind))))

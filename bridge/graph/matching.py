@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bridge.directory.records import Directory, Record
-from bridge.graph.links import Links, text
+from bridge.graph.links import Links
 from bridge.graph.report import Progress
 from bridge.graph.translate import MANAGER, GraphObject, ResourceMapping
 
@@ -51,13 +51,10 @@ class Matcher:
                 keyed.append((obj["id"], value))
         if not keyed:
             return found
-        index = self.directory.index_key(kind, self.attributes[kind])
-        pipe = self.directory.redis.pipeline(transaction=False)
-        for _, value in keyed:
-            pipe.hget(index, value)
-        for (graph_id, _), rid in zip(keyed, pipe.execute(), strict=True):
+        ids = self.directory.lookup(kind, self.attributes[kind], [value for _, value in keyed])
+        for (graph_id, _), rid in zip(keyed, ids, strict=True):
             if rid:
-                found[graph_id] = text(rid)
+                found[graph_id] = rid
         return found
 
     def records(self, kind: str, found: dict[str, str]) -> dict[str, Record]:
@@ -100,10 +97,10 @@ class Matcher:
         return await source.group(graph_id, self.mappings["group"].select())
 
     def _key(self, kind: str, obj: GraphObject) -> str | None:
-        """The object's value of the matching attribute, as the index keys it."""
+        """The object's value of the matching attribute."""
         attr = self.attributes[kind]
         prop = self.mappings[kind].prop(attr)
         value = obj.get(prop) if prop else None
         if not isinstance(value, str) or not value:
             return None
-        return value.casefold() if attr in ("userName", "displayName") else value
+        return value

@@ -192,11 +192,11 @@ def _index_lookup(kind: str, name: str, sub, value: str) -> tuple[str, str, str]
     if name == "externalId":
         return "unique", "externalId", value
     if kind == "user" and name == "userName":
-        return "unique", "userName", value.casefold()
+        return "unique", "userName", value
     if kind == "user" and name == "emails" and sub_name in (None, "value"):
-        return "multi", "email", value.casefold()
+        return "multi", "email", value
     if kind == "group" and name == "displayName":
-        return "unique", "displayName", value.casefold()
+        return "unique", "displayName", value
     return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.directory.records import IndexValues, is_id
+from bridge.directory.records import is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResourceType, Schema
 
@@ -211,23 +211,3 @@ def _check_required(doc: dict, rtype: ResourceType) -> None:
     for schema, required in rtype.extensions:
         if required and schema.id not in doc:
             raise errors.InvalidValue(f"extension {schema.id} is required")
-
-
-def index_values(kind: str, doc: dict) -> IndexValues:
-    """The index entries of a document: unique attributes and (users) e-mail values."""
-    external = doc.get("externalId")
-    if kind == "user":
-        emails = sorted(
-            {
-                e["value"].casefold()
-                for e in doc.get("emails", [])
-                if isinstance(e.get("value"), str)
-            }
-        )
-        return IndexValues(
-            unique={"userName": doc["userName"].casefold(), "externalId": external},
-            multi={"email": emails},
-        )
-    return IndexValues(
-        unique={"displayName": doc["displayName"].casefold(), "externalId": external}, multi={}
-    )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bridge.directory.indexes import index_values
 from bridge.directory.records import (
     KIND_OF,
     Directory,
@@ -25,7 +26,7 @@ from bridge.directory.records import (
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
-from bridge.scim.resources import index_values, member_extras, normalise, shorten
+from bridge.scim.resources import member_extras, normalise, shorten
 
 WRITE_RETRIES = 20
 """Times a read-modify-write is tried when other requests change the record meanwhile."""

@@ -29,7 +29,9 @@ def webhook(ctx, **overrides) -> dict:
 
 
 def dispatcher(ctx, name: str = "d1") -> Dispatcher:
-    d = Dispatcher(ctx.redis, ctx.settings.key_prefix, ctx.targets.all, name, ctx.jobs)
+    d = Dispatcher(
+        ctx.redis, ctx.directory.changes_key, ctx.targets.all, name, ctx.jobs, ctx.deliveries
+    )
     d.setup()
     return d
 

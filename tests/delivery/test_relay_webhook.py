@@ -340,10 +340,9 @@ def test_a_target_that_is_down_costs_one_attempt_per_batch_not_one_per_item(
 def test_a_lock_left_by_the_same_job_is_taken_over(app):
     ctx = context()
     deliveries = ctx.deliveries
-    key = ctx.directory.key("user", "u1")
-    first = deliveries.snapshot("t", "user", "u1", key, "job-1")
-    again = deliveries.snapshot("t", "user", "u1", key, "job-1")
-    other = deliveries.snapshot("t", "user", "u1", key, "job-2")
+    first = deliveries.snapshot("t", "user", "u1", "job-1", ctx.directory)
+    again = deliveries.snapshot("t", "user", "u1", "job-1", ctx.directory)
+    other = deliveries.snapshot("t", "user", "u1", "job-2", ctx.directory)
     assert (first.locked, again.locked, other.locked) == (True, True, False)
 
 
