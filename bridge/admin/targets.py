@@ -59,7 +59,7 @@ class TargetAdmin:
 
     @classmethod
     def of(cls, state: Services) -> TargetAdmin:
-        """The service over a :class:`bridge.runtime.services.Bridge`."""
+        """The service over a :class:`bridge.runtime.services.Services`."""
         s = state.settings
         return cls(
             state.targets,

@@ -14,7 +14,7 @@ from bridge.directory.tokens import TokenStore
 
 
 def token_group(name: str, attribute: str, help: str, default_label: str, use: str) -> AppGroup:
-    """A ``create``/``list``/``revoke`` command group for the TokenStore at ``Bridge.<attribute>``."""
+    """A ``create``/``list``/``revoke`` command group for the TokenStore at ``Services.<attribute>``."""
     group = AppGroup(name, help=help)
 
     def store() -> TokenStore:

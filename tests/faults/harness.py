@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bridge import serve
+from bridge.runtime import serve
 from bridge.directory.tokens import ADMIN_TOKEN_PREFIX, TokenStore
 from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
 from bridge.runtime.processes import die_with_parent

@@ -22,13 +22,11 @@ def _wait_failure(bridge, handle, timeout: float) -> dict:
     """The first failed attempt in the target's delivery log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        failed = [d for d in bridge.delivery.deliveries(handle) if d["outcome"] == "failed"]
+        failed = [d for d in bridge.deliveries(handle) if d["outcome"] == "failed"]
         if failed:
             return failed[-1]
         time.sleep(0.2)
-    raise AssertionError(
-        f"no failed attempt within {timeout} s: {bridge.delivery.deliveries(handle)}"
-    )
+    raise AssertionError(f"no failed attempt within {timeout} s: {bridge.deliveries(handle)}")
 
 
 def test_target_answering_5xx_then_recovering_converges(bridge, fakes):
@@ -47,11 +45,9 @@ def test_target_slower_than_the_read_timeout_is_retried_and_converges(bridge, fa
     bridge.create_user()
     converge(bridge, [hook], timeout=READ_TIMEOUT * 4 + 15)
     timeouts = [
-        d
-        for d in bridge.delivery.deliveries(hook)
-        if d["outcome"] == "failed" and "Timeout" in d["error"]
+        d for d in bridge.deliveries(hook) if d["outcome"] == "failed" and "Timeout" in d["error"]
     ]
-    assert timeouts, f"no attempt timed out: {bridge.delivery.deliveries(hook)}"
+    assert timeouts, f"no attempt timed out: {bridge.deliveries(hook)}"
 
 
 def test_target_hanging_on_connect_fails_at_the_connect_timeout(bridge, fakes):
