@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import redis
 
-from bridge.runtime import serve
 from bridge.directory.tokens import ADMIN_TOKEN_PREFIX, TokenStore
+from bridge.runtime import serve
 from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
 from bridge.runtime.processes import die_with_parent
 from bridge.runtime.services import ADMIN_TOKENS_HASH
