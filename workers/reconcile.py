@@ -7,7 +7,7 @@ import logging
 import redis
 
 from bridge.delivery.jobs import SETTLE_JOB
-from bridge.graph.reconcile import Cancelled
+from bridge.graph.reconciler import Cancelled
 from bridge.graph.runner import SCOPE
 from bridge.runtime.services import Services
 from workers.context import context

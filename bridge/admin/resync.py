@@ -81,7 +81,7 @@ class ResyncAdmin:
     def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict:
         """Reconcile one user or group with Entra now, in this process."""
         from bridge.graph.errors import GraphError
-        from bridge.graph.translate import MappingError
+        from bridge.graph.translate import TranslationError
 
         if kind not in ("user", "group"):
             raise Invalid("kind must be user or group")
@@ -90,7 +90,7 @@ class ResyncAdmin:
             return self.runner().reconcile_object(kind, key, dry_run=dry_run)
         except GraphError as exc:
             raise Conflict(f"Microsoft Graph: {exc}") from exc
-        except MappingError as exc:
+        except TranslationError as exc:
             raise Conflict(f"Graph mapping: {exc}") from exc
 
     def runner(self) -> GraphRunner:

@@ -11,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from bridge.admin.cli_support import call
 from bridge.admin.resync import ResyncAdmin
-from bridge.graph.reconcile import Cancelled
+from bridge.graph.reconciler import Cancelled
 from bridge.graph.runner import SCOPE
 
 resync_cli = AppGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")

@@ -70,7 +70,7 @@ class Again:
 
 
 @dataclass
-class Outcome:
+class BatchOutcome:
     """What a batch left to do, and what happened to each item."""
 
     retries: list[Again] = field(default_factory=list)
@@ -128,10 +128,10 @@ class Relay:
         token: str,
         attempt: int = 0,
         bypass_guard: bool = False,
-    ) -> Outcome:
+    ) -> BatchOutcome:
         """Deliver each (kind, id) item, users first; failures become retries, dead letters
         or holds. ``token`` identifies the job (its delivery locks carry it)."""
-        outcome = Outcome()
+        outcome = BatchOutcome()
         if not target.shadow and self.deliveries.is_open(target.id):
             # quarantined: park the whole batch at once, for the probe to release
             self.deliveries.hold_all(target.id, items, "circuit", "target quarantined")
@@ -163,7 +163,7 @@ class Relay:
         token: str,
         attempt: int,
         bypass_guard: bool,
-        outcome: Outcome,
+        outcome: BatchOutcome,
     ) -> str:
         snap = self.deliveries.snapshot(target.id, kind, rid, token, self.directory)
         if not snap.locked:
@@ -209,7 +209,9 @@ class Relay:
             return "circuit", "target quarantined"
         return None
 
-    def _failed(self, it: _Item, change: Change | None, exc: TargetError, outcome: Outcome) -> str:
+    def _failed(
+        self, it: _Item, change: Change | None, exc: TargetError, outcome: BatchOutcome
+    ) -> str:
         target = it.target
         if exc.retryable and self.deliveries.record_failure(
             target.id, self.policy.breaker_threshold
@@ -273,7 +275,7 @@ class Relay:
         new_state: dict,
         wanted_members: dict[str, str | None] | None,
         remember: dict,
-        outcome: Outcome,
+        outcome: BatchOutcome,
     ) -> None:
         """Ask for the deliveries this one may have made necessary (see the module doc)."""
         if it.kind == "user":
@@ -289,7 +291,7 @@ class Relay:
         if recreated or moved:
             outcome.follow_ups[("group", it.rid)] = None
 
-    def _follow_up_groups(self, it: _Item, new_state: dict, outcome: Outcome) -> None:
+    def _follow_up_groups(self, it: _Item, new_state: dict, outcome: BatchOutcome) -> None:
         """The user's groups at the target whose membership of the user is now wrong."""
         target = it.target
         if not target.receives("group") or it.record is None:

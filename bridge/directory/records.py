@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import redis
@@ -43,7 +43,10 @@ STREAM_MAXLEN = 1_000_000
 SCAN_BATCH = 500
 """Records fetched per round trip when a filter cannot use an index."""
 
-KINDS = ("user", "group")
+Kind = Literal["user", "group"]
+"""The two kinds of resource the directory holds."""
+
+KINDS: tuple[Kind, ...] = ("user", "group")
 
 KIND_OF = {"User": "user", "Group": "group"}
 """The directory's kind of each SCIM resource type."""

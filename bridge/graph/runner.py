@@ -11,7 +11,7 @@ import redis
 from bridge.directory.records import Directory
 from bridge.graph.guard import DeletionGuard
 from bridge.graph.links import Links
-from bridge.graph.reconcile import Options, Reconciler
+from bridge.graph.reconciler import Options, Reconciler
 from bridge.graph.runs import Runs
 from bridge.graph.settings import GraphSettings
 from bridge.graph.translate import load_config
@@ -41,7 +41,7 @@ class GraphRunner:
         return Runs(self.redis, self.prefix)
 
     def reconciler(self, scope: str, options: Options) -> Reconciler:
-        """A reconciler for one run of ``scope``; MappingError if a mapping file is wrong."""
+        """A reconciler for one run of ``scope``; TranslationError if a mapping file is wrong."""
         return Reconciler(
             self.directory,
             self.resource_types,

@@ -42,7 +42,7 @@ __all__ = [
     "GraphNotFound",
     "GraphSource",
     "GraphThrottled",
-    "Page",
+    "DeltaPage",
 ]
 
 ERROR_MAPPING: dict[str, Any] = {"XXX": ODataError}
@@ -59,7 +59,7 @@ ASSIGNMENT_PAGE_SIZE = 999
 
 
 @dataclass(frozen=True)
-class Page:
+class DeltaPage:
     """One page of a delta round. ``delta_link`` is set on the last page only: save it
     once every page has been applied, and pass it to start the next round."""
 
@@ -97,7 +97,7 @@ class GraphSource:
             raise RuntimeError("GraphSource is used outside 'async with'")
         return self._client
 
-    async def users_delta(self, link: str | None, select: list[str]) -> AsyncIterator[Page]:
+    async def users_delta(self, link: str | None, select: list[str]) -> AsyncIterator[DeltaPage]:
         """A delta round of users: everything when ``link`` is None, else the changes since
         that delta link. Removed users come as ``{"id", "@removed": {"reason"}}``
         ("changed": soft-deleted, restorable; "deleted": gone). With ``manager`` in
@@ -106,9 +106,9 @@ class GraphSource:
         builder = self.client.users.delta
         params = builder.DeltaRequestBuilderGetQueryParameters(select=select)
         async for page in self._delta(builder, link, params):
-            yield Page([_user(item) for item in page.items], page.delta_link)
+            yield DeltaPage([_user(item) for item in page.items], page.delta_link)
 
-    async def groups_delta(self, link: str | None, select: list[str]) -> AsyncIterator[Page]:
+    async def groups_delta(self, link: str | None, select: list[str]) -> AsyncIterator[DeltaPage]:
         """A delta round of groups; with ``members`` in ``select`` each carries
         ``members@delta``: ``[{"@odata.type", "id"}]``, every member on the first round,
         additions and ``@removed`` entries afterwards. Graph may spread one group's
@@ -167,7 +167,7 @@ class GraphSource:
         body: GraphObject | None = await self._send(_get_info(builder, params), missing_ok=True)
         return body
 
-    async def _delta(self, builder: Any, link: str | None, params: Any) -> AsyncIterator[Page]:
+    async def _delta(self, builder: Any, link: str | None, params: Any) -> AsyncIterator[DeltaPage]:
         """Follow one delta round by hand: the SDK's PageIterator loses the delta link."""
         request = builder.with_url(link) if link else builder
         while True:
@@ -175,13 +175,13 @@ class GraphSource:
             items = body.get("value") or []
             next_link = body.get("@odata.nextLink")
             if next_link:
-                yield Page(items, None)
+                yield DeltaPage(items, None)
                 request = builder.with_url(next_link)
                 continue
             delta_link = body.get("@odata.deltaLink")
             if not delta_link:
                 raise GraphError("delta round ended without @odata.deltaLink")
-            yield Page(items, delta_link)
+            yield DeltaPage(items, delta_link)
             return
 
     async def _pages(self, builder: Any, params: Any) -> AsyncIterator[list[GraphObject]]:

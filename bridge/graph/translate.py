@@ -58,7 +58,7 @@ DEFAULT_GROUP_MAPPING: dict[str, str] = {
 """Entra's default group mapping: ``objectId`` → ``externalId``; members are separate."""
 
 
-class MappingError(ValueError):
+class TranslationError(ValueError):
     """A configured mapping names a SCIM path the directory cannot store a Graph value at."""
 
 
@@ -228,14 +228,14 @@ def _mapped_path(text: str, prop: str, rtype: ResourceType) -> MappedPath:
     try:
         path = parse_patch_path(text, rtype)
     except ScimError as exc:
-        raise MappingError(f"{rtype.name} mapping {text!r}: {exc.detail}") from exc
+        raise TranslationError(f"{rtype.name} mapping {text!r}: {exc.detail}") from exc
     attr = path.attribute
     if path.attribute.mutability == "readOnly" or (
         path.sub_attr is not None and path.sub_attr.mutability == "readOnly"
     ):
-        raise MappingError(f"{rtype.name} mapping {text!r}: the attribute is read-only")
+        raise TranslationError(f"{rtype.name} mapping {text!r}: the attribute is read-only")
     if attr.multi_valued and (path.value_filter is None or path.sub_attr is None):
-        raise MappingError(
+        raise TranslationError(
             f"{rtype.name} mapping {text!r}: name one sub-attribute of one element, "
             f'as in emails[type eq "work"].value'
         )
@@ -243,7 +243,7 @@ def _mapped_path(text: str, prop: str, rtype: ResourceType) -> MappedPath:
         try:
             element_from_filter(path)
         except ScimError as exc:
-            raise MappingError(
+            raise TranslationError(
                 f"{rtype.name} mapping {text!r}: the filter must say which element "
                 f"(sub-attribute eq value): {exc.detail}"
             ) from exc
@@ -274,14 +274,14 @@ def _merged(defaults: dict[str, str], path: str | None) -> dict[str, str]:
         try:
             overrides = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
-            raise MappingError(f"cannot read the mapping file {path}: {exc}") from exc
+            raise TranslationError(f"cannot read the mapping file {path}: {exc}") from exc
         if not isinstance(overrides, dict):
-            raise MappingError(f"{path}: expected a JSON object of SCIM path: Graph property")
+            raise TranslationError(f"{path}: expected a JSON object of SCIM path: Graph property")
         for key, prop in overrides.items():
             if prop is None:
                 merged.pop(key, None)
             elif isinstance(prop, str):
                 merged[key] = prop
             else:
-                raise MappingError(f"{path}: {key!r} must map to a Graph property name or null")
+                raise TranslationError(f"{path}: {key!r} must map to a Graph property name or null")
     return merged

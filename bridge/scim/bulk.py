@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 
 from bridge.errors import BridgeError
-from bridge.scim import context, errors
+from bridge.scim import current, errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.http import json_body, parse_etag, scim_response
 from bridge.scim.service import ResourceService
@@ -63,7 +63,7 @@ def bulk():
     refs = [_references(op) for op in raw_ops]
     deps = [[posts[r] for r in op_refs if r in posts] for op_refs in refs]
     order, circular = _order(deps)
-    base_url = context.base_url()
+    base_url = current.base_url()
     created: dict[str, str] = {}  # bulkId -> id, for each POST that succeeded
     results: dict[int, dict] = {}
     failures = 0
@@ -74,11 +74,11 @@ def bulk():
                 raise errors.InvalidValue(f"bulkId '{_bulk_id(raw)}' is used by another POST")
             if index in circular:
                 raise CircularReference("the operation's bulkId references form a cycle")
-            op = _parse_operation(raw, context.services().resource_types, posts, created)
+            op = _parse_operation(raw, current.services().resource_types, posts, created)
         except BridgeError as exc:
             results[index] = _failure(raw, None, errors.from_domain(exc), base_url)
         else:
-            results[index] = _run(context.resource_service(op.rtype.id), op, base_url, created)
+            results[index] = _run(current.resource_service(op.rtype.id), op, base_url, created)
         failures += "response" in results[index]
         if fail_on_errors is not None and failures >= fail_on_errors:
             break

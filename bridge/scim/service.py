@@ -45,7 +45,7 @@ def now() -> str:
 
 
 @dataclass
-class Outcome:
+class WriteOutcome:
     """A write's result: the record as now stored (members/groups when known), or only
     its version when the write touched nothing but memberships."""
 
@@ -73,7 +73,7 @@ class ResourceService:
         self._check_id(rid)
         return self.directory.get(self.kind, rid, members=members, groups=groups)
 
-    def create(self, body: object) -> Outcome:
+    def create(self, body: object) -> WriteOutcome:
         """POST (RFC 7644 §3.3): the id is assigned here; uniqueness is checked atomically."""
         doc, members = normalise(body, self.rtype)
         update = self._member_replace(members) if members else None
@@ -86,9 +86,9 @@ class ResourceService:
             record.members = self._listed(members or [])
         else:
             record.groups = []
-        return Outcome(record, True)
+        return WriteOutcome(record, True)
 
-    def replace(self, rid: str, body: object, if_match: int | None) -> Outcome:
+    def replace(self, rid: str, body: object, if_match: int | None) -> WriteOutcome:
         """PUT (RFC 7644 §3.5.1): replaces every writable attribute; immutable ones must match."""
         self._check_id(rid)
         doc, members = normalise(body, self.rtype)
@@ -103,7 +103,7 @@ class ResourceService:
             outcome.record.members = self._listed(members or [])
         return outcome
 
-    def patch(self, rid: str, body: object, if_match: int | None) -> Outcome:
+    def patch(self, rid: str, body: object, if_match: int | None) -> WriteOutcome:
         """PATCH (RFC 7644 §3.5.2). A membership-only group change returns no record."""
         self._check_id(rid)
         if not isinstance(body, dict):
@@ -115,7 +115,7 @@ class ResourceService:
             result = self.directory.update(
                 self.kind, rid, expect=if_match, now=now(), members=update
             )
-            return Outcome(None, result.changed, result.version)
+            return WriteOutcome(None, result.changed, result.version)
 
         def prepare(current: Record) -> tuple[dict, bool, MemberUpdate | None]:
             doc = copy.deepcopy(current.doc)
@@ -131,7 +131,7 @@ class ResourceService:
         rid: str,
         if_match: int | None,
         prepare: Callable[[Record], tuple[dict, bool, MemberUpdate | None]],
-    ) -> Outcome:
+    ) -> WriteOutcome:
         """Read, change, and write only if nobody wrote meanwhile (the version is the
         check); retried on a race, except when the client named the version (If-Match)."""
         for attempt in range(self.write_retries):
@@ -157,7 +157,7 @@ class ResourceService:
                 continue
             record = _record(self.kind, rid, result, doc)
             record.groups = current.groups
-            return Outcome(record, result.changed)
+            return WriteOutcome(record, result.changed)
         raise errors.ConcurrentModification(
             f"the resource changed {self.write_retries} times while this request was applied; retry"
         )

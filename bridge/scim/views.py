@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 
 from bridge.directory.tokens import digest
 from bridge.scim import backpressure, bulk, discovery, errors, query
-from bridge.scim.context import base_url, resource_service, services
+from bridge.scim.current import base_url, resource_service, services
 from bridge.scim.http import (
     bearer_token,
     if_match,

@@ -20,6 +20,6 @@ def build_connector(target: Target, timeout: httpx.Timeout) -> Connector:
     client = http_client(target.auth, timeout)
     if target.kind == "webhook":
         return WebhookConnector(target.url, target.signing_secret or "", client)
-    from bridge.targets.scim import ScimConnector
+    from bridge.targets.scim_client import ScimConnector
 
     return ScimConnector(target.url, client)

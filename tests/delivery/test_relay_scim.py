@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from bridge.targets.base import Change, TargetError
-from bridge.targets.scim import ScimConnector, diff
+from bridge.targets.scim_client import ScimConnector, diff
 from tests.conftest import ScimClient
 from tests.factories import ENTERPRISE, entra_group, entra_user, patch, target_config
 from tests.fakes.scim_oauth import TokenEndpoint

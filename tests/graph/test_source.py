@@ -10,7 +10,7 @@ import pytest
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from bridge.graph.client import DeltaExpired, GraphSettings, GraphThrottled
-from bridge.graph.source import GraphNotFound, GraphSource, Page
+from bridge.graph.source import DeltaPage, GraphNotFound, GraphSource
 from tests.fakes.graph_tenant import GROUP_TYPE, USER_TYPE
 
 USER_SELECT = ["id", "userPrincipalName", "displayName", "accountEnabled", "manager"]
@@ -27,21 +27,21 @@ def run(settings: GraphSettings, work: Callable[[GraphSource], Awaitable]):
     return asyncio.run(main())
 
 
-def users_round(settings, link=None, select=USER_SELECT) -> list[Page]:
+def users_round(settings, link=None, select=USER_SELECT) -> list[DeltaPage]:
     async def work(source):
         return [page async for page in source.users_delta(link, select)]
 
     return run(settings, work)
 
 
-def groups_round(settings, link=None, select=GROUP_SELECT) -> list[Page]:
+def groups_round(settings, link=None, select=GROUP_SELECT) -> list[DeltaPage]:
     async def work(source):
         return [page async for page in source.groups_delta(link, select)]
 
     return run(settings, work)
 
 
-def items(pages: list[Page]) -> dict[str, dict]:
+def items(pages: list[DeltaPage]) -> dict[str, dict]:
     return {item["id"]: item for page in pages for item in page.items}
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bridge.graph.translate import ENTERPRISE, MappingError
+from bridge.graph.translate import ENTERPRISE, TranslationError
 from tests.graph.views import users
 
 
@@ -67,6 +67,6 @@ def test_mapping_the_directory_cannot_store_is_refused_before_graph_is_asked(
     runner, fake_graph, mapping_file, mapping, complaint
 ):
     path = mapping_file(mapping)
-    with pytest.raises(MappingError, match=complaint):
+    with pytest.raises(TranslationError, match=complaint):
         runner(user_mapping_file=path).reconcile()
     assert fake_graph.graph_requests() == []

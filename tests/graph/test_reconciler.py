@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.graph.links import Links
-from bridge.graph.reconcile import Cancelled
+from bridge.graph.reconciler import Cancelled
 from bridge.graph.runner import SCOPE
 from bridge.graph.runs import Runs
 from bridge.graph.translate import ENTERPRISE
