@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from bridge.admin import api as admin_api
@@ -54,11 +55,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     headers.init_app(app)
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> ResponseReturnValue:
+        """Liveness: the process answers."""
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz():
+    def readyz() -> ResponseReturnValue:
+        """Readiness: Redis answers."""
         try:
             state.redis.ping()
         except Exception:  # noqa: BLE001 - any failure means not ready
@@ -73,13 +76,15 @@ def _register_error_handlers(app: Flask) -> None:
     (/scim) a SCIM Error body; Flask's defaults for HTTP errors outside both."""
 
     @app.errorhandler(BridgeError)
-    def domain_error(error: BridgeError):
+    def domain_error(error: BridgeError) -> ResponseReturnValue:
+        """A domain or SCIM error, in the format of the edge it was raised under."""
         if admin_api.is_admin_request():
             return admin_api.domain_error_response(error)
         return error_response(errors.from_domain(error))
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        """Werkzeug's HTTP errors, in the format of the edge."""
         if request.path.startswith("/scim"):
             return http_error_response(exc)
         if admin_api.is_admin_request():
@@ -87,7 +92,8 @@ def _register_error_handlers(app: Flask) -> None:
         return exc
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        """Anything else: logged with its traceback, answered 500 (503 for Redis)."""
         if isinstance(exc, HTTPException):
             return http_error(exc)
         if admin_api.is_admin_request():

@@ -8,10 +8,12 @@ blueprint keeps its own error bodies.
 from __future__ import annotations
 
 import logging
+from typing import Any, NoReturn
 
 import orjson
 import redis
 from flask import Flask, current_app, request
+from flask.typing import ResponseReturnValue
 from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
@@ -28,11 +30,12 @@ SECURITY_SCHEME = "adminToken"
 log = logging.getLogger(__name__)
 
 
-class AdminApi(Api):
+class AdminApi(Api):  # type: ignore[misc]  # flask-smorest is untyped
     """flask-smorest's Api; ``app.py`` registers the app's error handlers after it (they
     replace its own), and hands it the errors of /admin paths."""
 
-    def handle_http_exception(self, error: HTTPException):
+    def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
+        """flask-smorest's error body, with the exception's description as its message."""
         payload, code, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description)
         return payload, code, headers
@@ -55,10 +58,12 @@ def init_app(app: Flask) -> AdminApi:
 
 def current_api() -> AdminApi:
     """The app's admin Api (flask-smorest keeps it by config prefix)."""
-    return current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    api: AdminApi = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    return api
 
 
 def is_admin_request() -> bool:
+    """Whether the request is under /admin (its errors get the admin format)."""
     path = request.path
     return path == URL_PREFIX or path.startswith(URL_PREFIX + "/")
 
@@ -101,29 +106,34 @@ def check_json_body() -> None:
         abort(400, message=f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _unauthorized(message: str) -> None:
+def _unauthorized(message: str) -> NoReturn:
     abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="admin"'})
+    raise AssertionError("abort raises")
 
 
-def error_response(status: int, message: str, errors: dict | None = None):
+def error_response(
+    status: int, message: str, errors: dict[str, Any] | None = None
+) -> ResponseReturnValue:
     """A flask-smorest error body for ``status``."""
     exc = _http_exception(status)
-    exc.data = {"message": message}
+    data: dict[str, Any] = {"message": message}
     if errors:
-        exc.data["errors"] = errors
+        data["errors"] = errors
+    exc.data = data  # type: ignore[attr-defined]  # where flask-smorest reads the body from
     return current_api().handle_http_exception(exc)
 
 
-def http_error_response(exc: HTTPException):
+def http_error_response(exc: HTTPException) -> ResponseReturnValue:
+    """Werkzeug's HTTP errors (404, 405, 413...) under /admin, in the admin format."""
     return current_api().handle_http_exception(exc)
 
 
-def domain_error_response(error: BridgeError):
+def domain_error_response(error: BridgeError) -> ResponseReturnValue:
     """A domain error (or a SCIM error raised by shared code) in the admin format."""
     return error_response(error.status, error.message or "error", error.details)
 
 
-def unexpected_error_response(exc: Exception):
+def unexpected_error_response(exc: Exception) -> ResponseReturnValue:
     """Log the traceback; the client learns only that the server failed."""
     if isinstance(exc, redis.RedisError):
         log.warning("Redis error on %s %s: %s", request.method, request.path, exc)

@@ -3,6 +3,8 @@ targets and the last resync. Read by ``GET /admin/status`` and ``flask --app app
 
 from __future__ import annotations
 
+from typing import Any
+
 from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
@@ -13,7 +15,8 @@ from bridge.graph.runs import Runs
 from bridge.runtime.services import Services
 
 
-def overview(state: Services) -> dict:
+def overview(state: Services) -> dict[str, Any]:
+    """The status document: directory counts, change stream, queues, workers, targets, resync."""
     r = state.redis
     directory = state.directory
     stream = stream_status(r, directory.changes_key)
@@ -24,7 +27,7 @@ def overview(state: Services) -> dict:
             "queued": queue.count,
             "waiting": waiting.get(name, 0),
             "running": StartedJobRegistry(queue=queue).count,
-            "scheduled": ScheduledJobRegistry(queue=queue).count,
+            "scheduled": ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
             "failed": FailedJobRegistry(queue=queue).count,
         }
     workers = [

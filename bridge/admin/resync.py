@@ -8,6 +8,8 @@ waits for ``confirm``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge.delivery.jobs import CONFIRM_JOB
 from bridge.errors import Conflict, Invalid
 from bridge.graph.runner import SCOPE, GraphRunner
@@ -24,6 +26,8 @@ NOT_CONFIGURED = (
 
 
 class ResyncAdmin:
+    """Starting, watching, cancelling and confirming resyncs; one object's reconciliation."""
+
     def __init__(self, state: Services) -> None:
         self.state = state
         self.runs = Runs(state.redis, state.settings.key_prefix)
@@ -35,7 +39,7 @@ class ResyncAdmin:
         *,
         dry_run: bool = False,
         full: bool = False,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Register and enqueue a resync; Conflict while another one runs."""
         if mode not in MODES:
             raise Invalid(f"mode must be one of {', '.join(MODES)}")
@@ -50,21 +54,26 @@ class ResyncAdmin:
             full=full,
             scope=SCOPE,
         )
-        return self.status()["current"]
+        return self._current()
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
+        """The current run, how many deprovisions wait for confirmation, recent runs."""
         return {
             "current": self.runs.get(SCOPE),
             "pending_deprovisions": len(self.runs.pending(SCOPE)),
             "history": self.runs.history(SCOPE),
         }
 
-    def cancel(self) -> dict:
+    def _current(self) -> dict[str, Any]:
+        return self.runs.get(SCOPE) or {}
+
+    def cancel(self) -> dict[str, Any]:
+        """Ask the running resync to stop at its next step."""
         if not self.runs.cancel(SCOPE):
             raise Conflict("no resync is running")
-        return self.status()["current"]
+        return self._current()
 
-    def confirm(self) -> dict:
+    def confirm(self) -> dict[str, Any]:
         """Let a run that stopped at the deletion guard apply its deprovisions."""
         current = self.runs.get(SCOPE)
         if not current or current["status"] != "awaiting_confirmation":
@@ -76,9 +85,9 @@ class ResyncAdmin:
             mode=current.get("mode", "both"),
             target=current.get("target"),
         )
-        return self.status()["current"]
+        return self._current()
 
-    def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict:
+    def reconcile_object(self, kind: str, key: str, *, dry_run: bool = False) -> dict[str, Any]:
         """Reconcile one user or group with Entra now, in this process."""
         from bridge.graph.errors import GraphError
         from bridge.graph.translate import TranslationError

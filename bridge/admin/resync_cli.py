@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 import orjson
@@ -23,7 +24,7 @@ def _admin() -> ResyncAdmin:
     return ResyncAdmin(current_app.extensions["bridge"])
 
 
-def _show(run: dict | None) -> None:
+def _show(run: dict[str, Any] | None) -> None:
     if not run:
         click.echo("no resync has run")
         return
@@ -82,7 +83,7 @@ SUCCESS = ("completed", "awaiting_confirmation")
 """Run statuses after which ``--wait`` and ``reconcile`` exit 0; any other exits 1."""
 
 
-def _follow() -> dict | None:
+def _follow() -> dict[str, Any] | None:
     """Print the run's progress (deliveries included) until it ends; return its record."""
     runs = _admin().runs
     last = None
@@ -98,7 +99,7 @@ def _follow() -> dict | None:
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def _exit_for(run: dict | None) -> None:
+def _exit_for(run: dict[str, Any] | None) -> None:
     """Exit 1 unless the run completed cleanly (or waits for its confirmation)."""
     status = (run or {}).get("status")
     if status == "awaiting_confirmation":

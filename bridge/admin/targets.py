@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from marshmallow import ValidationError
@@ -71,15 +72,15 @@ class TargetAdmin:
         )
 
     # --- targets --------------------------------------------------------------------------
-    def all(self) -> list[dict]:
+    def all(self) -> list[dict[str, Any]]:
         """Every target, public view and status, by name."""
         return [self._public(config) for config in self.targets.configs()]
 
-    def show(self, ref: str) -> dict:
+    def show(self, ref: str) -> dict[str, Any]:
         """One target's public view and status."""
         return self._public(self.targets.config(self.resolve(ref)))
 
-    def create(self, data: dict) -> dict:
+    def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new target from TargetSchema-loaded ``data``; an enabled one is then sent
         every user and group already in the directory that its scope takes."""
         self._check(data)
@@ -88,7 +89,7 @@ class TargetAdmin:
             self._sync(stored)
         return self._public(stored)
 
-    def update(self, ref: str, changes: dict) -> dict:
+    def update(self, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply ``changes`` (loaded by TargetChangesSchema); secrets left out are kept.
 
         A change of what the target should hold (scope, resources, mappings, deprovision
@@ -120,7 +121,7 @@ class TargetAdmin:
         return self.targets.resolve(ref)
 
     # --- actions --------------------------------------------------------------------------
-    def check(self, ref: str) -> dict:
+    def check(self, ref: str) -> dict[str, Any]:
         """Probe the target now: ``{"ok": True, "status": ...}`` or ``{"ok": False, "error": ...}``."""
         connector = build_connector(self._decrypted(self.resolve(ref)), self.timeout)
         try:
@@ -140,16 +141,16 @@ class TargetAdmin:
             raise Conflict("the target is disabled: enable it before syncing")
         return self._sync(config)
 
-    def _sync(self, config: dict) -> int:
+    def _sync(self, config: dict[str, Any]) -> int:
         return self.jobs.sync_target(
             self.directory, config["id"], concurrency=config.get("concurrency")
         )
 
-    def log(self, ref: str, limit: int = 100) -> list[dict]:
+    def log(self, ref: str, limit: int = 100) -> list[dict[str, Any]]:
         """Recent deliveries, newest first."""
         return self.deliveries.log(self.resolve(ref), limit)
 
-    def parked(self, ref: str, which: str) -> list[dict]:
+    def parked(self, ref: str, which: str) -> list[dict[str, Any]]:
         """Dead letters (``dead``) or held deliveries (``held``), oldest first."""
         return self.deliveries.parked(self.resolve(ref), which)
 
@@ -163,7 +164,7 @@ class TargetAdmin:
     def approve(self, ref: str, items: Iterable[str] | None = None) -> int:
         """Release held deliveries: guard holds past the guard, circuit holds as they are."""
         config = self.targets.config(self.resolve(ref))
-        lane = {"concurrency": config.get("concurrency")}
+        concurrency: int | None = config.get("concurrency")
         chosen = None if items is None else set(items)
         guarded = self.jobs.replay(
             self.deliveries,
@@ -173,20 +174,22 @@ class TargetAdmin:
             reason="guard",
             bypass_guard=True,
             urgent=True,
-            **lane,
+            concurrency=concurrency,
         )
-        return guarded + self.jobs.replay(self.deliveries, config["id"], "held", chosen, **lane)
+        return guarded + self.jobs.replay(
+            self.deliveries, config["id"], "held", chosen, concurrency=concurrency
+        )
 
     def reject(self, ref: str, items: Iterable[str] | None = None) -> int:
         """Drop held deliveries without sending them."""
         return discard(self.deliveries, self.resolve(ref), "held", items)
 
     # --- helpers --------------------------------------------------------------------------
-    def status(self, target_id: str) -> dict:
+    def status(self, target_id: str) -> dict[str, Any]:
         """Breaker state, parked counts and counters, in one round trip."""
         return self.deliveries.status(target_id)
 
-    def _public(self, config: dict) -> dict:
+    def _public(self, config: dict[str, Any]) -> dict[str, Any]:
         return {**public_view(config), "status": self.status(config["id"])}
 
     def _decrypted(self, target_id: str) -> Target:
@@ -200,7 +203,7 @@ class TargetAdmin:
                 "keep the key they were stored under in the list"
             ) from exc
 
-    def _check(self, config: dict) -> None:
+    def _check(self, config: dict[str, Any]) -> None:
         """What the schema cannot check: filter, mappings, signing secret, a key for secrets."""
         errors: dict[str, object] = {}
         scope = config.get("scope") or {}
@@ -232,13 +235,13 @@ RESHAPING = ("kind", "url", "resources", "scope", "user_mapping", "group_mapping
 """Settings whose change alters what a target should hold, or where it is held."""
 
 
-def _reshapes(old: dict, new: dict) -> bool:
+def _reshapes(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether a target must be resynced after changing from ``old`` to ``new``."""
     enabled = new.get("enabled", True) and not old.get("enabled", True)
     return enabled or any(old.get(k) != new.get(k) for k in RESHAPING)
 
 
-def _has_secrets(config: dict) -> bool:
+def _has_secrets(config: dict[str, Any]) -> bool:
     for section, name in SECRET_FIELDS:
         holder = config.get(section) if section else config
         if isinstance(holder, dict) and holder.get(name):
@@ -246,5 +249,5 @@ def _has_secrets(config: dict) -> bool:
     return False
 
 
-def _as_dict(messages) -> dict:
+def _as_dict(messages: Any) -> dict[str, Any]:
     return messages if isinstance(messages, dict) else {"_schema": messages}

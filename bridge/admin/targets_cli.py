@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 from flask import current_app
 from flask.cli import AppGroup
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from bridge.admin.cli_support import call, field_lines
 from bridge.admin.targets import TargetAdmin
+from bridge.targets.model import DEPROVISION_MODES
 from bridge.targets.signing import new_secret
-from schemas.admin import DEPROVISION_MODES, KINDS, ReplaySchema, TargetSchema
+from schemas.admin import KINDS, ReplaySchema, TargetSchema
 
 targets_cli = AppGroup("targets", help="Manage delivery targets and their deliveries.")
 
 
 def admin() -> TargetAdmin:
+    """The target service over the app's services."""
     return TargetAdmin.of(current_app.extensions["bridge"])
 
 
-def _load(schema, data: dict) -> dict:
+def _load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        loaded: dict[str, Any] = schema.load(data)
+        return loaded
     except ValidationError as exc:
         details = "".join(f"\n  {line}" for line in field_lines(exc.messages))
         raise click.ClickException("invalid target" + details) from exc
@@ -39,19 +43,27 @@ def _items(items: tuple[str, ...]) -> list[str] | None:
     """The items named on the command line, or None for all."""
     if not items:
         return None
-    return _load(ReplaySchema(), {"items": list(items)})["items"]
+    chosen: list[str] = _load(ReplaySchema(), {"items": list(items)})["items"]
+    return chosen
 
 
-def _read_mapping(path: str | None) -> dict | None:
+def _read_mapping(path: str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        return json.loads(Path(path).read_text())
+        mapping: dict[str, Any] = json.loads(Path(path).read_text())
+        return mapping
     except ValueError as exc:
         raise click.ClickException(f"{path} is not valid JSON: {exc}") from exc
 
 
-def _auth(bearer: str | None, token_url, client_id, client_secret, scope) -> dict:
+def _auth(
+    bearer: str | None,
+    token_url: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    scope: str | None,
+) -> dict[str, Any]:
     oauth = (token_url, client_id, client_secret)
     if bearer and any(oauth):
         raise click.UsageError("use either --bearer-token or the --oauth-* options")
@@ -68,7 +80,7 @@ def _auth(bearer: str | None, token_url, client_id, client_secret, scope) -> dic
     return {"type": "none"}
 
 
-def _scope(groups: str | None, filter_: str | None) -> dict:
+def _scope(groups: str | None, filter_: str | None) -> dict[str, Any]:
     if groups and filter_:
         raise click.UsageError("use either --scope-groups or --scope-filter")
     if groups:
@@ -95,7 +107,7 @@ def _scope(groups: str | None, filter_: str | None) -> dict:
 @click.option("--user-mapping-file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--group-mapping-file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--signing-secret", help="Webhook signing secret (whsec_…); generated if left out.")
-def add_target(**options) -> None:
+def add_target(**options: Any) -> None:
     """Add a target; a generated webhook signing secret is printed once."""
     generated = None
     if options["kind"] == "webhook" and not options["signing_secret"]:
@@ -226,7 +238,7 @@ def reject_held(target: str, items: tuple[str, ...]) -> None:
     click.echo(f"discarded {call(admin().reject, target, _items(items))}")
 
 
-def _print_parked(entries: list[dict]) -> None:
+def _print_parked(entries: list[dict[str, Any]]) -> None:
     for e in entries:
         error = e.get("error") or ""
         click.echo(f"{e['kind']}:{e['id']}\t{e['reason']}\t{e['attempts']}\t{e['at']}\t{error}")

@@ -18,13 +18,16 @@ def token_group(name: str, attribute: str, help: str, default_label: str, use: s
     group = AppGroup(name, help=help)
 
     def store() -> TokenStore:
-        return getattr(current_app.extensions["bridge"], attribute)
+        """The token store the group manages."""
+        found: TokenStore = getattr(current_app.extensions["bridge"], attribute)
+        return found
 
     @group.command("create")
     @click.option(
         "--name", default=default_label, show_default=True, help="A label to recognise it by."
     )
     def create_token(name: str) -> None:
+        """Create a token and print it once."""
         info, secret = store().create(name)
         click.echo(f"id: {info.id}\nname: {info.name}\ntoken: {secret}")
 

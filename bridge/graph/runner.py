@@ -71,6 +71,7 @@ class GraphRunner:
         reconciler = self.reconciler(scope, self.options(dry_run=dry_run))
 
         async def go() -> dict[str, Any]:
+            """The run, inside one Graph session."""
             async with GraphSource(self.settings) as source:
                 return await (reconciler.full(source) if full else reconciler.incremental(source))
 
@@ -88,6 +89,7 @@ class GraphRunner:
             )
 
             async def go() -> dict[str, Any]:
+                """The object's reconciliation, inside one Graph session."""
                 async with GraphSource(self.settings) as source:
                     return await reconciler.one(source, kind, key)
 

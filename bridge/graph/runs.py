@@ -30,6 +30,8 @@ ACTIVE = ("queued", "running")
 
 
 class AlreadyRunning(Conflict):
+    """Another resync of the same scope is queued or running."""
+
     pass
 
 
@@ -38,6 +40,8 @@ def _now() -> str:
 
 
 class Runs:
+    """The resync runs of each scope: the current one, its progress, and the history."""
+
     def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
         self.redis = client
         self.prefix = prefix
@@ -80,16 +84,19 @@ class Runs:
             self.redis.srem(self._key(scope, ":remaining"), *(f"{target_id}|{i}" for i in items))
 
     def remaining(self, scope: str) -> int:
+        """How many deliveries the run's targets phase still waits for."""
         return int(self.redis.scard(self._key(scope, ":remaining")))
 
     def forget_remaining(self, scope: str) -> None:
+        """Drop what the previous targets phase waited for, before counting anew."""
         self.redis.delete(self._key(scope, ":remaining"))
 
-    def get(self, scope: str) -> dict | None:
+    def get(self, scope: str) -> dict[str, Any] | None:
+        """The current (or last) run of ``scope``; None before the first."""
         raw = self.redis.get(self._key(scope))
         return orjson.loads(raw) if raw else None
 
-    def update(self, scope: str, **fields: Any) -> dict:
+    def update(self, scope: str, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into the run and refresh its lock."""
         record = self.get(scope) or {}
         record.update(fields)
@@ -100,6 +107,7 @@ class Runs:
         return record
 
     def cancel(self, scope: str) -> bool:
+        """Ask the running run to stop; False when none is running."""
         record = self.get(scope)
         if not record or record["status"] not in (*ACTIVE, "awaiting_confirmation"):
             return False
@@ -110,10 +118,12 @@ class Runs:
         return True
 
     def cancelled(self, scope: str) -> bool:
+        """Whether the run was asked to stop (checked between pages)."""
         record = self.get(scope)
         return bool(record and record.get("cancel"))
 
-    def finish(self, scope: str, status: str, **fields: Any) -> dict:
+    def finish(self, scope: str, status: str, **fields: Any) -> dict[str, Any]:
+        """End the run with ``status``, keep it in the history and release the lock."""
         fields = {k: v for k, v in fields.items() if k not in ("status", "phase", "finished")}
         record = self.update(scope, status=status, phase="done", finished=_now(), **fields)
         pipe = self.redis.pipeline(transaction=False)
@@ -126,7 +136,9 @@ class Runs:
         pipe.execute()
         return record
 
-    def await_confirmation(self, scope: str, pending: list[dict], **fields: Any) -> dict:
+    def await_confirmation(
+        self, scope: str, pending: list[dict[str, Any]], **fields: Any
+    ) -> dict[str, Any]:
         """Stop a run before its deprovisions; they wait here for an admin."""
         self.redis.set(self._key(scope, ":pending"), orjson.dumps(pending))
         fields = {k: v for k, v in fields.items() if k not in ("status", "phase")}
@@ -136,11 +148,13 @@ class Runs:
         self.redis.delete(self._key(scope, ":lock"))
         return record
 
-    def pending(self, scope: str) -> list[dict]:
+    def pending(self, scope: str) -> list[dict[str, Any]]:
+        """The deprovisions a guarded run holds back until confirmed."""
         raw = self.redis.get(self._key(scope, ":pending"))
         return orjson.loads(raw) if raw else []
 
-    def history(self, scope: str, limit: int = 10) -> list[dict]:
+    def history(self, scope: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Recent runs, newest first."""
         return [
             orjson.loads(r) for r in self.redis.lrange(self._key(scope, ":history"), 0, limit - 1)
         ]

@@ -50,6 +50,7 @@ class Ticker(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        """Tick every TICK_SECONDS until stopped; a failed tick is logged and tried again."""
         while not self.stop.is_set():
             try:
                 tick(*self.args)

@@ -63,6 +63,7 @@ class GraphSettings:
         """Read the ``BRIDGE_GRAPH_*`` variables of ``environ``."""
 
         def get(name: str, default: str = "") -> str:
+            """An environment value, stripped; empty when unset."""
             return environ.get(f"BRIDGE_GRAPH_{name}", "").strip() or default
 
         groups = get("SCOPE_GROUPS")
