@@ -111,7 +111,8 @@ class Dispatcher:
         if not entries:
             return
         targets = {t.id: t for t in self.targets() if t.enabled}
-        plan = self.plan([_fields(f) for _, f in entries], list(targets.values()))
+        origins: dict[tuple[str, str], str] = {}
+        plan = self.plan([_fields(f) for _, f in entries], list(targets.values()), origins)
         quarantined = self.deliveries.quarantined([t for t, _ in plan])
         for (target_id, urgent), items in plan.items():
             target = targets[target_id]
@@ -119,9 +120,20 @@ class Dispatcher:
                 # no job until the target answers again: its probe releases what waits
                 pairs = [(kind, rid) for kind, rid in items]
                 self.deliveries.hold_all(target_id, pairs, "circuit", "target quarantined")
+                log.info(
+                    "held %d changes for %s: target quarantined",
+                    len(pairs),
+                    target.name,
+                    extra={"target": target.name, "held": len(pairs)},
+                )
                 continue
             self.jobs.changed(
-                self.deliveries, target_id, items, concurrency=target.concurrency, urgent=urgent
+                self.deliveries,
+                target_id,
+                items,
+                concurrency=target.concurrency,
+                urgent=urgent,
+                origins=_origins_of(items, origins),
             )
         ids = [entry_id for entry_id, _ in entries]
         with self.redis.pipeline(transaction=True) as pipe:
@@ -130,15 +142,24 @@ class Dispatcher:
             pipe.execute()
 
     def plan(
-        self, changes: list[dict], targets: list[Target]
+        self,
+        changes: list[dict],
+        targets: list[Target],
+        origins: dict[tuple[str, str], str] | None = None,
     ) -> dict[tuple[str, bool], list[list[str]]]:
-        """Which (target, urgent) lane gets which resources, each once, users first."""
+        """Which (target, urgent) lane gets which resources, each once, users first.
+
+        ``origins`` is filled with the request id of the latest change that concerns each
+        resource (a change written by a SCIM request carries it as ``req``)."""
         plan: dict[tuple[str, bool], dict[tuple[str, str], None]] = {}
         for change in changes:
             urgent = takes_access_away(change)
+            request_id = change.get("req")
             for target in targets:
                 for item in relevant_items(target, change):
                     plan.setdefault((target.id, urgent), {})[item] = None
+                    if origins is not None and request_id:
+                        origins[item] = request_id
         return {key: _users_first(items) for key, items in plan.items()}
 
 
@@ -168,6 +189,16 @@ def relevant_items(target: Target, change: dict) -> list[tuple[str, str]]:
         moved = orjson.loads(change.get("added", "[]")) + orjson.loads(change.get("removed", "[]"))
         items.extend(("user", uid) for uid in moved)
     return items
+
+
+def _origins_of(items: list[list[str]], origins: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The request ids of ``items``, by ``kind:id``."""
+    found = {}
+    for kind, rid in items:
+        request_id = origins.get((kind, rid))
+        if request_id:
+            found[f"{kind}:{rid}"] = request_id
+    return found
 
 
 def _fields(raw: dict) -> dict:

@@ -91,17 +91,28 @@ class Jobs:
         delay: float = 0.0,
         bypass_guard: bool = False,
         run: str | None = None,
+        origins: dict[str, str] | None = None,
     ) -> int:
         """Delivery jobs for ``items`` ([kind, id] pairs), ITEMS_PER_JOB per job, in the
-        target's lane; after ``delay`` seconds when it is positive. Returns how many items."""
+        target's lane; after ``delay`` seconds when it is positive. Returns how many items.
+
+        ``origins`` maps ``kind:id`` to the id of the request that changed it, which each
+        job carries (kwarg ``origins``) onto its delivery log lines."""
         queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
         limit = RateLimit(
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
         for start in range(0, len(items), ITEMS_PER_JOB):
-            args = (target_id, items[start : start + ITEMS_PER_JOB], attempt, bypass_guard)
+            batch = items[start : start + ITEMS_PER_JOB]
+            args = (target_id, batch, attempt, bypass_guard)
             options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
-            kwargs = {"run": run, "urgent": urgent}
+            kwargs: dict[str, Any] = {"run": run, "urgent": urgent}
+            mine = {
+                f"{k}:{i}": origins[f"{k}:{i}"] for k, i in batch if f"{k}:{i}" in (origins or {})
+            }
+            if mine:
+                kwargs["origins"] = mine
+                options["meta"] = {"request_ids": sorted(set(mine.values()))}
             if delay > 0:
                 wait = timedelta(seconds=math.ceil(delay))
                 queue.enqueue_in(wait, DELIVER_JOB, args=args, kwargs=kwargs, **options)
@@ -117,12 +128,15 @@ class Jobs:
         *,
         concurrency: int | None = None,
         urgent: bool = False,
+        origins: dict[str, str] | None = None,
     ) -> None:
         """Resources that changed: pending in the target's lane, for the next job to take
         (one is queued when none is yet), so a busy or dead target's backlog is one entry
-        per resource, not one job per change."""
+        per resource, not one job per change. ``origins`` (``kind:id`` -> request id)
+        wait beside them for the job that takes them."""
         lane_name = "deprovision" if urgent else "changes"
-        if deliveries.pend(target_id, lane_name, items, Job.redis_job_namespace_prefix):
+        prefix = Job.redis_job_namespace_prefix
+        if deliveries.pend(target_id, lane_name, items, prefix, origins):
             queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
             limit = RateLimit(
                 lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency

@@ -32,6 +32,7 @@ from pathlib import Path
 import orjson
 import redis
 
+from bridge.observability import context, metrics
 from bridge.scim import errors
 from bridge.scim.errors import Unavailable
 
@@ -219,10 +220,16 @@ class Directory:
 
     def delete(self, kind: str, rid: str, *, expect: int | None, now: str) -> int:
         """Delete a resource, release its memberships, announce it. Returns the final version."""
-        reply = self._call(
-            self._delete,
-            [self.prefix, kind, rid, "" if expect is None else str(expect), now, STREAM_MAXLEN],
-        )
+        args = [
+            self.prefix,
+            kind,
+            rid,
+            "" if expect is None else str(expect),
+            now,
+            STREAM_MAXLEN,
+            context.current() or "",
+        ]
+        reply = self._timed(kind, "delete", self._delete, args)
         _raise_for(reply)
         return int(reply[1])
 
@@ -252,11 +259,25 @@ class Directory:
             "members": members.to_lua() if members else False,
             "stream_maxlen": STREAM_MAXLEN,
             "deprovision": _may_deprovision(doc, members),
+            "request_id": context.current() or False,
         }
-        reply = self._call(self._write, [orjson.dumps(request).decode()])
+        reply = self._timed(kind, mode, self._write, [orjson.dumps(request).decode()])
         _raise_for(reply)
         _, version, created, modified, changed = reply
         return WriteResult(int(version), _s(created), _s(modified), bool(changed))
+
+    def _timed(self, kind: str, op: str, script, args: list) -> list:
+        """Run a write script, counting it and its round trip by result."""
+        started = time.perf_counter()
+        result = "error"
+        try:
+            reply = self._call(script, args)
+            result = _s(reply[1]) if _s(reply[0]) == "err" else ("ok" if reply[-1] else "unchanged")
+            if op == "delete" and _s(reply[0]) == "ok":
+                result = "ok"
+            return reply
+        finally:
+            metrics.observe_write(kind, op, result, time.perf_counter() - started)
 
     def _call(self, script, args: list) -> list:
         try:

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 import redis
 
+from bridge.observability import metrics
+
 LOCK_SECONDS = 600
 """A run refreshes its lock as it goes; a dead worker's lock lapses after this long."""
 
@@ -114,6 +116,7 @@ class Runs:
     def finish(self, scope: str, status: str, **fields: Any) -> dict:
         fields = {k: v for k, v in fields.items() if k not in ("status", "phase", "finished")}
         record = self.update(scope, status=status, phase="done", finished=_now(), **fields)
+        metrics.observe_run(status, record.get("drift"))
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(self._key(scope, ":lock"))
         pipe.delete(self._key(scope, ":remaining"))
