@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     def readyz():
         """503 only without Redis; workers, dispatchers, schedulers and the change
         stream are reported, not required (see bridge.observability.health)."""
-        return health.readiness(state.redis, state.directory.changes_key)
+        return health.readiness(state.redis, settings.key_prefix)
 
     return app
 

@@ -42,6 +42,11 @@ RECLAIM_SECONDS = 5.0
 RETRY_SECONDS = 1.0
 """Wait after a Redis error before the dispatcher tries again."""
 
+BEAT_SECONDS = 1.0
+"""How often a running dispatcher says it is alive (``{prefix}:dispatchers``, a sorted
+set of consumer names by the time of their last beat). Redis's own idle time of a
+consumer does not tell: a read that finds nothing does not refresh it."""
+
 
 class Dispatcher:
     """Reads the change stream and enqueues delivery jobs."""
@@ -56,6 +61,7 @@ class Dispatcher:
     ) -> None:
         self.redis = client
         self.stream = f"{prefix}:changes"
+        self.beats = f"{prefix}:dispatchers"
         self.targets = targets
         self.consumer = consumer
         self.jobs = jobs
@@ -98,6 +104,10 @@ class Dispatcher:
         entries = [e for e in entries if e and e[1]]
         self.dispatch(entries)
         return len(entries)
+
+    def beat(self) -> None:
+        """Say this dispatcher is alive (see BEAT_SECONDS)."""
+        self.redis.zadd(self.beats, {self.consumer: time.time()})
 
     def drain(self) -> int:
         """Dispatch everything currently in the stream (tests, and resync after a restart)."""
@@ -217,8 +227,12 @@ class DispatcherThread(threading.Thread):
     def run(self) -> None:
         ready = False
         reclaimed = 0.0
+        beaten = 0.0
         while not self.stop.is_set():
             try:
+                if time.monotonic() - beaten > BEAT_SECONDS:
+                    self.dispatcher.beat()
+                    beaten = time.monotonic()
                 if not ready:
                     self.dispatcher.setup()
                     self.dispatcher.resume()

@@ -20,9 +20,12 @@ from rq.utils import utcparse
 from bridge.delivery.dispatcher import GROUP
 from bridge.delivery.jobs import QUEUES
 
-DISPATCHER_ALIVE_MS = 15_000
-"""A dispatcher reads the stream at least every second (a blocking read of 1 s); one
-that has not for this long is gone (Redis keeps dead consumers' names)."""
+DISPATCHER_ALIVE_SECONDS = 10.0
+"""Dispatchers beat every second (bridge.delivery.dispatcher.BEAT_SECONDS); one silent
+this long is gone."""
+
+FORGET_DISPATCHER_SECONDS = 24 * 3600
+"""Beats older than this are dropped from the set when it is read."""
 
 SCHEDULER_ALIVE_SECONDS = 10.0
 """Schedulers beat every second."""
@@ -48,31 +51,33 @@ class StreamState:
         return "draining"
 
 
-def stream_state(client: redis.Redis, stream: str) -> StreamState:
+def stream_state(client: redis.Redis, prefix: str) -> StreamState:
     """The change stream in one round trip: length, entries read but not yet handed
     over, age of the oldest entry (the dispatcher deletes what it handed over, so that is
     the oldest change not yet turned into jobs), and dispatchers alive."""
+    stream, beats = f"{prefix}:changes", f"{prefix}:dispatchers"
+    now = time.time()
     pipe = client.pipeline(transaction=False)
     pipe.xlen(stream)
     pipe.xrange(stream, count=1)
     pipe.xinfo_groups(stream)
-    pipe.xinfo_consumers(stream, GROUP)
-    length, first, groups, consumers = pipe.execute(raise_on_error=False)
+    pipe.zremrangebyscore(beats, 0, now - FORGET_DISPATCHER_SECONDS)
+    pipe.zcount(beats, now - DISPATCHER_ALIVE_SECONDS, "+inf")
+    length, first, groups, _, alive = pipe.execute(raise_on_error=False)
     if isinstance(length, Exception):
         raise length
     age = 0.0
     if first and not isinstance(first, Exception):
         millis = int(first[0][0].split(b"-")[0])
-        age = max(0.0, time.time() - millis / 1000)
+        age = max(0.0, now - millis / 1000)
     pending = 0
     if not isinstance(groups, Exception):
         for group in groups:
             if group["name"] in (GROUP, GROUP.encode()):
                 pending = int(group["pending"])
-    alive = 0
-    if not isinstance(consumers, Exception):
-        alive = sum(1 for c in consumers if int(c["idle"]) < DISPATCHER_ALIVE_MS)
-    return StreamState(int(length), pending, round(age, 3), alive)
+    if isinstance(alive, Exception):
+        raise alive
+    return StreamState(int(length), pending, round(age, 3), int(alive))
 
 
 def schedulers_alive(client: redis.Redis) -> dict[str, bool]:
@@ -108,14 +113,14 @@ def workers_alive(client: redis.Redis) -> dict:
     return {"lanes": len(lanes), "processes": len(processes), "queues": by_queue}
 
 
-def readiness(client: redis.Redis, stream: str) -> tuple[dict, int]:
+def readiness(client: redis.Redis, prefix: str) -> tuple[dict, int]:
     """The ``/readyz`` body and status: 503 only when Redis does not answer."""
     try:
         client.ping()
     except redis.RedisError:
         return {"status": "redis unavailable"}, 503
     try:
-        changes = stream_state(client, stream)
+        changes = stream_state(client, prefix)
         workers = workers_alive(client)
         schedulers = schedulers_alive(client)
     except redis.RedisError:

@@ -61,15 +61,15 @@ class RedisCollector(Collector):
     def _collect(self) -> Iterator[Metric]:
         s = self.services
         r: redis.Redis = s.redis
-        yield from self._stream(r, s.directory.changes_key)
+        yield from self._stream(r, s.settings.key_prefix)
         yield from self._directory(r, s.directory)
         yield from self._queues(r, s)
         yield from self._liveness(r)
         yield from self._targets(r, s)
         yield from self._reconcile(s)
 
-    def _stream(self, r: redis.Redis, key: str) -> Iterator[Metric]:
-        state = health.stream_state(r, key)
+    def _stream(self, r: redis.Redis, prefix: str) -> Iterator[Metric]:
+        state = health.stream_state(r, prefix)
         yield _gauge(
             "bridge_change_stream_length", "Changes not yet turned into jobs.", state.length
         )
