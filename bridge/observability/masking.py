@@ -36,9 +36,14 @@ SECRET_FIELDS = frozenset(
 """JSON attributes whose values are never stored or shown (case-insensitively)."""
 
 
+_MAYBE = re.compile(r"[?&;]|://|bearer|basic|scim_|adm_|whsec_", re.IGNORECASE)
+"""What every credential pattern needs: text without any of it is returned at once (one
+search, instead of four substitutions, for the common case)."""
+
+
 def mask_text(text: str) -> str:
     """``text`` with every credential it carries replaced by ``***``."""
-    if not text:
+    if not text or _MAYBE.search(text) is None:
         return text
     text = _QUERY.sub(lambda m: f"{m.group('name')}={MASK}" if m.group("value") else m[0], text)
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}:{MASK}@", text)
@@ -51,23 +56,24 @@ def mask_url(url: str | None) -> str | None:
     return mask_text(url) if url else url
 
 
-def mask_body(value: Any) -> Any:
+def mask_body(value: Any, *, strings: bool = True) -> Any:
     """A JSON value with secret attributes' values masked, including a SCIM PATCH
-    operation that sets one (``{"path": "password", "value": …}``)."""
+    operation that sets one (``{"path": "password", "value": …}``); with ``strings``,
+    credentials inside string values (URLs, tokens) too."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if isinstance(key, str) and key.lower() in SECRET_FIELDS:
                 out[key] = MASK
             else:
-                out[key] = mask_body(item)
+                out[key] = mask_body(item, strings=strings)
         path = out.get("path")
         if isinstance(path, str) and path.lower().rsplit(":", 1)[-1] in SECRET_FIELDS:
             if "value" in out:
                 out["value"] = MASK
         return out
     if isinstance(value, list):
-        return [mask_body(v) for v in value]
-    if isinstance(value, str):
+        return [mask_body(v, strings=strings) for v in value]
+    if strings and isinstance(value, str):
         return mask_text(value)
     return value

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from bridge.observability import context, metrics, scrape
-from bridge.observability.audit import AuditLog, body_text, now_iso
+from bridge.observability.audit import AuditLog, body_text, now_iso, response_text
 from bridge.observability.masking import mask_text
 from bridge.web.scim_paths import SCIM_PREFIX
 
@@ -102,7 +102,7 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
         entry["request_body"] = body_text(None, g.get("scim_body"))
     if status >= 400 or request.method in WRITE_METHODS:
         if not response.is_streamed and response.status_code not in (204, 304):
-            entry["response_body"] = body_text(response.get_data())
+            entry["response_body"] = response_text(response.get_data())
     if entry["query"]:
         entry["query"] = mask_text("?" + entry["query"])[1:]
     return entry
