@@ -102,7 +102,8 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
         entry["request_body"] = body_text(None, g.get("scim_body"))
     if status >= 400 or request.method in WRITE_METHODS:
         if not response.is_streamed and response.status_code not in (204, 304):
-            entry["response_body"] = response_text(response.get_data())
+            text = response_text(response.get_data())
+            entry["response_body"] = mask_text(text) if status >= 400 and text else text
     if entry["query"]:
         entry["query"] = mask_text("?" + entry["query"])[1:]
     return entry
