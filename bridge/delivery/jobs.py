@@ -107,9 +107,8 @@ class Jobs:
             args = (target_id, batch, attempt, bypass_guard)
             options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
             kwargs: dict[str, Any] = {"run": run, "urgent": urgent}
-            mine = {
-                f"{k}:{i}": origins[f"{k}:{i}"] for k, i in batch if f"{k}:{i}" in (origins or {})
-            }
+            known = origins or {}
+            mine = {f"{k}:{i}": known[f"{k}:{i}"] for k, i in batch if f"{k}:{i}" in known}
             if mine:
                 kwargs["origins"] = mine
                 options["meta"] = {"request_ids": sorted(set(mine.values()))}

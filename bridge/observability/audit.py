@@ -147,7 +147,7 @@ class AuditLog:
                     if len(found) >= limit:
                         break
             scanned += len(rows)
-            last = rows[-1][0].decode()
+            last = bytes(rows[-1][0]).decode()
             high = f"({last}"
         return found
 

@@ -84,11 +84,11 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
     if resource_id is None and status == 201:
         resource_id = (response.headers.get("Location") or "").rstrip("/").rsplit("/", 1)[-1]
     token = g.get("scim_token")
-    entry = {
+    entry: dict[str, Any] = {
         "at": now_iso(),
         "method": request.method,
         "path": path,
-        "query": request.query_string.decode("latin-1") or None,
+        "query": None,
         "status": status,
         "latency_ms": round(seconds * 1000, 2),
         "resource_type": resource_type,
@@ -104,8 +104,9 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
         if not response.is_streamed and response.status_code not in (204, 304):
             text = response_text(response.get_data())
             entry["response_body"] = mask_text(text) if status >= 400 and text else text
-    if entry["query"]:
-        entry["query"] = mask_text("?" + entry["query"])[1:]
+    query = request.query_string.decode("latin-1")
+    if query:
+        entry["query"] = mask_text("?" + query)[1:]
     return entry
 
 
