@@ -29,6 +29,7 @@ from rq.rate_limit import RateLimit
 
 from bridge.delivery.deliveries import Deliveries, split_item
 from bridge.directory.records import Directory
+from bridge.observability import context
 
 QUEUE = "bridge"
 PRIORITY_QUEUE = "bridge-deprovision"
@@ -102,6 +103,9 @@ class Jobs:
         limit = RateLimit(
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
+        if origins is None and (current := context.current()):
+            # queued by an admin request or a resync run: its id goes with every item
+            origins = {f"{k}:{i}": current for k, i in items}
         for start in range(0, len(items), ITEMS_PER_JOB):
             batch = items[start : start + ITEMS_PER_JOB]
             args = (target_id, batch, attempt, bypass_guard)

@@ -123,3 +123,30 @@ class _Failing:
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         start_response(f"{self.status} Failing", [("Content-Type", "text/plain")])
         return [b"down"]
+
+
+def test_deliveries_an_admin_request_queues_carry_its_request_id(admin, hook, create_user, app):
+    user = create_user()
+    target = hook()
+    queue = app.extensions["bridge"].queues["bridge"]
+    queue.empty()
+    headers = {**admin.headers, "X-Request-Id": "admin-sync-1"}
+    response = admin.client.post(f"/admin/targets/{target['id']}/sync", headers=headers)
+    assert response.status_code in (200, 202), response.json
+    (job,) = queue.jobs
+    assert job.kwargs["origins"] == {f"user:{user['id']}": "admin-sync-1"}
+
+
+def test_deliveries_of_a_resync_log_the_runs_id(
+    admin, hook, create_user, redis_client, pipeline, log_lines
+):
+    hook()
+    pipeline.run()
+    user = create_user()
+    redis_client.xtrim("bridge:changes", 0)  # a change the dispatchers never saw
+    response = admin.post("/resync", json={"mode": "targets"})
+    assert response.status_code in (200, 202), response.json
+    pipeline.run()
+    run = admin.get("/resync").json
+    (line,) = [e for e in log_lines.attempts() if e["resource"] == f"user:{user['id']}"]
+    assert line["request_id"] == f"resync-{run['current']['id']}"
