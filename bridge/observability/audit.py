@@ -98,7 +98,7 @@ class AuditLog:
             return
         if len(self._buffer) >= BUFFER_LIMIT:
             self._buffer.popleft()
-            metrics.AUDIT_DROPPED.inc()
+            metrics.AUDIT_DROPPED.labels("buffer").inc()
         self._buffer.append(orjson.dumps(entry))
         _writer.watch(self, len(self._buffer) >= BATCH)
 
@@ -112,7 +112,7 @@ class AuditLog:
             try:
                 self._append(keys=[self.key], args=[self.max_entries, *batch])
             except redis.RedisError as exc:
-                metrics.AUDIT_DROPPED.inc(len(batch))
+                metrics.AUDIT_DROPPED.labels("redis").inc(len(batch))
                 log.warning("audit: %d entries dropped, Redis refused them: %s", len(batch), exc)
                 return written
             written += len(batch)

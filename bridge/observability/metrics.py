@@ -21,7 +21,9 @@ Two sources make up ``/metrics``:
 Workers that run on other machines than the web tier serve their own per-process
 metrics on ``BRIDGE_WORKER_METRICS_BIND`` (see :mod:`bridge.observability.scrape`).
 
-This module imports nothing of the bridge, so anything may count here.
+This module imports nothing of the bridge, so anything may count here. Every metric has
+labels, so nothing is written to the multiprocess directory before the first count (and
+Settings has checked the directory by then).
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ RECONCILE_DRIFT = Counter(
 )
 AUDIT_DROPPED = Counter(
     "bridge_audit_dropped",
-    "SCIM audit entries dropped because Redis could not take them.",
+    "SCIM audit entries dropped, by reason (redis: Redis refused them; buffer: too many "
+    "waited while Redis was away).",
+    ["reason"],
 )
 
 SCIM_RESOURCES = frozenset(

@@ -177,7 +177,7 @@ class Settings:
             max_backlog=int(env.get("BRIDGE_MAX_BACKLOG", cls.max_backlog)),
             graph=GraphSettings.from_env(env),
             metrics_token=env.get("BRIDGE_METRICS_TOKEN", ""),
-            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            metrics_dir=_metrics_dir(env.get("PROMETHEUS_MULTIPROC_DIR", "")),
             worker_metrics_bind=env.get("BRIDGE_WORKER_METRICS_BIND", ""),
             log_format=_log_format(env.get("BRIDGE_LOG_FORMAT", cls.log_format)),
             log_level=env.get("BRIDGE_LOG_LEVEL", cls.log_level).upper(),
@@ -197,3 +197,13 @@ def _log_format(value: str) -> str:
             f"BRIDGE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}"
         )
     return value
+
+
+def _metrics_dir(path: str) -> str:
+    """prometheus-client's multiprocess directory must exist before the first count."""
+    if path and not os.path.isdir(path):
+        raise ValueError(
+            f"PROMETHEUS_MULTIPROC_DIR={path} is not a directory: create it, empty, for the "
+            "bridge's processes on this machine (or unset it)"
+        )
+    return path

@@ -236,3 +236,15 @@ def test_a_worker_serves_its_own_metrics_behind_the_token(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_multiprocess_directory_that_does_not_exist_is_refused_naming_it(tmp_path):
+    from bridge.runtime.config import Settings
+
+    missing = tmp_path / "nope"
+    try:
+        Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": str(missing)})
+    except ValueError as exc:
+        assert "PROMETHEUS_MULTIPROC_DIR" in str(exc)
+    else:
+        raise AssertionError("a missing directory was accepted")
