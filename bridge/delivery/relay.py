@@ -142,16 +142,22 @@ class Relay:
             # quarantined: park the whole batch at once, for the probe to release
             self.deliveries.hold_all(target.id, items, "circuit", "target quarantined")
             outcome.results = {f"{k}:{r}": "held" for k, r in items}
-            for kind, rid in items:
-                metrics.observe_delivery(target.name, "held", None)
-                with context.bound(origins.get(f"{kind}:{rid}")):
-                    log.info(
-                        "delivery held: %s %s:%s (target quarantined)",
-                        target.name,
-                        kind,
-                        rid,
-                        extra=_fields(target, kind, rid, None, "held", None, attempt + 1, token),
-                    )
+            metrics.DELIVERY_ATTEMPTS.labels(target.name, "held").inc(len(items))
+            # one line for the batch: nothing was sent, and a backlog can be long
+            log.info(
+                "delivery held: %d resources for %s (target quarantined)",
+                len(items),
+                target.name,
+                extra={
+                    "target": target.name,
+                    "target_id": target.id,
+                    "outcome": "held",
+                    "held": len(items),
+                    "resources": [f"{k}:{r}" for k, r in items[:20]],
+                    "request_ids": sorted(set(origins.values()))[:20],
+                    "job": token,
+                },
+            )
             return outcome
         users = [i for i in items if i[0] == "user"]
         groups = [i for i in items if i[0] != "user"]

@@ -12,7 +12,8 @@ Key templates (``{p}`` is the configured prefix, ``bridge`` by default)::
     {p}:idx:group:externalId      hash externalId -> id               (unique)
     {p}:group:{id}:members        hash member id -> "<user|group>|<extras json>"
     {p}:user:{id}:groups          set of group ids the user belongs to (derived ``groups``)
-    {p}:changes                   stream announcing every change (kind, id, op, v, added, removed)
+    {p}:changes                   stream announcing every change (kind, id, op, v, added,
+                                  removed, deprovision, req: the writing request's id)
 
 Every write is one Lua script (``bridge/lua``): checks first, then the record, its indexes
 and the stream entry that announces it, so a change is never stored without being
