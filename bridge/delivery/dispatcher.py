@@ -109,6 +109,10 @@ class Dispatcher:
         """Say this dispatcher is alive (see BEAT_SECONDS)."""
         self.redis.zadd(self.beats, {self.consumer: time.time()})
 
+    def leave(self) -> None:
+        """This dispatcher stopped: no longer counted as alive."""
+        self.redis.zrem(self.beats, self.consumer)
+
     def drain(self) -> int:
         """Dispatch everything currently in the stream (tests, and resync after a restart)."""
         total = 0
@@ -254,3 +258,7 @@ class DispatcherThread(threading.Thread):
                 log.warning("dispatcher: Redis error (%s); retrying", exc)
                 ready = False
                 self.stop.wait(RETRY_SECONDS)
+        try:
+            self.dispatcher.leave()
+        except redis.RedisError:
+            pass  # its beat lapses by itself

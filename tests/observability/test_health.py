@@ -100,3 +100,17 @@ def test_a_dispatcher_that_stopped_beating_is_not_alive(app, redis_client):
     redis_client.zadd("bridge:dispatchers", {"gone-1234": time.time() - 60})
     _, body = ready(app)
     assert body["dispatchers"] == {"alive": False, "count": 0}
+
+
+def test_a_dispatcher_that_stops_is_no_longer_counted(app):
+    ctx = context()
+    thread = DispatcherThread(
+        Dispatcher(ctx.redis, ctx.settings.key_prefix, ctx.targets.all, "leaving", ctx.jobs)
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not ready(app)[1]["dispatchers"]["alive"]:
+        time.sleep(0.05)
+    thread.stop.set()
+    thread.join(5)
+    assert ready(app)[1]["dispatchers"] == {"alive": False, "count": 0}
