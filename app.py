@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
@@ -14,6 +12,7 @@ from bridge.admin.targets_cli import targets_cli
 from bridge.admin.tokens_cli import admin_tokens_cli, tokens_cli
 from bridge.admin.views import blp as admin_blp
 from bridge.errors import BridgeError
+from bridge.observability import health, logs
 from bridge.runtime import services
 from bridge.runtime.config import Settings
 from bridge.scim import errors
@@ -25,7 +24,7 @@ from bridge.scim.http import (
     unexpected_error_response,
 )
 from bridge.scim.views import blp as scim_blp
-from bridge.web import headers
+from bridge.web import headers, observe
 from bridge.web.body import BodyLimit
 from bridge.web.ratelimit import RateLimiter
 from bridge.web.scim_paths import ScimPaths
@@ -34,6 +33,7 @@ from bridge.web.scim_paths import ScimPaths
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; tests hand in their own settings, production reads the environment."""
     settings = settings or Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
     app.wsgi_app = BodyLimit(ScimPaths(app.wsgi_app), settings.max_body_bytes)  # type: ignore[method-assign]
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.cli.add_command(status_cli)
     _register_error_handlers(app)
     headers.init_app(app)
+    observe.init_app(app, state, api)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -60,13 +61,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> ResponseReturnValue:
-        """Readiness: Redis answers."""
-        try:
-            state.redis.ping()
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            return {"status": "redis unavailable"}, 503
-        return {"status": "ok"}
+    def readyz():
+        """503 only without Redis; workers, dispatchers, schedulers and the change
+        stream are reported, not required (see bridge.observability.health)."""
+        return health.readiness(state.redis, settings.key_prefix)
 
     return app
 
@@ -100,7 +98,5 @@ def _register_error_handlers(app: Flask) -> None:
             return admin_api.unexpected_error_response(exc)
         return unexpected_error_response(exc)
 
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 __all__ = ["create_app", "scim_response"]

@@ -26,17 +26,20 @@ def deliver(
     run: str | None = None,
     urgent: bool = False,
     pending: str | None = None,
+    origins: dict[str, str] | None = None,
 ) -> dict:
     """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``, or
     for everything pending in its lane ``pending`` (see Jobs.changed).
 
     ``run`` names the resync waiting for these items; ``urgent`` keeps retries and
-    follow-ups in the lane that takes access away."""
+    follow-ups in the lane that takes access away; ``origins`` are the ids of the
+    requests that changed the items (``kind:id`` -> request id), for the log."""
     ctx = context()
     token = _job_token()
     pairs = [(kind, rid) for kind, rid in items]
+    origins = dict(origins or {})
     if pending is not None:
-        pairs += ctx.deliveries.take_pending(target_id, pending, token)
+        pairs += ctx.deliveries.take_pending(target_id, pending, token, origins)
     try:
         target = ctx.targets.cached(target_id)
     except TargetNotFound:
@@ -50,7 +53,7 @@ def deliver(
     ordered = users + [p for p in pairs if p[0] != "user"]
     for start in range(0, len(ordered), ITEMS_PER_JOB):
         batch = ordered[start : start + ITEMS_PER_JOB]
-        results |= _deliver(ctx, target, batch, token, attempt, bypass_guard, run, urgent)
+        results |= _deliver(ctx, target, batch, token, attempt, bypass_guard, run, urgent, origins)
         if pending is not None:
             ctx.deliveries.done_with(target_id, token, batch)
     return results
@@ -65,6 +68,7 @@ def _deliver(
     bypass_guard: bool,
     run: str | None,
     urgent: bool,
+    origins: dict[str, str],
 ) -> dict:
     """One batch through the relay; its retries, follow-ups and probe queued."""
     outcome = ctx.relay.deliver(
@@ -74,6 +78,7 @@ def _deliver(
         token=token,
         attempt=attempt,
         bypass_guard=bypass_guard,
+        origins=origins,
     )
     lane = {"concurrency": target.concurrency, "urgent": urgent}
     later: dict[tuple[int, float], list[list[str]]] = {}
@@ -87,12 +92,17 @@ def _deliver(
             delay=delay,
             bypass_guard=bypass_guard,
             run=run,
+            origins=origins,
             **lane,
         )
     if outcome.follow_ups:
         ctx.jobs.changed(ctx.deliveries, target.id, [list(i) for i in outcome.follow_ups], **lane)
     if outcome.breaker_opened:
-        log.warning("target %s quarantined after repeated failures", target.name)
+        log.warning(
+            "target %s quarantined after repeated failures",
+            target.name,
+            extra={"target": target.name},
+        )
         ctx.jobs.probe(target.id, ctx.settings.breaker_probe_seconds)
     _settle(ctx, run, target.id, outcome.settled)
     return outcome.results

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
 from bridge.delivery.jobs import SETTLE_JOB
 from bridge.graph.reconciler import Cancelled
 from bridge.graph.runner import SCOPE
+from bridge.observability import context as trace
 from bridge.runtime.services import Services
 from workers.context import context
 
@@ -18,6 +22,21 @@ PROGRESS_SECONDS = 1.0
 """How often a resync waiting for its deliveries counts how many remain."""
 
 
+def _traced(job: Callable[..., dict]) -> Callable[..., dict]:
+    """Run a resync job as the work of ``resync-<run id>``: the directory writes it makes
+    carry that id into the change stream, and the deliveries they cause log it."""
+
+    @functools.wraps(job)
+    def run(*args: Any, **kwargs: Any) -> dict:
+        scope = kwargs.get("scope", SCOPE)
+        record = context().runs.get(scope) or {}
+        with trace.bound(f"resync-{record['id']}" if record.get("id") else None):
+            return job(*args, **kwargs)
+
+    return run
+
+
+@_traced
 def resync(
     mode: str = "both",
     target: str | None = None,
@@ -54,6 +73,7 @@ def resync(
     return runs.finish(scope, _final_status(report), **report)
 
 
+@_traced
 def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -> dict:
     """Apply the deprovisions a guarded run held back, after an admin confirmed them."""
     ctx = context()

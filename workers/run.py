@@ -5,13 +5,18 @@ connection pools, OAuth2 and Graph tokens and parsed target configurations are s
 the change-stream dispatcher, RQ's scheduler and the reconciliation ticker; see
 :mod:`workers.process`. Run as many as needed, on as many machines as needed, all
 pointing at the same REDIS_URL.
+
+Logs go out in BRIDGE_LOG_FORMAT, like the web tier's. With BRIDGE_WORKER_METRICS_BIND
+(``0.0.0.0:9101``) and BRIDGE_METRICS_TOKEN set, the process serves its own metrics at
+``/metrics`` there, for workers that do not share a machine (and PROMETHEUS_MULTIPROC_DIR)
+with the web tier.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from bridge.observability import logs, scrape
 from bridge.runtime.config import Settings
 from bridge.runtime.services import build
 from workers.context import install
@@ -22,9 +27,14 @@ def main() -> None:
     role = sys.argv[1] if len(sys.argv) > 1 else "all"
     if role not in ROLES:
         raise SystemExit(f"usage: python -m workers.run [{'|'.join(ROLES)}]")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx = build(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)
+    ctx = build(settings)
     install(ctx)
+    if settings.worker_metrics_bind and settings.metrics_token:
+        scrape.serve_worker_metrics(
+            settings.worker_metrics_bind, settings.metrics_token, settings.metrics_dir
+        )
     WorkerProcess(ctx, role).run()
 
 

@@ -20,6 +20,7 @@ from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import Jobs, discard
 from bridge.directory.records import Directory, is_id
 from bridge.errors import Conflict, InvalidFields
+from bridge.observability.masking import mask_text
 from bridge.runtime.services import Services
 from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
@@ -127,7 +128,7 @@ class TargetAdmin:
         try:
             applied = connector.check()
         except TargetError as exc:
-            return {"ok": False, "status": exc.status, "error": str(exc)}
+            return {"ok": False, "status": exc.status, "error": mask_text(str(exc))}
         finally:
             client = getattr(connector, "client", None)
             if client is not None:

@@ -13,6 +13,7 @@ Keys (``{t}`` is ``{prefix}:target:{target id}``; an *item* is ``"{kind}:{id}"``
     {t}:pending:{lane}  set of items changed since the lane's last job took them
                         (lane: ``changes`` or ``deprovision``)
     {t}:pending:{lane}:queued   the id of the job queued to take them
+    {t}:pending:{lane}:origins  hash item -> id of the request that last changed it
     {t}:taken:{job}     set of the items a job took and has not finished yet
 
 Changes are coalesced per lane: however often a resource changes while its target is
@@ -64,11 +65,14 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('DEL', KEYS[1])
 end
 redis.call('EXPIRE', KEYS[3], ARGV[1])
-return redis.call('SMEMBERS', KEYS[3])
+local origins = redis.call('HGETALL', KEYS[4])
+redis.call('DEL', KEYS[4])
+return {redis.call('SMEMBERS', KEYS[3]), origins}
 """
 """Move a lane's pending items to a job's taken set and, when it is this job, clear the
 lane's record of the queued job (a change after this queues a new one); a job run again
-after its worker died also gets back what it had taken and not finished."""
+after its worker died also gets back what it had taken and not finished. The request ids
+of the lane's changes (KEYS[4]) go with them."""
 
 LOCK_SECONDS = 60
 """A delivery lock expires after this long, should its worker die while holding it. The
@@ -140,25 +144,46 @@ class Deliveries:
         )
 
     # --- coalesced changes ------------------------------------------------------------------
-    def pend(self, target_id: str, lane: str, items: list[list[str]], job_prefix: str) -> bool:
+    def pend(
+        self,
+        target_id: str,
+        lane: str,
+        items: list[list[str]],
+        job_prefix: str,
+        origins: dict[str, str] | None = None,
+    ) -> bool:
         """Add ``items`` to the lane's pending set; True when no job waits to take them
         (the caller queues one, then :meth:`queued` records it). ``job_prefix`` is where
-        RQ keeps its jobs' hashes."""
+        RQ keeps its jobs' hashes. ``origins`` (``kind:id`` -> request id) are kept for
+        the job that takes the items, in the same round trip."""
         pending = self.key(target_id, f"pending:{lane}")
         args = [job_prefix, *(item(k, r) for k, r in items)]
-        return bool(self._pend(keys=[pending, pending + ":queued"], args=args))
+        if not origins:
+            return bool(self._pend(keys=[pending, pending + ":queued"], args=args))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(pending + ":origins", mapping=origins)
+        pipe.expire(pending + ":origins", QUEUED_MARK_SECONDS)
+        self._pend(keys=[pending, pending + ":queued"], args=args, client=pipe)
+        return bool(pipe.execute()[-1])
 
     def queued(self, target_id: str, lane: str, job_id: str) -> None:
         """Record the job queued to take the lane's pending items."""
         key = self.key(target_id, f"pending:{lane}:queued")
         self.redis.set(key, job_id, ex=QUEUED_MARK_SECONDS)
 
-    def take_pending(self, target_id: str, lane: str, job_id: str) -> list[tuple[str, str]]:
-        """Everything pending in the lane, now the job's (see _TAKE)."""
+    def take_pending(
+        self, target_id: str, lane: str, job_id: str, origins: dict[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Everything pending in the lane, now the job's (see _TAKE); the request ids
+        that changed them are added to ``origins`` when given."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
-        raw = self._take(keys=[pending, pending + ":queued", taken], args=[TAKEN_SECONDS, job_id])
-        return [split_item(i.decode()) for i in raw]
+        keys = [pending, pending + ":queued", taken, pending + ":origins"]
+        members, flat = self._take(keys=keys, args=[TAKEN_SECONDS, job_id])
+        if origins is not None:
+            for i in range(0, len(flat) - 1, 2):
+                origins[flat[i].decode()] = flat[i + 1].decode()
+        return [split_item(i.decode()) for i in members]
 
     def done_with(self, target_id: str, job_id: str, items: list[tuple[str, str]]) -> None:
         """The job finished with ``items`` (delivered, or handed to a retry job)."""
@@ -391,5 +416,6 @@ class Deliveries:
             "state", "log", "dead", "held", "breaker", "deprovisions", "stats",
             "pending:changes", "pending:deprovision",
             "pending:changes:queued", "pending:deprovision:queued",
+            "pending:changes:origins", "pending:deprovision:origins",
         )  # fmt: skip
         self.redis.delete(*(self.key(target_id, n) for n in names))

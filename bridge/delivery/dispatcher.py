@@ -43,6 +43,17 @@ RETRY_SECONDS = 1.0
 """Wait after a Redis error before the dispatcher tries again."""
 
 
+def beats_key(prefix: str) -> str:
+    """The sorted set of dispatchers by the time of their last beat (see BEAT_SECONDS)."""
+    return f"{prefix}:dispatchers"
+
+
+BEAT_SECONDS = 1.0
+"""How often a running dispatcher says it is alive (``{prefix}:dispatchers``, a sorted
+set of consumer names by the time of their last beat). Redis's own idle time of a
+consumer does not tell: a read that finds nothing does not refresh it."""
+
+
 class Dispatcher:
     """Reads the change stream and enqueues delivery jobs."""
 
@@ -57,6 +68,7 @@ class Dispatcher:
     ) -> None:
         self.redis = client
         self.stream = stream
+        self.beats = beats_key(jobs.prefix)
         self.targets = targets
         self.consumer = consumer
         self.jobs = jobs
@@ -100,6 +112,14 @@ class Dispatcher:
         self.dispatch(entries)
         return len(entries)
 
+    def beat(self) -> None:
+        """Say this dispatcher is alive (see BEAT_SECONDS)."""
+        self.redis.zadd(self.beats, {self.consumer: time.time()})
+
+    def leave(self) -> None:
+        """This dispatcher stopped: no longer counted as alive."""
+        self.redis.zrem(self.beats, self.consumer)
+
     def drain(self) -> int:
         """Dispatch everything currently in the stream (tests, and resync after a restart)."""
         total = 0
@@ -112,7 +132,8 @@ class Dispatcher:
         if not entries:
             return
         targets = {t.id: t for t in self.targets() if t.enabled}
-        plan = self.plan([_fields(f) for _, f in entries], list(targets.values()))
+        origins: dict[tuple[str, str], str] = {}
+        plan = self.plan([_fields(f) for _, f in entries], list(targets.values()), origins)
         quarantined = self.deliveries.quarantined([t for t, _ in plan])
         for (target_id, urgent), items in plan.items():
             target = targets[target_id]
@@ -120,9 +141,20 @@ class Dispatcher:
                 # no job until the target answers again: its probe releases what waits
                 pairs = [(kind, rid) for kind, rid in items]
                 self.deliveries.hold_all(target_id, pairs, "circuit", "target quarantined")
+                log.info(
+                    "held %d changes for %s: target quarantined",
+                    len(pairs),
+                    target.name,
+                    extra={"target": target.name, "held": len(pairs)},
+                )
                 continue
             self.jobs.changed(
-                self.deliveries, target_id, items, concurrency=target.concurrency, urgent=urgent
+                self.deliveries,
+                target_id,
+                items,
+                concurrency=target.concurrency,
+                urgent=urgent,
+                origins=_origins_of(items, origins),
             )
         ids = [entry_id for entry_id, _ in entries]
         with self.redis.pipeline(transaction=True) as pipe:
@@ -131,15 +163,24 @@ class Dispatcher:
             pipe.execute()
 
     def plan(
-        self, changes: list[dict], targets: list[Target]
+        self,
+        changes: list[dict],
+        targets: list[Target],
+        origins: dict[tuple[str, str], str] | None = None,
     ) -> dict[tuple[str, bool], list[list[str]]]:
-        """Which (target, urgent) lane gets which resources, each once, users first."""
+        """Which (target, urgent) lane gets which resources, each once, users first.
+
+        ``origins`` is filled with the request id of the latest change that concerns each
+        resource (a change written by a SCIM request carries it as ``req``)."""
         plan: dict[tuple[str, bool], dict[tuple[str, str], None]] = {}
         for change in changes:
             urgent = takes_access_away(change)
+            request_id = change.get("req")
             for target in targets:
                 for item in relevant_items(target, change):
                     plan.setdefault((target.id, urgent), {})[item] = None
+                    if origins is not None and request_id:
+                        origins[item] = request_id
         return {key: _users_first(items) for key, items in plan.items()}
 
 
@@ -171,6 +212,16 @@ def relevant_items(target: Target, change: dict) -> list[tuple[str, str]]:
     return items
 
 
+def _origins_of(items: list[list[str]], origins: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The request ids of ``items``, by ``kind:id``."""
+    found = {}
+    for kind, rid in items:
+        request_id = origins.get((kind, rid))
+        if request_id:
+            found[f"{kind}:{rid}"] = request_id
+    return found
+
+
 def _fields(raw: dict) -> dict:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
@@ -187,8 +238,12 @@ class DispatcherThread(threading.Thread):
     def run(self) -> None:
         ready = False
         reclaimed = 0.0
+        beaten = 0.0
         while not self.stop.is_set():
             try:
+                if time.monotonic() - beaten > BEAT_SECONDS:
+                    self.dispatcher.beat()
+                    beaten = time.monotonic()
                 if not ready:
                     self.dispatcher.setup()
                     self.dispatcher.resume()
@@ -210,6 +265,11 @@ class DispatcherThread(threading.Thread):
                 log.warning("dispatcher: Redis error (%s); retrying", exc)
                 ready = False
                 self.stop.wait(RETRY_SECONDS)
+
+        try:
+            self.dispatcher.leave()
+        except redis.RedisError:
+            pass  # its beat lapses by itself
 
 
 def stream_status(client: redis.Redis, stream: str) -> dict[str, int]:

@@ -29,6 +29,7 @@ from rq.rate_limit import RateLimit, RateLimitRegistry
 
 from bridge.delivery.deliveries import Deliveries, split_item
 from bridge.directory.records import Directory
+from bridge.observability import context
 
 QUEUE = "bridge"
 PRIORITY_QUEUE = "bridge-deprovision"
@@ -103,17 +104,30 @@ class Jobs:
         delay: float = 0.0,
         bypass_guard: bool = False,
         run: str | None = None,
+        origins: dict[str, str] | None = None,
     ) -> int:
         """Delivery jobs for ``items`` ([kind, id] pairs), ITEMS_PER_JOB per job, in the
-        target's lane; after ``delay`` seconds when it is positive. Returns how many items."""
+        target's lane; after ``delay`` seconds when it is positive. Returns how many items.
+
+        ``origins`` maps ``kind:id`` to the id of the request that changed it, which each
+        job carries (kwarg ``origins``) onto its delivery log lines."""
         queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
         limit = RateLimit(
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
+        if origins is None and (current := context.current()):
+            # queued by an admin request or a resync run: its id goes with every item
+            origins = {f"{k}:{i}": current for k, i in items}
         for start in range(0, len(items), ITEMS_PER_JOB):
-            args = (target_id, items[start : start + ITEMS_PER_JOB], attempt, bypass_guard)
+            batch = items[start : start + ITEMS_PER_JOB]
+            args = (target_id, batch, attempt, bypass_guard)
             options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
-            kwargs = {"run": run, "urgent": urgent}
+            kwargs: dict[str, Any] = {"run": run, "urgent": urgent}
+            known = origins or {}
+            mine = {f"{k}:{i}": known[f"{k}:{i}"] for k, i in batch if f"{k}:{i}" in known}
+            if mine:
+                kwargs["origins"] = mine
+                options["meta"] = {"request_ids": sorted(set(mine.values()))}
             if delay > 0:
                 wait = timedelta(seconds=math.ceil(delay))
                 queue.enqueue_in(wait, DELIVER_JOB, args=args, kwargs=kwargs, **options)
@@ -129,12 +143,15 @@ class Jobs:
         *,
         concurrency: int | None = None,
         urgent: bool = False,
+        origins: dict[str, str] | None = None,
     ) -> None:
         """Resources that changed: pending in the target's lane, for the next job to take
         (one is queued when none is yet), so a busy or dead target's backlog is one entry
-        per resource, not one job per change."""
+        per resource, not one job per change. ``origins`` (``kind:id`` -> request id)
+        wait beside them for the job that takes them."""
         lane_name = "deprovision" if urgent else "changes"
-        if deliveries.pend(target_id, lane_name, items, Job.redis_job_namespace_prefix):
+        prefix = Job.redis_job_namespace_prefix
+        if deliveries.pend(target_id, lane_name, items, prefix, origins):
             queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
             limit = RateLimit(
                 lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency

@@ -27,6 +27,8 @@ import orjson
 
 from bridge.delivery.deliveries import Deliveries, Snapshot, now_iso
 from bridge.directory.records import Directory, Record
+from bridge.observability import context, metrics
+from bridge.observability.masking import mask_text
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches
 from bridge.targets.base import Change, Connector, TargetError
@@ -102,6 +104,7 @@ class _Item:
     snap: Snapshot
     record: Record | None = None
     started: float = field(default_factory=time.perf_counter)
+    request_id: str | None = None
 
 
 class Relay:
@@ -128,14 +131,33 @@ class Relay:
         token: str,
         attempt: int = 0,
         bypass_guard: bool = False,
+        origins: dict[str, str] | None = None,
     ) -> BatchOutcome:
         """Deliver each (kind, id) item, users first; failures become retries, dead letters
-        or holds. ``token`` identifies the job (its delivery locks carry it)."""
+        or holds. ``token`` identifies the job (its delivery locks carry it); ``origins``
+        (``kind:id`` -> request id) name the requests whose changes are delivered."""
         outcome = BatchOutcome()
+        origins = origins or {}
         if not target.shadow and self.deliveries.is_open(target.id):
             # quarantined: park the whole batch at once, for the probe to release
             self.deliveries.hold_all(target.id, items, "circuit", "target quarantined")
             outcome.results = {f"{k}:{r}": "held" for k, r in items}
+            metrics.DELIVERY_ATTEMPTS.labels(target.name, "held").inc(len(items))
+            # one line for the batch: nothing was sent, and a backlog can be long
+            log.info(
+                "delivery held: %d resources for %s (target quarantined)",
+                len(items),
+                target.name,
+                extra={
+                    "target": target.name,
+                    "target_id": target.id,
+                    "outcome": "held",
+                    "held": len(items),
+                    "resources": [f"{k}:{r}" for k, r in items[:20]],
+                    "request_ids": sorted(set(origins.values()))[:20],
+                    "job": token,
+                },
+            )
             return outcome
         users = [i for i in items if i[0] == "user"]
         groups = [i for i in items if i[0] != "user"]
@@ -148,9 +170,13 @@ class Relay:
             if kind == "group":
                 # this delivery sees every user state the batch wrote before it
                 outcome.follow_ups.pop((kind, rid), None)
-            outcome.results[key] = self._deliver_item(
-                target, connector, kind, rid, token, attempt, bypass_guard, outcome
-            )
+            with context.bound(origins.get(key)):
+                result = self._deliver_item(
+                    target, connector, kind, rid, token, attempt, bypass_guard, outcome
+                )
+            outcome.results[key] = result
+            if result in ("noop", "busy"):
+                metrics.observe_delivery(target.name, result, None)
         return outcome
 
     # --- one item -------------------------------------------------------------------------
@@ -170,6 +196,7 @@ class Relay:
             outcome.retries.append(Again(kind, rid, attempt, LOCK_BUSY_DELAY))
             return "busy"
         it = _Item(target, connector, kind, rid, token, attempt, bypass_guard, snap)
+        it.request_id = context.current()
         change = None
         try:
             it.record = snap.record
@@ -218,7 +245,8 @@ class Relay:
         ):
             outcome.breaker_opened = True
         attempts = it.attempt + 1
-        entry = _entry(it, change, "failed", exc.status, attempts, str(exc))
+        error = mask_text(str(exc))
+        entry = _entry(it, change, "failed", exc.status, attempts, error)
         if exc.retryable and attempts < self.policy.max_attempts:
             self.deliveries.finish(
                 target.id, it.kind, it.rid, it.token, state=None, entry=entry, counter="retried"
@@ -226,12 +254,13 @@ class Relay:
             delay = self.policy.delay(it.attempt, exc.retry_after)
             outcome.retries.append(Again(it.kind, it.rid, attempts, delay))
             outcome.deferral = delay
+            _log_attempt(it, change, "retry", exc.status, error, delay)
             return "retry"
         self.deliveries.finish(
             target.id, it.kind, it.rid, it.token, state=None, entry=entry, counter="dead"
         )
-        self.deliveries.bury(target.id, it.kind, it.rid, str(exc), attempts)
-        log.warning("delivery of %s:%s to %s dead-lettered: %s", it.kind, it.rid, target.name, exc)
+        self.deliveries.bury(target.id, it.kind, it.rid, error, attempts)
+        _log_attempt(it, change, "dead", exc.status, error, None)
         if exc.retryable:
             outcome.deferral = self.policy.delay(it.attempt, exc.retry_after)
         return "dead"
@@ -260,6 +289,7 @@ class Relay:
             counter=outcome,
             success=outcome == "delivered",
         )
+        _log_attempt(it, change, outcome, status, error, None)
 
     def _guard_tripped(self, target: Target) -> bool:
         guard = target.deletion_guard
@@ -513,6 +543,71 @@ def _next_state(change: Change, old: dict, remember: dict) -> dict:
             members[uid] = change.member_refs.get(uid)
     state["members"] = members
     return state
+
+
+ATTEMPT_LEVELS = {"retry": logging.WARNING, "dead": logging.ERROR}
+"""Log level of a delivery attempt by outcome (others: INFO)."""
+
+
+def _fields(
+    target: Target,
+    kind: str,
+    rid: str,
+    action: str | None,
+    outcome: str,
+    status: int | None,
+    attempt: int,
+    job: str,
+) -> dict:
+    """The structured fields of a delivery attempt's log line."""
+    return {
+        "target": target.name,
+        "target_id": target.id,
+        "resource": f"{kind}:{rid}",
+        "action": action,
+        "outcome": outcome,
+        "status": status,
+        "attempt": attempt,
+        "job": job,
+    }
+
+
+def _log_attempt(
+    it: _Item,
+    change: Change | None,
+    outcome: str,
+    status: int | None,
+    error: str | None,
+    next_retry: float | None,
+) -> None:
+    """One line per delivery attempt (and its metrics): target, resource, action, HTTP
+    status, attempt, next retry; with the request id of the change it delivers."""
+    seconds = time.perf_counter() - it.started
+    metrics.observe_delivery(it.target.name, outcome, seconds)
+    action = change.action if change else None
+    fields = _fields(it.target, it.kind, it.rid, action, outcome, status, it.attempt + 1, it.token)
+    fields["latency_ms"] = round(seconds * 1000, 2)
+    if next_retry is not None:
+        fields["next_retry_seconds"] = round(next_retry, 3)
+    if error:
+        fields["error"] = error
+    if it.request_id:
+        fields["request_id"] = it.request_id
+    retry = f", next retry in {next_retry:.1f} s" if next_retry is not None else ""
+    log.log(
+        ATTEMPT_LEVELS.get(outcome, logging.INFO),
+        "delivery %s: %s %s %s:%s -> %s (attempt %d%s)%s",
+        outcome,
+        it.target.name,
+        action or "-",
+        it.kind,
+        it.rid,
+        status if status is not None else "-",
+        it.attempt + 1,
+        retry,
+        f": {error}" if error else "",
+        extra=fields,
+    )
 
 
 def _entry(

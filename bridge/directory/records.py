@@ -12,7 +12,8 @@ Key templates (``{p}`` is the configured prefix, ``bridge`` by default)::
     {p}:idx:group:externalId      hash externalId -> id               (unique)
     {p}:group:{id}:members        hash member id -> "<user|group>|<extras json>"
     {p}:user:{id}:groups          set of group ids the user belongs to (derived ``groups``)
-    {p}:changes                   stream announcing every change (kind, id, op, v, added, removed)
+    {p}:changes                   stream announcing every change (kind, id, op, v, added,
+                                  removed, deprovision, req: the writing request's id)
 
 Every write is one Lua script (``bridge/lua``): checks first, then the record, its indexes
 and the stream entry that announces it, so a change is never stored without being
@@ -36,6 +37,7 @@ import redis
 from bridge import errors
 from bridge.directory.indexes import IndexValues, fold
 from bridge.errors import REDIS_UNAVAILABLE, Unavailable
+from bridge.observability import context, metrics
 
 STREAM_MAXLEN = 1_000_000
 """Approximate length the change stream is trimmed to; consumers trim what they processed."""
@@ -163,6 +165,11 @@ def parse_member(mid: str, stored: str) -> dict:
     return member
 
 
+def changes_key(prefix: str) -> str:
+    """The change stream every write appends to, in the same Lua script."""
+    return f"{prefix}:changes"
+
+
 class Directory:
     """Redis-backed store of SCIM users and groups."""
 
@@ -185,7 +192,7 @@ class Directory:
 
     @property
     def changes_key(self) -> str:
-        return f"{self.prefix}:changes"
+        return changes_key(self.prefix)
 
     # --- writes ---------------------------------------------------------------------------
     def create(
@@ -216,10 +223,16 @@ class Directory:
 
     def delete(self, kind: str, rid: str, *, expect: int | None, now: str) -> int:
         """Delete a resource, release its memberships, announce it. Returns the final version."""
-        reply = self._call(
-            self._delete,
-            [self.prefix, kind, rid, "" if expect is None else str(expect), now, STREAM_MAXLEN],
-        )
+        args = [
+            self.prefix,
+            kind,
+            rid,
+            "" if expect is None else str(expect),
+            now,
+            STREAM_MAXLEN,
+            context.current() or "",
+        ]
+        reply = self._timed(kind, "delete", self._delete, args)
         _raise_for(reply)
         return int(reply[1])
 
@@ -249,11 +262,25 @@ class Directory:
             "members": members.to_lua() if members else False,
             "stream_maxlen": STREAM_MAXLEN,
             "deprovision": _may_deprovision(doc, members),
+            "request_id": context.current() or False,
         }
-        reply = self._call(self._write, [orjson.dumps(request).decode()])
+        reply = self._timed(kind, mode, self._write, [orjson.dumps(request).decode()])
         _raise_for(reply)
         _, version, created, modified, changed = reply
         return WriteResult(int(version), _s(created), _s(modified), bool(changed))
+
+    def _timed(self, kind: str, op: str, script, args: list) -> list:
+        """Run a write script, counting it and its round trip by result."""
+        started = time.perf_counter()
+        result = "error"
+        try:
+            reply = self._call(script, args)
+            result = _s(reply[1]) if _s(reply[0]) == "err" else ("ok" if reply[-1] else "unchanged")
+            if op == "delete" and _s(reply[0]) == "ok":
+                result = "ok"
+            return reply
+        finally:
+            metrics.observe_write(kind, op, result, time.perf_counter() - started)
 
     def _call(self, script, args: list) -> list:
         try:

@@ -56,7 +56,7 @@ class TokenStore:
         self.redis = client
         self.key = f"{prefix}:{name}"
         self.token_prefix = token_prefix
-        self._cache: dict[str, float] = {}
+        self._cache: dict[str, tuple[float, TokenInfo]] = {}
 
     def create(self, name: str) -> tuple[TokenInfo, str]:
         """A new token; the secret is returned once and never stored."""
@@ -86,21 +86,26 @@ class TokenStore:
 
     def verify(self, secret: str) -> bool:
         """Whether ``secret`` is a current token."""
+        return self.identify(secret) is not None
+
+    def identify(self, secret: str) -> TokenInfo | None:
+        """The current token ``secret`` is (its id and name, for the audit trail), or None."""
         wanted = digest(secret)
         now = time.monotonic()
-        for cached, expiry in list(self._cache.items()):
+        for cached, (expiry, info) in list(self._cache.items()):
             if hmac.compare_digest(cached, wanted) and expiry > now:
-                return True
+                return info
         try:
-            known = self.redis.hexists(self.key, wanted)
+            raw = self.redis.hget(self.key, wanted)
         except redis.RedisError as exc:
             raise Unavailable(REDIS_UNAVAILABLE) from exc
-        if not known:
-            return False
+        if raw is None:
+            return None
+        info = TokenInfo(**orjson.loads(raw))
         if len(self._cache) > 64:
             self._cache.clear()
-        self._cache[wanted] = now + TOKEN_CACHE_SECONDS
-        return True
+        self._cache[wanted] = (now + TOKEN_CACHE_SECONDS, info)
+        return info
 
     def any(self) -> bool:
         return bool(self.redis.hlen(self.key))

@@ -20,6 +20,7 @@ import orjson
 import redis
 
 from bridge.errors import Conflict
+from bridge.observability import metrics
 
 LOCK_SECONDS = 600
 """A run refreshes its lock as it goes; a dead worker's lock lapses after this long."""
@@ -126,6 +127,7 @@ class Runs:
         """End the run with ``status``, keep it in the history and release the lock."""
         fields = {k: v for k, v in fields.items() if k not in ("status", "phase", "finished")}
         record = self.update(scope, status=status, phase="done", finished=_now(), **fields)
+        metrics.observe_run(status, record.get("drift"))
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(self._key(scope, ":lock"))
         pipe.delete(self._key(scope, ":remaining"))

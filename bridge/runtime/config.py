@@ -84,6 +84,14 @@ DEFAULT_MAX_BACKLOG = 100_000
 queues) above which SCIM writes are answered 429 with ``Retry-After`` until the workers
 catch up; reads still work (BRIDGE_MAX_BACKLOG; 0 turns it off)."""
 
+DEFAULT_AUDIT_MAX_ENTRIES = 20_000
+"""SCIM requests kept in the audit stream (``{prefix}:audit``, trimmed with MAXLEN ~);
+0 turns the audit trail off (BRIDGE_AUDIT_MAX_ENTRIES)."""
+
+LOG_FORMATS = ("json", "text")
+"""BRIDGE_LOG_FORMAT: one JSON object per line (the default, for log shippers) or a
+human line (``serve.sh`` uses it for local runs)."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -116,6 +124,12 @@ class Settings:
     rate_burst: int = DEFAULT_RATE_BURST
     max_backlog: int = DEFAULT_MAX_BACKLOG
     graph: GraphSettings = field(default_factory=GraphSettings)
+    metrics_token: str = field(default="", repr=False)
+    metrics_dir: str = ""
+    worker_metrics_bind: str = ""
+    log_format: str = "json"
+    log_level: str = "INFO"
+    audit_max_entries: int = DEFAULT_AUDIT_MAX_ENTRIES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -162,9 +176,34 @@ class Settings:
             rate_burst=int(env.get("BRIDGE_RATE_BURST", cls.rate_burst)),
             max_backlog=int(env.get("BRIDGE_MAX_BACKLOG", cls.max_backlog)),
             graph=GraphSettings.from_env(env),
+            metrics_token=env.get("BRIDGE_METRICS_TOKEN", ""),
+            metrics_dir=_metrics_dir(env.get("PROMETHEUS_MULTIPROC_DIR", "")),
+            worker_metrics_bind=env.get("BRIDGE_WORKER_METRICS_BIND", ""),
+            log_format=_log_format(env.get("BRIDGE_LOG_FORMAT", cls.log_format)),
+            log_level=env.get("BRIDGE_LOG_LEVEL", cls.log_level).upper(),
+            audit_max_entries=int(env.get("BRIDGE_AUDIT_MAX_ENTRIES", cls.audit_max_entries)),
         )
 
 
 def _load_schema_file(path: str) -> dict:
     """A custom extension schema, as an RFC 7643 §7 JSON document, with ``appliesTo``."""
     return json.loads(Path(path).read_text())
+
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(
+            f"BRIDGE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}"
+        )
+    return value
+
+
+def _metrics_dir(path: str) -> str:
+    """prometheus-client's multiprocess directory must exist before the first count."""
+    if path and not os.path.isdir(path):
+        raise ValueError(
+            f"PROMETHEUS_MULTIPROC_DIR={path} is not a directory: create it, empty, for the "
+            "bridge's processes on this machine (or unset it)"
+        )
+    return path

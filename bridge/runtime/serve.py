@@ -11,6 +11,7 @@ than looping. Ctrl-C (or SIGTERM) stops everything cleanly.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,8 @@ def main() -> int:
         env[EMBEDDED_MARK] = "1"
     if not env.get("BRIDGE_SECRET_KEYS"):
         env["BRIDGE_SECRET_KEYS"] = _local_secret_key(data_dir)
+    env.setdefault("BRIDGE_LOG_FORMAT", "text")  # a person reads a local run's output
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(data_dir))
     settings = Settings.from_env(env)
     children = _children(env, bind, embedded)
     stopping = False
@@ -125,7 +128,7 @@ def main() -> int:
             print("the web tier did not start; see its output above", file=sys.stderr)
             return 1
         _announce(settings, bind, token, embedded, env_file)
-        return _supervise(children, lambda: stopping)
+        return _supervise(children, lambda: stopping, env["PROMETHEUS_MULTIPROC_DIR"])
     finally:
         _stop_all(children)
 
@@ -148,13 +151,15 @@ def _children(env: dict, bind: str, embedded: EmbeddedRedis | None) -> list[Chil
     return children
 
 
-def _supervise(children: list[Child], stopping: Callable[[], bool]) -> int:
+def _supervise(children: list[Child], stopping: Callable[[], bool], metrics_dir: str = "") -> int:
     """Restart what exits until told to stop; 1 when a process keeps failing."""
     while not stopping():
         for child in children:
             if not child.exited():
                 continue
             code = child.process.returncode if child.process else None
+            if child.process is not None and metrics_dir:
+                _mark_dead(child.process.pid, metrics_dir)
             if child.failing():
                 print(f"the {child.name} keeps exiting (status {code}); stopping", file=sys.stderr)
                 return 1
@@ -233,6 +238,25 @@ def _stop(children: list[Child]) -> None:
             process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _metrics_dir(data_dir: Path) -> Path:
+    """An empty directory where every process of this machine keeps its metrics
+    (prometheus-client's multiprocess mode): what earlier runs left is wiped, so no dead
+    process's values are summed."""
+    path = (data_dir / "metrics").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _mark_dead(pid: int, metrics_dir: str) -> None:
+    """Drop a dead process's live gauges (counters and histograms are kept: a restart
+    must not make them go down)."""
+    from prometheus_client import multiprocess
+
+    if Path(metrics_dir).is_dir():
+        multiprocess.mark_process_dead(pid, metrics_dir)
 
 
 def _write_env_file(data_dir: Path, env: dict) -> Path:

@@ -6,7 +6,7 @@ import logging
 import re
 
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from bridge.scim import errors
@@ -92,6 +92,7 @@ def json_body() -> object:
         raise errors.InvalidSyntax(
             f"the request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
         )
+    g.scim_body = value  # for the audit trail (bridge.web.observe), parsed once
     return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -36,8 +36,10 @@ def authenticate():
     token = bearer_token()
     if token is None:
         raise errors.Unauthorized("a bearer token is required")
-    if not services().tokens.verify(token):
+    info = services().tokens.identify(token)
+    if info is None:
         raise errors.Unauthorized("the bearer token is not valid")
+    g.scim_token = info  # the audit trail names the token
     wait = current_app.extensions["rate_limiter"].wait(digest(token))
     if wait:
         raise errors.TooManyRequests("too many requests with this token", retry_after(wait))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from bridge.observability.masking import mask_url
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import Filter, parse_filter
 from bridge.targets.mapping import Mapping, parse_mapping
@@ -87,10 +88,15 @@ class Target:
 
 
 def public_view(config: dict) -> dict[str, Any]:
-    """A stored configuration without its secrets, for the API and the CLI."""
+    """A stored configuration without its secrets, for the API and the CLI; credentials
+    in its URLs (``?api_key=…``, ``https://user:pw@…``) are masked too."""
     out = {k: v for k, v in config.items() if k != "signing_secret"}
+    if "url" in out:
+        out["url"] = mask_url(out["url"])
     if "auth" in out:
         out["auth"] = {k: v for k, v in out["auth"].items() if k not in ("token", "client_secret")}
+        if "token_url" in out["auth"]:
+            out["auth"]["token_url"] = mask_url(out["auth"]["token_url"])
     return out
 
 

@@ -29,6 +29,14 @@ def member_names(scim, group: str) -> set[str]:
     return {by_id[m["value"]] for m in groups(scim)[group].get("members", [])}
 
 
+AUDIT = b"bridge:audit"
+"""The SCIM audit trail, written in the background after each request."""
+
+
 def keyspace(client: redis.Redis) -> dict[bytes, bytes | None]:
-    """Every key's serialized value (DUMP), apart from the run records."""
-    return {key: client.dump(key) for key in client.scan_iter() if not key.startswith(RUN_RECORDS)}
+    """Every key's serialized value (DUMP), apart from the run records and the audit trail."""
+    return {
+        key: client.dump(key)
+        for key in client.scan_iter()
+        if not key.startswith(RUN_RECORDS) and key != AUDIT
+    }

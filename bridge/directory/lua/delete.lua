@@ -1,7 +1,9 @@
 -- Delete one SCIM resource with its indexes and memberships, and announce it: atomically.
--- ARGV: prefix, kind, id, expect (version or ''), now, stream_maxlen
+-- ARGV: prefix, kind, id, expect (version or ''), now, stream_maxlen,
+--       request id (or ''): carried in every stream entry it appends as 'req'
 -- Returns {"ok", version} or {"err", code, detail}.
 local p, kind, id, expect, now, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local request_id = ARGV[7] or ''
 local key = p .. ':' .. kind .. ':' .. id
 local raw = redis.call('GET', key)
 if not raw then return {'err', 'notfound', id} end
@@ -14,6 +16,7 @@ end
 local function announce(k, rid, op, v, removed)
   local fields = {'kind', k, 'id', rid, 'op', op, 'v', v}
   if removed then fields[#fields + 1] = 'removed'; fields[#fields + 1] = removed end
+  if request_id ~= '' then fields[#fields + 1] = 'req'; fields[#fields + 1] = request_id end
   redis.call('XADD', p .. ':changes', 'MAXLEN', '~', maxlen, '*', unpack(fields))
 end
 

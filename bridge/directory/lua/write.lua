@@ -9,6 +9,7 @@
 --   members {add = {id: extras-json or ''}, remove = [ids], replace = bool}  (groups only)
 --   A member is stored as  member-id -> '<user|group>|<extras>'.
 --   stream_maxlen, deprovision (true when the write disables the resource: routed first)
+--   request_id (the SCIM request's id, or false): carried in the stream entry as 'req'
 -- Returns {"ok", version, created, lastModified, changed(0|1)} or {"err", code, detail}.
 local req = cjson.decode(ARGV[1])
 local p, kind, id = req.prefix, req.kind, req.id
@@ -121,5 +122,6 @@ local fields = {'kind', kind, 'id', id, 'op', op, 'v', header.v}
 if #added > 0 then fields[#fields + 1] = 'added'; fields[#fields + 1] = cjson.encode(added) end
 if #removed > 0 then fields[#fields + 1] = 'removed'; fields[#fields + 1] = cjson.encode(removed) end
 if req.deprovision then fields[#fields + 1] = 'deprovision'; fields[#fields + 1] = '1' end
+if req.request_id then fields[#fields + 1] = 'req'; fields[#fields + 1] = req.request_id end
 redis.call('XADD', p .. ':changes', 'MAXLEN', '~', req.stream_maxlen, '*', unpack(fields))
 return {'ok', header.v, header.c, header.m, 1}

@@ -1,0 +1,1 @@
+"""What an operator sees of the bridge: metrics, logs, request ids, health, audit trail."""

@@ -1,0 +1,128 @@
+"""Request ids, SCIM metrics and the audit trail on every request; ``/metrics``.
+
+Every response carries ``X-Request-Id``: the client's when it is sane (see
+:func:`bridge.observability.context.accept`), else a new one. While the request runs the
+id is the current one, so its log lines carry it and a directory write puts it in the
+change-stream entry it appends. A ``/scim`` request is counted and timed, and appended to
+the audit trail; none of this costs a Redis round trip.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from bridge.observability import context, metrics, scrape
+from bridge.observability.audit import AuditLog, body_text, now_iso, response_text
+from bridge.observability.masking import mask_text
+from bridge.web.scim_paths import SCIM_PREFIX
+
+EXTENSION_KEY = "bridge_observe"
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def init_app(app: Flask, services: Any, api: Any) -> None:
+    """Install the hooks, ``/metrics`` (served only when BRIDGE_METRICS_TOKEN is set), and
+    the audit trail's admin endpoint and CLI."""
+    from bridge.admin.audit import audit_cli
+    from bridge.admin.audit import blp as audit_blp
+
+    settings = services.settings
+    app.extensions[EXTENSION_KEY] = {
+        "audit": AuditLog(services.redis, settings.key_prefix, settings.audit_max_entries),
+        "token": scrape.TokenCheck(settings.metrics_token),
+        "registry": scrape.registry(settings.metrics_dir, services),
+    }
+    # first: authentication failures get a request id too
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+    app.after_request(_finish)
+    app.teardown_request(_forget)
+    app.add_url_rule("/metrics", "metrics", _metrics)
+    api.register_blueprint(audit_blp)
+    app.cli.add_command(audit_cli)
+
+
+def audit_log(app: Flask) -> AuditLog:
+    return app.extensions[EXTENSION_KEY]["audit"]
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+    g.request_id = context.accept(request.headers.get(context.HEADER))
+    context.set_current(g.request_id)
+
+
+def _finish(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers[context.HEADER] = request_id
+    path = request.path
+    if path.startswith(SCIM_PREFIX) and "started" in g:
+        seconds = time.perf_counter() - g.started
+        metrics.observe_request(request.method, path, response.status_code, seconds)
+        audit = current_app.extensions[EXTENSION_KEY]["audit"]
+        if audit.enabled:
+            audit.append(_entry(response, path, request_id, seconds))
+    return response
+
+
+def _forget(_exc: BaseException | None = None) -> None:
+    context.set_current(None)
+
+
+def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict:
+    """One audit entry: what was asked, by whom, and what was answered."""
+    resource_type = metrics.scim_resource(path)
+    rest = path[len(SCIM_PREFIX) + 1 :].split("/")
+    resource_id = rest[1] if len(rest) > 1 and resource_type in ("Users", "Groups") else None
+    if resource_id == ".search":
+        resource_id = None
+    status = response.status_code
+    if resource_id is None and status == 201:
+        resource_id = (response.headers.get("Location") or "").rstrip("/").rsplit("/", 1)[-1]
+    token = g.get("scim_token")
+    entry: dict[str, Any] = {
+        "at": now_iso(),
+        "method": request.method,
+        "path": path,
+        "query": None,
+        "status": status,
+        "latency_ms": round(seconds * 1000, 2),
+        "resource_type": resource_type,
+        "resource_id": resource_id or None,
+        "token_id": token.id if token else None,
+        "token_name": token.name if token else None,
+        "client_ip": request.remote_addr,
+        "request_id": request_id,
+    }
+    if request.method in WRITE_METHODS or request.path.endswith("/.search"):
+        entry["request_body"] = body_text(None, g.get("scim_body"))
+    if status >= 400 or request.method in WRITE_METHODS:
+        if not response.is_streamed and response.status_code not in (204, 304):
+            text = response_text(response.get_data())
+            entry["response_body"] = mask_text(text) if status >= 400 and text else text
+    query = request.query_string.decode("latin-1")
+    if query:
+        entry["query"] = mask_text("?" + query)[1:]
+    return entry
+
+
+def _metrics():
+    """The Prometheus text format; 404 unless a metrics token is configured, 401 without
+    it (SCIM and admin tokens are not accepted)."""
+    state = current_app.extensions[EXTENSION_KEY]
+    check: scrape.TokenCheck = state["token"]
+    if not check.configured:
+        return Response("not found\n", 404, mimetype="text/plain")
+    if not check.allows(request.headers.get("Authorization")):
+        return Response(
+            "a valid metrics token is required\n",
+            401,
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+            mimetype="text/plain",
+        )
+    body, content_type = scrape.exposition(state["registry"])
+    return Response(body, 200, content_type=content_type)
