@@ -1,0 +1,102 @@
+"""Identity provider administration, shared by the /admin API and the ``idps`` CLI.
+
+Input arrives loaded by :class:`schemas.sso.IdpSchema`; this module reads federation
+metadata, checks certificates, needs a key for secrets, and raises the admin errors of
+:mod:`bridge.admin.targets` (their ``status`` is the API's answer). Only public views leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.admin.targets import NO_SECRET_KEYS, Conflict, Invalid, NotFound, SecretsUnavailable
+from bridge.runtime.services import Services, secret_box
+from bridge.sso.idps import IdpConflict, IdpNotFound, IdpStore, public_view
+from bridge.sso.metadata import MetadataError, pem_of, read_idp_metadata, sp_metadata
+from bridge.sso.saml_sp import sp_urls
+
+
+def store_of(state: Services) -> IdpStore:
+    """The IdP store over the process's Redis pool and secret keys."""
+    return IdpStore(state.redis, state.settings.key_prefix, secret_box(state.settings))
+
+
+@dataclass
+class IdpAdmin:
+    """Operations on identity providers."""
+
+    idps: IdpStore
+    base_url: str
+
+    @classmethod
+    def of(cls, state: Services, base_url: str = "") -> IdpAdmin:
+        return cls(store_of(state), base_url or state.settings.public_base_url)
+
+    def all(self) -> list[dict]:
+        return [self._public(c) for c in self.idps.configs()]
+
+    def show(self, ref: str) -> dict:
+        return self._public(self.idps.config(self.resolve(ref)))
+
+    def create(self, data: dict) -> dict:
+        """Store a new IdP: metadata read into entity id, sign-on URL and certificates."""
+        data = dict(data)
+        errors: dict[str, list[str]] = {}
+        metadata = data.pop("metadata_xml", None)
+        if data["protocol"] == "saml":
+            if metadata:
+                try:
+                    found = read_idp_metadata(metadata)
+                except MetadataError as exc:
+                    errors["metadata_xml"] = [str(exc)]
+                else:
+                    data.setdefault("entity_id", found.entity_id)
+                    data.setdefault("sso_url", found.sso_url)
+                    data.setdefault("certificates", found.certificates)
+            certs = []
+            for n, cert in enumerate(data.get("certificates") or []):
+                try:
+                    certs.append(pem_of(cert))
+                except MetadataError as exc:
+                    errors.setdefault("certificates", []).append(f"{n}: {exc}")
+            data["certificates"] = certs
+        if errors:
+            raise Invalid("invalid identity provider", errors)
+        if data.get("client_secret") and self.idps.secrets is None:
+            raise SecretsUnavailable(NO_SECRET_KEYS)
+        try:
+            stored = self.idps.create(data)
+        except IdpConflict as exc:
+            raise Conflict(str(exc)) from exc
+        return self._public(stored)
+
+    def delete(self, ref: str) -> None:
+        self.idps.delete(self.resolve(ref))
+
+    def resolve(self, ref: str) -> str:
+        try:
+            return self.idps.resolve(ref)
+        except IdpNotFound as exc:
+            raise NotFound(f"no identity provider {ref!r}") from exc
+
+    def metadata(self, ref: str) -> bytes:
+        """Our SP metadata for a SAML IdP (what to upload to the Entra enterprise app)."""
+        config = self.idps.config(self.resolve(ref))
+        if config["protocol"] != "saml":
+            raise Invalid("not a SAML identity provider", {"protocol": ["saml expected"]})
+        if not self.base_url:
+            raise Invalid(
+                "BRIDGE_PUBLIC_URL is not set: the ACS URL is unknown",
+                {"base_url": ["set BRIDGE_PUBLIC_URL"]},
+            )
+        urls = sp_urls(self.base_url, config)
+        return sp_metadata(urls.entity_id, urls.acs_url)
+
+    def _public(self, config: dict) -> dict:
+        view = public_view(config)
+        if config["protocol"] == "saml" and self.base_url:
+            urls = sp_urls(self.base_url, config)
+            view["sp"] = {"entity_id": urls.entity_id, "acs_url": urls.acs_url}
+        elif config["protocol"] == "oidc" and self.base_url:
+            view["redirect_uri"] = f"{self.base_url}/sso/oidc/{config['name']}/callback"
+        return view

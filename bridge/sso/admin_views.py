@@ -1,0 +1,68 @@
+"""``/admin/idps``: identity providers, managed like targets (secrets write-only)."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from bridge.admin.api import error_response
+from bridge.admin.targets import AdminError
+from bridge.sso.admin import IdpAdmin
+from bridge.sso.idps import IdpNotFound
+from schemas.sso import IdpSchema
+
+blp = Blueprint(
+    "admin_idps", __name__, url_prefix="/admin", description="Identity providers (JIT sign-in)."
+)
+
+
+def service() -> IdpAdmin:
+    state = current_app.extensions["bridge"]
+    return IdpAdmin.of(state, state.settings.public_base_url or request.host_url.rstrip("/"))
+
+
+@blp.errorhandler(AdminError)
+def handle_admin_error(error: AdminError):
+    return error_response(error.status, error.message, error.errors)
+
+
+@blp.errorhandler(IdpNotFound)
+def handle_vanished(error: IdpNotFound):
+    return error_response(404, f"no identity provider {str(error)!r}")
+
+
+@blp.route("/idps")
+class Idps(MethodView):
+    @blp.response(200, IdpSchema(many=True))
+    def get(self):
+        """List identity providers (secrets are never returned)."""
+        return service().all()
+
+    @blp.arguments(IdpSchema)
+    @blp.response(201, IdpSchema)
+    @blp.alt_response(409, description="Name taken, or BRIDGE_SECRET_KEYS not set")
+    def post(self, data):
+        """Add an identity provider, from explicit settings or federation metadata XML."""
+        return service().create(data)
+
+
+@blp.route("/idps/<idp>")
+class IdpResource(MethodView):
+    @blp.response(200, IdpSchema)
+    def get(self, idp):
+        """Show an identity provider (by id or name)."""
+        return service().show(idp)
+
+    @blp.response(204)
+    def delete(self, idp):
+        """Remove an identity provider; its sign-ins stop at once."""
+        service().delete(idp)
+
+
+@blp.route("/idps/<idp>/metadata")
+class IdpMetadata(MethodView):
+    @blp.response(200)
+    def get(self, idp):
+        """Our SAML SP metadata for this IdP (XML)."""
+        return Response(service().metadata(idp), mimetype="application/samlmetadata+xml")
