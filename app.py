@@ -25,6 +25,7 @@ from bridge.scim.http import (
 from bridge.scim.views import blp as scim_blp
 from bridge.sso.admin_views import blp as idps_admin_blp
 from bridge.sso.cli import idps_cli
+from bridge.sso.views import blp as sso_blp
 from bridge.web import headers
 from bridge.web.body import BodyLimit
 from bridge.web.ratelimit import RateLimiter
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = admin_api.init_app(app)
     api.register_blueprint(admin_blp)
     api.register_blueprint(idps_admin_blp)
+    app.register_blueprint(sso_blp)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(admin_tokens_cli)
     app.cli.add_command(targets_cli)

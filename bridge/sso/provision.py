@@ -1,0 +1,284 @@
+"""Provisioning from a validated sign-in: create or update the user in the directory.
+
+Writes go through :class:`~bridge.scim.service.ResourceService`, the path SCIM pushes
+take (one Lua transaction that also announces the change on the stream), so every
+target in scope receives a JIT user exactly as it would a pushed one.
+
+Matching, in order: the sign-in subject already linked (``tid``/``oid``), the Graph
+reconciler's link for the object id (Graph's user ``id`` is the token's ``oid``), a user
+whose ``externalId`` is the object id (tenants that map objectId to externalId), and,
+when the IdP allows it, ``userName``. Never by e-mail. The object id is then linked for
+both, so a later sign-in, Graph reconcile or SCIM push (matching on ``userName``) finds
+the same record.
+
+Keys::
+
+    {p}:sso:subject        hash "{tid}:{oid}" (or "nameid:{idp}:{NameID}") -> user id
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+
+from bridge.directory.records import Directory, Record
+from bridge.graph.links import Links, text
+from bridge.scim import errors
+from bridge.scim.attributes import ResourceType
+from bridge.scim.patch import PATCH_OP_URN
+from bridge.scim.service import ResourceService
+from bridge.sso.idps import Idp
+
+log = logging.getLogger(__name__)
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+MS_CLAIMS = "http://schemas.microsoft.com/identity/claims/"
+NAME = CLAIMS + "name"
+GIVEN_NAME = CLAIMS + "givenname"
+SURNAME = CLAIMS + "surname"
+EMAIL = CLAIMS + "emailaddress"
+DISPLAY_NAME = MS_CLAIMS + "displayname"
+OBJECT_ID = MS_CLAIMS + "objectidentifier"
+TENANT_ID = MS_CLAIMS + "tenantid"
+GROUPS = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+ROLES = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
+"""Entra's claim names in a SAML assertion (its default claims for an enterprise app)."""
+
+
+class Refused(Exception):
+    """A valid sign-in that the directory will not take; ``reason`` as for Rejected."""
+
+    def __init__(self, reason: str, detail: str, status: int = 403) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A sign-in's claims in the bridge's terms (SAML attributes or OIDC ID-token claims)."""
+
+    user_name: str
+    object_id: str | None = None
+    tenant_id: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    display_name: str | None = None
+    email: str | None = None
+    groups: tuple[str, ...] = ()
+    groups_overage: bool = False
+
+    def subject(self, idp: Idp, name_id: str) -> str:
+        """The immutable key of this person at the IdP."""
+        if self.object_id:
+            return f"{self.tenant_id or idp.get('tenant_id') or ''}:{self.object_id}"
+        return f"nameid:{idp.id}:{name_id}"
+
+
+@dataclass(frozen=True)
+class Result:
+    user_id: str
+    action: str
+    """``created``, ``updated``, ``unchanged`` (nothing differed) or ``kept`` (update mode)."""
+    groups_added: tuple[str, ...] = ()
+
+
+class Provisioner:
+    """Creates or updates the user a sign-in names, and adds group memberships."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        resource_types: dict[str, ResourceType],
+        client: redis.Redis,
+        prefix: str,
+    ) -> None:
+        self.directory = directory
+        self.users = ResourceService(directory, resource_types["User"])
+        self.groups = ResourceService(directory, resource_types["Group"])
+        self.links = Links(client, prefix)
+        self.redis = client
+        self.subject_key = f"{prefix}:sso:subject"
+
+    def provision(self, idp: Idp, claims: Claims, name_id: str) -> Result:
+        """Create or update the user; Refused for a disabled user or a conflict."""
+        wanted_tenant = idp.get("tenant_id")
+        if wanted_tenant and claims.tenant_id != wanted_tenant:
+            raise Refused("tenant", "the sign-in is from another tenant")
+        subject = claims.subject(idp, name_id)
+        for attempt in range(2):
+            record, linked = self._find(idp, claims, subject)
+            if record is None:
+                try:
+                    created = self.users.create(user_body(claims))
+                except errors.Conflict as exc:
+                    if attempt == 0:
+                        continue  # created meanwhile by a racing sign-in or a SCIM push
+                    raise Refused("conflict", "userName is taken by an unlinked user", 409) from exc
+                assert created.record is not None
+                user_id, action = created.record.id, "created"
+            else:
+                if record.doc.get("active") is False:
+                    raise Refused("disabled", "the user is disabled in the directory")
+                user_id = record.id
+                action = self._update(idp, claims, record, linked)
+            self._link(subject, claims, user_id)
+            added = self._add_groups(idp, claims, user_id)
+            return Result(user_id, action, added)
+        raise Refused("conflict", "the user changed while signing in; retry", 409)
+
+    # --- matching --------------------------------------------------------------------------
+    def _find(self, idp: Idp, claims: Claims, subject: str) -> tuple[Record | None, bool]:
+        """The record standing for this person, and whether it was linked to the subject."""
+        rid = self.redis.hget(self.subject_key, subject)
+        if rid is not None:
+            record = self._get(text(rid))
+            if record is not None:
+                return record, True
+        if claims.object_id:
+            by_graph = self.links.bridge_ids("user", [claims.object_id]).get(claims.object_id)
+            if by_graph and (record := self._get(by_graph)) is not None:
+                return record, False
+            found = self.directory.find("user", "unique", "externalId", claims.object_id)
+            if found:
+                return found[0], False
+        if idp.get("match_username", True):
+            found = self.directory.find("user", "unique", "userName", claims.user_name.casefold())
+            if found:
+                return found[0], False
+        return None, False
+
+    def _get(self, rid: str) -> Record | None:
+        try:
+            return self.users.get(rid)
+        except errors.NotFound:
+            return None
+
+    def _link(self, subject: str, claims: Claims, user_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.subject_key, subject, user_id)
+        pipe.execute()
+        if claims.object_id and not self.links.bridge_ids("user", [claims.object_id]):
+            self.links.link("user", [(claims.object_id, user_id)])
+
+    # --- writing ---------------------------------------------------------------------------
+    def _update(self, idp: Idp, claims: Claims, record: Record, linked: bool) -> str:
+        mode = idp.get("update", "each_login")
+        if mode == "never" or (mode == "first_login" and linked):
+            return "kept"
+        ops = update_operations(record.doc, claims)
+        if not ops:
+            return "unchanged"
+        try:
+            outcome = self.users.patch(
+                record.id, {"schemas": [PATCH_OP_URN], "Operations": ops}, None
+            )
+        except errors.Conflict as exc:
+            raise Refused("conflict", "the new userName is taken by another user", 409) from exc
+        return "updated" if outcome.changed else "unchanged"
+
+    def _add_groups(self, idp: Idp, claims: Claims, user_id: str) -> tuple[str, ...]:
+        """Add the user to the directory groups the groups claim names (by Entra object id:
+        the Graph link, else the group's externalId, which Entra sets to the object id)."""
+        if not idp.get("groups", False):
+            return ()
+        if claims.groups_overage:
+            log.info("groups overage claim for user %s: left to the next reconcile", user_id)
+        if not claims.groups:
+            return ()
+        current = set(self.users.get(user_id, groups=True).groups or [])
+        linked = self.links.bridge_ids("group", list(claims.groups))
+        added: list[str] = []
+        for object_id in claims.groups:
+            gid = linked.get(object_id)
+            if gid is None:
+                found = self.directory.find("group", "unique", "externalId", object_id)
+                gid = found[0].id if found else None
+            if gid is None or gid in current or gid in added:
+                continue
+            body = {
+                "schemas": [PATCH_OP_URN],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": user_id}]}],
+            }
+            try:
+                self.groups.patch(gid, body, None)
+            except errors.NotFound:
+                continue
+            added.append(gid)
+        return tuple(added)
+
+
+def user_body(claims: Claims) -> dict:
+    """A SCIM User for a first sign-in."""
+    body: dict = {"schemas": [USER_SCHEMA], "userName": claims.user_name, "active": True}
+    name = {}
+    if claims.given_name:
+        name["givenName"] = claims.given_name
+    if claims.family_name:
+        name["familyName"] = claims.family_name
+    if name:
+        body["name"] = name
+    if claims.display_name:
+        body["displayName"] = claims.display_name
+    if claims.email:
+        body["emails"] = [{"value": claims.email, "type": "work", "primary": True}]
+    return body
+
+
+def update_operations(doc: dict, claims: Claims) -> list[dict]:
+    """PATCH operations that bring ``doc`` to what the claims say (only claims present)."""
+    ops: list[dict] = []
+
+    def replace(path: str, current: object, value: str | None) -> None:
+        if value and value != current:
+            ops.append({"op": "replace", "path": path, "value": value})
+
+    replace("userName", doc.get("userName"), claims.user_name)
+    name = doc.get("name") or {}
+    replace("name.givenName", name.get("givenName"), claims.given_name)
+    replace("name.familyName", name.get("familyName"), claims.family_name)
+    replace("displayName", doc.get("displayName"), claims.display_name)
+    if claims.email:
+        emails = doc.get("emails") or []
+        work = [e for e in emails if e.get("type") == "work"]
+        if not work:
+            ops.append(
+                {
+                    "op": "add",
+                    "path": "emails",
+                    "value": [{"value": claims.email, "type": "work", "primary": True}],
+                }
+            )
+        elif work[0].get("value") != claims.email:
+            ops.append(
+                {"op": "replace", "path": 'emails[type eq "work"].value', "value": claims.email}
+            )
+    return ops
+
+
+def saml_claims(name_id: str, attributes: dict[str, list[str]]) -> Claims:
+    """Entra's default SAML claims in the bridge's terms; ``userName`` from the ``name``
+    claim (the UPN), else the NameID."""
+
+    def first(name: str) -> str | None:
+        values = attributes.get(name)
+        return values[0] if values else None
+
+    groups = tuple(attributes.get(GROUPS, [])) + tuple(attributes.get(ROLES, []))
+    return Claims(
+        user_name=first(NAME) or name_id,
+        object_id=first(OBJECT_ID),
+        tenant_id=first(TENANT_ID),
+        given_name=first(GIVEN_NAME),
+        family_name=first(SURNAME),
+        display_name=first(DISPLAY_NAME),
+        email=first(EMAIL),
+        groups=groups,
+        groups_overage=GROUPS_OVERAGE in attributes,
+    )

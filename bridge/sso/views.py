@@ -1,0 +1,200 @@
+"""``/sso``: the sign-in endpoints (SAML 2.0 service provider; OIDC in :mod:`bridge.sso.oidc`).
+
+Every refusal is logged with its reason code (never the message's content) and answered
+with a small HTML page and a 4xx status; nothing is written to the directory unless
+every check passed. After a sign-in the browser goes on to ``RelayState`` / ``next``
+only when it is on the IdP's allow-list (no open redirect), else to a short page.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from urllib.parse import urlsplit
+
+import redis
+from flask import Blueprint, Response, current_app, redirect, request
+
+from bridge.runtime.services import Services
+from bridge.scim import errors as scim_errors
+from bridge.sso.admin import store_of
+from bridge.sso.idps import Idp, IdpNotFound
+from bridge.sso.metadata import sp_metadata
+from bridge.sso.provision import Claims, Provisioner, Refused, Result, saml_claims
+from bridge.sso.saml_sp import AuthnRequests, sp_urls
+from bridge.sso.saml_validate import MAX_RESPONSE_BYTES, Rejected, Validator
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("sso", __name__, url_prefix="/sso")
+
+MAX_RELAY_STATE = 2048
+"""Longest RelayState / next URL accepted."""
+
+FORM_OVERHEAD = 8192
+"""Room for the form's other fields and its encoding above the SAMLResponse itself."""
+
+
+class Refusal(Exception):
+    """A request refused before or around validation (unknown IdP, bad redirect, ...)."""
+
+    def __init__(self, reason: str, detail: str, status: int = 400) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+def state() -> Services:
+    return current_app.extensions["bridge"]
+
+
+def base_url() -> str:
+    return state().settings.public_base_url or request.host_url.rstrip("/")
+
+
+def page(title: str, message: str, status: int) -> Response:
+    t, m = html.escape(title), html.escape(message)
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{t}</title></head>"
+        f"<body><h1>{t}</h1><p>{m}</p></body></html>"
+    )
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def refused(idp_name: str, reason: str, detail: str, status: int) -> Response:
+    log.warning("sign-in refused: idp=%s reason=%s (%s)", idp_name[:64], reason, detail)
+    return page("Sign-in refused", f"The sign-in was refused ({reason}): {detail}.", status)
+
+
+def load_idp(name: str, protocol: str) -> Idp:
+    try:
+        idp = store_of(state()).get(name)
+    except IdpNotFound as exc:
+        raise Refusal("unknown_idp", "no such identity provider", 404) from exc
+    if idp.protocol != protocol or not idp.get("enabled", True):
+        raise Refusal("unknown_idp", f"no such {protocol} identity provider", 404)
+    return idp
+
+
+def allowed_redirect(url: str | None, allow_list: list[str]) -> bool:
+    """Whether ``url`` is on the allow-list: same scheme, host and port as an entry, and
+    its path at or below the entry's path. No userinfo, backslashes or control characters."""
+    if not url or len(url) > MAX_RELAY_STATE:
+        return False
+    if any(c in url for c in "\\\r\n\t") or any(ord(c) < 32 for c in url):
+        return False
+    try:
+        got = urlsplit(url)
+        port = got.port
+    except ValueError:
+        return False
+    if got.scheme not in ("https", "http") or not got.hostname or "@" in got.netloc:
+        return False
+    for entry in allow_list:
+        want = urlsplit(entry)
+        if (want.scheme, want.hostname, want.port) != (got.scheme, got.hostname, port):
+            continue
+        prefix = want.path.rstrip("/")
+        if not prefix or got.path == prefix or got.path.startswith(prefix + "/"):
+            return True
+    return False
+
+
+def landing(idp: Idp, result: Result, destination: str | None) -> Response:
+    """Where the browser goes after a sign-in."""
+    if destination:
+        response = redirect(destination, code=303)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return page(
+        "You are provisioned", "You are signed in and provisioned. You may close this page.", 200
+    )
+
+
+# --- SAML ---------------------------------------------------------------------------------
+@blp.get("/saml/<idp_name>/metadata")
+def saml_metadata(idp_name: str):
+    """Our SP metadata for this IdP: entity id and ACS (HTTP-POST)."""
+    try:
+        idp = load_idp(idp_name, "saml")
+    except Refusal as exc:
+        return refused(idp_name, exc.reason, exc.detail, exc.status)
+    urls = sp_urls(base_url(), idp)
+    return Response(
+        sp_metadata(urls.entity_id, urls.acs_url), mimetype="application/samlmetadata+xml"
+    )
+
+
+@blp.get("/saml/<idp_name>/login")
+def saml_login(idp_name: str):
+    """SP-initiated sign-in: an AuthnRequest by HTTP-Redirect, its id remembered."""
+    try:
+        idp = load_idp(idp_name, "saml")
+        target = request.args.get("next")
+        if target and not allowed_redirect(target, idp.get("allowed_redirects") or []):
+            raise Refusal("redirect", "next is not an allowed URL")
+        urls = sp_urls(base_url(), idp)
+        location = AuthnRequests(state().redis, state().settings.key_prefix).issue(
+            idp, urls, target
+        )
+    except Refusal as exc:
+        return refused(idp_name, exc.reason, exc.detail, exc.status)
+    except redis.RedisError:
+        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+    response = redirect(location, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.post("/saml/<idp_name>/acs")
+def saml_acs(idp_name: str):
+    """The Assertion Consumer Service (HTTP-POST binding): validate, provision, go on."""
+    try:
+        idp = load_idp(idp_name, "saml")
+        if (request.content_length or 0) > MAX_RESPONSE_BYTES + FORM_OVERHEAD:
+            raise Refusal("too_large", f"SAMLResponse over {MAX_RESPONSE_BYTES} bytes", 413)
+        posted = request.form.get("SAMLResponse")
+        if not posted:
+            raise Refusal("malformed", "no SAMLResponse in the form")
+        relay = request.form.get("RelayState") or None
+        if relay and not allowed_redirect(relay, idp.get("allowed_redirects") or []):
+            raise Refusal("redirect", "RelayState is not an allowed URL")
+        s = state()
+        prefix = s.settings.key_prefix
+        validator = Validator(
+            idp, sp_urls(base_url(), idp), AuthnRequests(s.redis, prefix), s.redis, prefix
+        )
+        identity = validator.validate(posted)
+        claims = saml_claims(identity.name_id, identity.attributes)
+        result = provision(idp, claims, identity.name_id)
+    except (Refusal, Rejected, Refused) as exc:
+        return refused(idp_name, exc.reason, exc.detail, exc.status)
+    except (redis.RedisError, scim_errors.Unavailable):
+        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+    except Exception:  # noqa: BLE001 - a sign-in never ends in a 500
+        log.exception("sign-in failed unexpectedly: idp=%s", idp_name[:64])
+        return refused(idp_name, "malformed", "the sign-in could not be processed", 400)
+    return landing(idp, result, relay)
+
+
+def provision(idp: Idp, claims: Claims, name_id: str) -> Result:
+    """Create or update the user; every outcome logged (who, which IdP, what happened)."""
+    s = state()
+    provisioner = Provisioner(s.directory, s.resource_types, s.redis, s.settings.key_prefix)
+    try:
+        result = provisioner.provision(idp, claims, name_id)
+    except scim_errors.Unavailable:
+        raise
+    except scim_errors.ScimError as exc:
+        raise Refused("invalid_user", exc.detail or "the directory refused the user", 400) from exc
+    log.info(
+        "sign-in: idp=%s user=%s action=%s groups_added=%d",
+        idp.name,
+        result.user_id,
+        result.action,
+        len(result.groups_added),
+    )
+    return result
