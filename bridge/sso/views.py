@@ -1,4 +1,4 @@
-"""``/sso``: the sign-in endpoints (SAML 2.0 service provider; OIDC in :mod:`bridge.sso.oidc`).
+"""``/sso``: the sign-in endpoints, SAML 2.0 service provider and OpenID Connect client.
 
 Every refusal is logged with its reason code (never the message's content) and answered
 with a small HTML page and a 4xx status; nothing is written to the directory unless
@@ -20,6 +20,7 @@ from bridge.scim import errors as scim_errors
 from bridge.sso.admin import store_of
 from bridge.sso.idps import Idp, IdpNotFound
 from bridge.sso.metadata import sp_metadata
+from bridge.sso.oidc import FLOW_TTL, Flows, OidcClient, OidcRejected, oidc_claims
 from bridge.sso.provision import Claims, Provisioner, Refused, Result, saml_claims
 from bridge.sso.saml_sp import AuthnRequests, sp_urls
 from bridge.sso.saml_validate import MAX_RESPONSE_BYTES, Rejected, Validator
@@ -198,3 +199,80 @@ def provision(idp: Idp, claims: Claims, name_id: str) -> Result:
         len(result.groups_added),
     )
     return result
+
+
+# --- OpenID Connect -----------------------------------------------------------------------
+STATE_COOKIE = "bridge_oidc_state"
+"""Ties the callback to the browser that started the sign-in (no login CSRF). The IdP
+posts the callback from its own site (``form_post``), so the cookie is ``SameSite=None``
+and therefore ``Secure``: OIDC sign-in needs the bridge behind HTTPS."""
+
+
+def oidc_client(idp: Idp) -> OidcClient:
+    return OidcClient(idp, state().settings.graph.ca_bundle)
+
+
+def callback_url(idp: Idp) -> str:
+    return f"{base_url()}/sso/oidc/{idp.name}/callback"
+
+
+@blp.get("/oidc/<idp_name>/login")
+def oidc_login(idp_name: str):
+    """Start the authorization code flow (state, nonce, PKCE by msal); the flow waits in Redis."""
+    try:
+        idp = load_idp(idp_name, "oidc")
+        target = request.args.get("next")
+        if target and not allowed_redirect(target, idp.get("allowed_redirects") or []):
+            raise Refusal("redirect", "next is not an allowed URL")
+        flow = oidc_client(idp).start(callback_url(idp))
+        Flows(state().redis, state().settings.key_prefix).save(idp.id, flow, target)
+    except Refusal as exc:
+        return refused(idp_name, exc.reason, exc.detail, exc.status)
+    except redis.RedisError:
+        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+    except Exception as exc:  # noqa: BLE001 - the IdP's discovery failed
+        log.warning("OIDC login could not start: idp=%s (%s)", idp_name[:64], type(exc).__name__)
+        return refused(idp_name, "unavailable", "the identity provider cannot be reached", 502)
+    response = redirect(flow["auth_uri"], code=302)
+    response.headers["Cache-Control"] = "no-store"
+    response.set_cookie(
+        STATE_COOKIE,
+        flow["state"],
+        max_age=FLOW_TTL,
+        path=f"/sso/oidc/{idp.name}/",
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+    return response
+
+
+@blp.post("/oidc/<idp_name>/callback")
+def oidc_callback(idp_name: str):
+    """The IdP's form_post answer: redeem the code (msal), check the ID token (msal and the
+    JWKS), provision, go on."""
+    try:
+        idp = load_idp(idp_name, "oidc")
+        answer = request.form.to_dict()
+        got = answer.get("state") or ""
+        if not got or request.cookies.get(STATE_COOKIE) != got:
+            raise Refusal("state", "the callback was not started by this browser", 403)
+        pending = Flows(state().redis, state().settings.key_prefix).take(idp.id, got)
+        if pending is None:
+            raise Refusal("state", "no open sign-in has this state (expired or used)", 403)
+        flow, target = pending
+        if answer.get("error"):
+            raise Refusal("idp_error", "the identity provider did not sign the user in", 403)
+        token_claims = oidc_client(idp).finish(flow, answer)
+        claims = oidc_claims(token_claims)
+        result = provision(idp, claims, token_claims.get("sub", ""))
+    except (Refusal, OidcRejected, Refused) as exc:
+        return refused(idp_name, exc.reason, exc.detail, exc.status)
+    except (redis.RedisError, scim_errors.Unavailable):
+        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+    except Exception:  # noqa: BLE001 - a sign-in never ends in a 500
+        log.exception("OIDC sign-in failed unexpectedly: idp=%s", idp_name[:64])
+        return refused(idp_name, "malformed", "the sign-in could not be processed", 400)
+    response = landing(idp, result, target)
+    response.delete_cookie(STATE_COOKIE, path=f"/sso/oidc/{idp.name}/")
+    return response
