@@ -27,6 +27,7 @@ import time
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
@@ -64,7 +65,7 @@ def request_ids(port: int, n: int) -> list[str]:
             answer.read()
             if answer.status != 302:
                 raise RuntimeError(f"login answered {answer.status}")
-            query = parse_qs(urlsplit(answer.getheader("Location")).query)
+            query = parse_qs(urlsplit(answer.getheader("Location") or "").query)
             xml = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
             ids.append(etree.fromstring(xml).get("ID"))
     finally:
@@ -120,7 +121,7 @@ class StreamWatch(threading.Thread):
 
     def __init__(self, url: str) -> None:
         super().__init__(name="stream-watch", daemon=True)
-        self.client = redis.Redis.from_url(url)
+        self.client: Any = redis.Redis.from_url(url)
         self.created: dict[str, float] = {}
         self.stop = threading.Event()
 
@@ -145,7 +146,7 @@ class StreamWatch(threading.Thread):
 
 def commit_times(stack: Stack, watch: StreamWatch, names: set[str]) -> dict[str, float]:
     """userName → when the directory committed (announced) its creation."""
-    client = stack.client
+    client: Any = stack.client
     assert client is not None
     out = {}
     for name in names:

@@ -15,6 +15,7 @@ import orjson
 import redis
 
 from bridge.directory.records import new_id
+from bridge.graph.links import text
 from bridge.targets.secrets import SecretBox
 
 SECRET_FIELDS = ("client_secret",)
@@ -71,7 +72,7 @@ class IdpStore:
         """The id of the IdP named or identified by ``name_or_id``."""
         found = self.redis.hget(self.names_key, name_or_id.casefold())
         if found is not None:
-            return found.decode()
+            return text(found)
         if self.redis.hexists(self.key, name_or_id):
             return name_or_id
         raise IdpNotFound(name_or_id)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import redis
 from flask import Blueprint, Response, current_app, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from bridge.runtime.services import Services
 from bridge.scim import errors as scim_errors
@@ -104,7 +105,7 @@ def allowed_redirect(url: str | None, allow_list: list[str]) -> bool:
     return False
 
 
-def landing(idp: Idp, result: Result, destination: str | None) -> Response:
+def landing(idp: Idp, result: Result, destination: str | None) -> BaseResponse:
     """Where the browser goes after a sign-in."""
     if destination:
         response = redirect(destination, code=303)
