@@ -106,3 +106,17 @@ class IdpSchema(Schema):
             missing = [k for k in ("authority", "client_id", "client_secret") if not data.get(k)]
             if missing:
                 raise ValidationError({k: ["required for oidc"] for k in missing})
+
+
+class IdpChangesSchema(IdpSchema):
+    """A PATCH body: any of an IdP's settings but its name and protocol (its URLs and
+    Entra's configuration depend on them); a secret left out is kept."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(partial=True, **kwargs)
+
+    @validates_schema
+    def _fixed(self, data, **_):
+        fixed = [k for k in ("name", "protocol") if k in data]
+        if fixed:
+            raise ValidationError({k: ["cannot be changed: remove and add the IdP"] for k in fixed})

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from marshmallow import ValidationError
+
 from bridge.admin.targets import NO_SECRET_KEYS, Conflict, Invalid, NotFound, SecretsUnavailable
 from bridge.runtime.services import Services, secret_box
 from bridge.sso.idps import IdpConflict, IdpNotFound, IdpStore, public_view
 from bridge.sso.metadata import MetadataError, pem_of, read_idp_metadata, sp_metadata
 from bridge.sso.saml_sp import sp_urls
+from schemas.sso import IdpSchema
 
 
 def store_of(state: Services) -> IdpStore:
@@ -40,35 +43,61 @@ class IdpAdmin:
 
     def create(self, data: dict) -> dict:
         """Store a new IdP: metadata read into entity id, sign-on URL and certificates."""
+        data = self._read(data, data["protocol"])
+        try:
+            stored = self.idps.create(data)
+        except IdpConflict as exc:
+            raise Conflict(str(exc)) from exc
+        return self._public(stored)
+
+    def update(self, ref: str, changes: dict) -> dict:
+        """Apply ``changes`` (IdpChangesSchema), e.g. new certificates for a rollover or new
+        federation metadata; the IdP must still be complete afterwards."""
+        idp_id = self.resolve(ref)
+        old = self.idps.config(idp_id)
+        changes = self._read(changes, old["protocol"], replace=True)
+        merged = {**old, **changes}
+        if old["protocol"] == "oidc":
+            merged.setdefault("client_secret", "kept")  # the schema only checks it is there
+        try:
+            IdpSchema().load(merged)
+        except ValidationError as exc:
+            messages = exc.normalized_messages()
+            raise Invalid("the identity provider would be incomplete", messages) from exc
+        return self._public(self.idps.update(idp_id, changes))
+
+    def _read(self, data: dict, protocol: str, replace: bool = False) -> dict:
+        """``data`` with federation metadata read into its fields and certificates as PEM;
+        metadata fills only what is not given, unless ``replace`` (an update)."""
         data = dict(data)
         errors: dict[str, list[str]] = {}
         metadata = data.pop("metadata_xml", None)
-        if data["protocol"] == "saml":
+        if protocol == "saml":
             if metadata:
                 try:
                     found = read_idp_metadata(metadata)
                 except MetadataError as exc:
                     errors["metadata_xml"] = [str(exc)]
                 else:
-                    data.setdefault("entity_id", found.entity_id)
-                    data.setdefault("sso_url", found.sso_url)
-                    data.setdefault("certificates", found.certificates)
-            certs = []
-            for n, cert in enumerate(data.get("certificates") or []):
-                try:
-                    certs.append(pem_of(cert))
-                except MetadataError as exc:
-                    errors.setdefault("certificates", []).append(f"{n}: {exc}")
-            data["certificates"] = certs
+                    read = {
+                        "entity_id": found.entity_id,
+                        "sso_url": found.sso_url,
+                        "certificates": found.certificates,
+                    }
+                    data = {**data, **read} if replace else {**read, **data}
+            if "certificates" in data:
+                certs = []
+                for n, cert in enumerate(data.get("certificates") or []):
+                    try:
+                        certs.append(pem_of(cert))
+                    except MetadataError as exc:
+                        errors.setdefault("certificates", []).append(f"{n}: {exc}")
+                data["certificates"] = certs
         if errors:
             raise Invalid("invalid identity provider", errors)
         if data.get("client_secret") and self.idps.secrets is None:
             raise SecretsUnavailable(NO_SECRET_KEYS)
-        try:
-            stored = self.idps.create(data)
-        except IdpConflict as exc:
-            raise Conflict(str(exc)) from exc
-        return self._public(stored)
+        return data
 
     def delete(self, ref: str) -> None:
         self.idps.delete(self.resolve(ref))

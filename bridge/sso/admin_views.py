@@ -10,7 +10,7 @@ from bridge.admin.api import error_response
 from bridge.admin.targets import AdminError
 from bridge.sso.admin import IdpAdmin
 from bridge.sso.idps import IdpNotFound
-from schemas.sso import IdpSchema
+from schemas.sso import IdpChangesSchema, IdpSchema
 
 blp = Blueprint(
     "admin_idps", __name__, url_prefix="/admin", description="Identity providers (JIT sign-in)."
@@ -53,6 +53,13 @@ class IdpResource(MethodView):
     def get(self, idp):
         """Show an identity provider (by id or name)."""
         return service().show(idp)
+
+    @blp.arguments(IdpChangesSchema)
+    @blp.response(200, IdpSchema)
+    def patch(self, changes, idp):
+        """Change some settings (certificates for a rollover, metadata, allow-list, modes);
+        a secret not sent is kept."""
+        return service().update(idp, changes)
 
     @blp.response(204)
     def delete(self, idp):

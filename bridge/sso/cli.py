@@ -22,7 +22,7 @@ from bridge.admin.targets import AdminError
 from bridge.admin.targets_cli import _lines
 from bridge.sso.admin import IdpAdmin
 from bridge.sso.idps import IdpNotFound
-from schemas.sso import PROTOCOLS, UPDATE_MODES, IdpSchema
+from schemas.sso import PROTOCOLS, UPDATE_MODES, IdpChangesSchema, IdpSchema
 
 idps_cli = AppGroup("idps", help="Manage identity providers for just-in-time sign-in.")
 
@@ -141,3 +141,43 @@ def remove_idp(idp: str) -> None:
 def idp_metadata(idp: str) -> None:
     """Print our SAML SP metadata for IDP (needs BRIDGE_PUBLIC_URL)."""
     click.echo(call(admin().metadata, idp).decode(), nl=False)
+
+
+@idps_cli.command("update")
+@click.argument("idp")
+@click.option("--metadata-file", help="SAML: new federation metadata (entity id, URL, certs).")
+@click.option("--cert-file", multiple=True, help="SAML: the signing certificates (PEM), 1 or 2.")
+@click.option("--allow-redirect", multiple=True, help="Replace the redirect allow-list.")
+@click.option("--client-secret-file", help="OIDC: a new client secret ('-': stdin).")
+@click.option("--update", type=click.Choice(UPDATE_MODES))
+@click.option("--clock-skew", type=int, help="Seconds.")
+@click.option("--idp-initiated/--no-idp-initiated", default=None)
+@click.option("--groups/--no-groups", default=None)
+def update_idp(idp: str, **o) -> None:
+    """Change an identity provider, e.g. both certificates during a rollover."""
+    changes: dict[str, Any] = {}
+    if o["metadata_file"]:
+        changes["metadata_xml"] = _read(o["metadata_file"])
+    if o["cert_file"]:
+        changes["certificates"] = [_read(p) for p in o["cert_file"]]
+    if o["allow_redirect"]:
+        changes["allowed_redirects"] = list(o["allow_redirect"])
+    if o["client_secret_file"]:
+        changes["client_secret"] = _read(o["client_secret_file"])
+    for option, field in (
+        ("update", "update"),
+        ("clock_skew", "clock_skew_seconds"),
+        ("idp_initiated", "idp_initiated"),
+        ("groups", "groups"),
+    ):
+        if o[option] is not None:
+            changes[field] = o[option]
+    if not changes:
+        raise click.UsageError("nothing to change")
+    try:
+        loaded = IdpChangesSchema().load(changes)
+    except ValidationError as exc:
+        details = "".join(f"\n  {line}" for line in _lines(exc.messages))
+        raise click.ClickException("invalid change" + details) from exc
+    call(admin().update, idp, loaded)
+    click.echo(f"updated {idp}")

@@ -79,10 +79,7 @@ class IdpStore:
 
     def get(self, name_or_id: str) -> Idp:
         """An IdP ready for a sign-in: secrets decrypted."""
-        config = self.config(self.resolve(name_or_id))
-        for name in SECRET_FIELDS:
-            if config.get(name):
-                config[name] = self._box().decrypt(config[name])
+        config = self.decrypted(self.resolve(name_or_id))
         return Idp(config["id"], config["name"], config["protocol"], config)
 
     def create(self, data: dict) -> dict:
@@ -107,6 +104,25 @@ class IdpStore:
                 except redis.WatchError:
                     continue
         return self.config(config["id"])
+
+    def update(self, idp_id: str, changes: dict) -> dict:
+        """Apply validated changes (not the name); secrets not given are kept."""
+        stored = self.config(idp_id)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for name in SECRET_FIELDS:
+            if changes.get(name):
+                changes = {**changes, name: self._box().encrypt(changes[name])}
+        config = {**stored, **changes, "id": idp_id, "name": stored["name"], "updated": now}
+        self.redis.hset(self.key, idp_id, orjson.dumps(config))
+        return self.config(idp_id)
+
+    def decrypted(self, idp_id: str) -> dict:
+        """A stored configuration with its secrets in the clear (to check a change whole)."""
+        config = self.config(idp_id)
+        for name in SECRET_FIELDS:
+            if config.get(name):
+                config[name] = self._box().decrypt(config[name])
+        return config
 
     def delete(self, idp_id: str) -> None:
         config = self.config(idp_id)

@@ -160,3 +160,48 @@ def test_cli_metadata_and_remove(app, entra, tmp_path):
     assert metadata.exit_code == 0 and ACS_URL in metadata.output
     assert run(app, "idps", "remove", "entra", "--yes").exit_code == 0
     assert run(app, "idps", "show", "entra").exit_code == 1
+
+
+def test_patch_adds_the_next_certificate_for_a_rollover(admin, entra):
+    from tests.sso.saml_idp import TestIdp
+
+    admin.post("/idps", json=entra.config())
+    nxt = TestIdp(tenant_id=entra.tenant_id)
+    answer = admin.patch("/idps/entra", json={"certificates": [entra.cert, nxt.cert]})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["certificates"] == [entra.cert, nxt.cert]
+    assert admin.get("/idps/entra").json["certificates"] == [entra.cert, nxt.cert]
+
+
+def test_patch_cannot_rename_or_empty_an_idp(admin, entra):
+    admin.post("/idps", json=entra.config())
+    assert admin.patch("/idps/entra", json={"name": "other"}).status_code == 422
+    assert admin.patch("/idps/entra", json={"certificates": []}).status_code == 422
+
+
+def test_patch_keeps_the_client_secret_left_out(admin, app):
+    from bridge.sso.admin import store_of
+
+    admin.post("/idps", json=oidc_body())
+    answer = admin.patch("/idps/entra-oidc", json={"update": "never"})
+    assert answer.status_code == 200, answer.json
+    idp = store_of(app.extensions["bridge"]).get("entra-oidc")
+    assert idp["client_secret"] == "oidc-secret-plaintext" and idp["update"] == "never"
+
+
+def test_cli_update_replaces_the_certificates(app, entra, tmp_path):
+    from tests.sso.saml_idp import TestIdp
+
+    cert = tmp_path / "entra.pem"
+    cert.write_text(entra.cert)
+    nxt = tmp_path / "next.pem"
+    nxt.write_text(TestIdp().cert)
+    run(
+        app, "idps", "add", "--name", "entra", "--entity-id", entra.entity_id,
+        "--sso-url", entra.sso_url, "--cert-file", str(cert),
+    )  # fmt: skip
+    result = run(app, "idps", "update", "entra", "--cert-file", str(cert), "--cert-file", str(nxt))
+    assert result.exit_code == 0, result.output
+    from bridge.sso.admin import store_of
+
+    assert len(store_of(app.extensions["bridge"]).get("entra")["certificates"]) == 2

@@ -4,8 +4,12 @@ on to an allowed RelayState."""
 
 from __future__ import annotations
 
+import dataclasses
+
+from app import create_app
 from bridge.graph.links import Links
 from tests.factories import entra_group, entra_user
+from tests.live_server import serve
 from tests.sso.saml_idp import TestIdp, User
 
 
@@ -39,6 +43,29 @@ def test_first_sign_in_reaches_a_webhook_target(acs, add_idp, admin, receiver, p
     created = [e for e in receiver.events if e["type"] == "user.created"]
     assert [e["data"]["resource"]["userName"] for e in created] == [user.upn]
     assert receiver.rejected == 0
+
+
+def test_first_sign_in_reaches_a_scim_target(acs, add_idp, admin, settings, pipeline):
+    downstream = create_app(dataclasses.replace(settings, key_prefix="downstream"))
+    _, secret = downstream.extensions["bridge"].tokens.create("t")
+    try:
+        with serve(downstream) as base:
+            body = {
+                "name": "crm",
+                "kind": "scim",
+                "url": f"{base}/scim/v2",
+                "auth": {"type": "bearer", "token": secret},
+            }
+            assert admin.post("/targets", json=body).status_code == 201
+            add_idp()
+            user = User()
+            assert acs.sign_in(user).status_code == 200
+            pipeline.run()
+            there = downstream.extensions["bridge"].directory
+            found = there.find("user", "unique", "userName", user.upn.casefold())
+            assert len(found) == 1 and found[0].doc["displayName"] == "Ada Lovelace"
+    finally:
+        downstream.extensions["bridge"].redis.close()
 
 
 def test_sign_in_links_the_object_id_for_graph_reconciliation(acs, add_idp):
