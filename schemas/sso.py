@@ -19,6 +19,8 @@ MAX_CERTIFICATES = 2
 """Signing certificates pinned at once: the current one and the next, for a rollover."""
 
 MAX_CLOCK_SKEW_SECONDS = 600
+MAX_WAIT_SECONDS = 30
+"""Longest a sign-in may be held for the targets (a web thread waits meanwhile)."""
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 """An IdP's name is part of its URLs (``/sso/saml/{name}/acs``): letters, digits, ``._-``."""
 
@@ -82,6 +84,11 @@ class IdpSchema(Schema):
     groups = fields.Boolean(
         load_default=False,
         metadata={"description": "the groups claim adds the user to the matching groups"},
+    )
+    wait_seconds = fields.Float(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+        metadata={"description": "hold a new user's redirect until targets have it (0: off)"},
     )
     enabled = fields.Boolean(load_default=True)
     created = fields.String(dump_only=True)

@@ -25,6 +25,7 @@ from bridge.sso.oidc import FLOW_TTL, Flows, OidcClient, OidcRejected, oidc_clai
 from bridge.sso.provision import Claims, Provisioner, Refused, Result, saml_claims
 from bridge.sso.saml_sp import AuthnRequests, sp_urls
 from bridge.sso.saml_validate import MAX_RESPONSE_BYTES, Rejected, Validator
+from bridge.sso.wait import wait_for_targets
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +193,23 @@ def provision(idp: Idp, claims: Claims, name_id: str) -> Result:
         raise
     except scim_errors.ScimError as exc:
         raise Refused("invalid_user", exc.detail or "the directory refused the user", 400) from exc
+    wait = float(idp.get("wait_seconds") or 0)
+    delivered = None
+    if wait > 0 and result.action == "created":
+        try:
+            delivered = wait_for_targets(
+                s.directory, s.deliveries, s.targets, s.resource_types["User"], result.user_id, wait
+            )
+        except Exception as exc:  # noqa: BLE001 - the user is provisioned: go on regardless
+            log.warning("waiting for the targets failed: %s", type(exc).__name__)
+            delivered = False
     log.info(
-        "sign-in: idp=%s user=%s action=%s groups_added=%d",
+        "sign-in: idp=%s user=%s action=%s groups_added=%d delivered=%s",
         idp.name,
         result.user_id,
         result.action,
         len(result.groups_added),
+        "-" if delivered is None else ("yes" if delivered else "not yet"),
     )
     return result
 

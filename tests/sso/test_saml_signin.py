@@ -243,3 +243,45 @@ def test_sp_metadata_names_the_entity_id_and_acs(acs, add_idp):
     assert answer.status_code == 200
     assert f'entityID="{SP_ENTITY_ID}"'.encode() in answer.data
     assert f'Location="{ACS_URL}"'.encode() in answer.data
+
+
+def test_wait_holds_the_redirect_until_the_target_has_the_user(
+    acs, add_idp, admin, receiver, pipeline
+):
+    import threading
+
+    from tests.admin.conftest import webhook
+
+    assert admin.post("/targets", json=webhook(receiver)).status_code == 201
+    add_idp(wait_seconds=10)
+    user = User()
+    rid = acs.request_id()
+    response = acs.response(user, in_response_to=rid)
+    answers = []
+
+    def sign_in() -> None:
+        answer = acs.post(response)
+        answers.append((answer, [e["type"] for e in receiver.events]))  # when it arrived
+
+    signing_in = threading.Thread(target=sign_in)
+    signing_in.start()
+    while signing_in.is_alive():
+        pipeline.run()  # the worker's part, meanwhile
+        signing_in.join(0.05)
+    answer, received_by_then = answers[0]
+    assert answer.status_code == 200
+    assert "user.created" in received_by_then
+
+
+def test_wait_gives_up_after_its_time_and_signs_in_anyway(acs, add_idp, admin, receiver):
+    import time
+
+    from tests.admin.conftest import webhook
+
+    assert admin.post("/targets", json=webhook(receiver)).status_code == 201
+    add_idp(wait_seconds=0.5)
+    started = time.monotonic()
+    answer = acs.sign_in(User())
+    assert answer.status_code == 200
+    assert time.monotonic() - started >= 0.5
+    assert receiver.events == []
