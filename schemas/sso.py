@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from bridge.sso.provision import MAPPABLE
+
 PROTOCOLS = ("saml", "oidc")
 UPDATE_MODES = ("each_login", "first_login", "never")
 """When a sign-in changes an existing user: on every sign-in, only on the user's first
@@ -85,6 +87,13 @@ class IdpSchema(Schema):
         load_default=False,
         metadata={"description": "the groups claim adds the user to the matching groups"},
     )
+    claim_mapping = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.Length(min=1, max=512)),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "SCIM path → claim name, over Entra's defaults"},
+    )
     wait_seconds = fields.Float(
         load_default=0,
         validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
@@ -98,6 +107,15 @@ class IdpSchema(Schema):
         metadata={"description": "SAML: our entity id (Identifier) and ACS URL (Reply URL)"},
     )
     redirect_uri = fields.String(dump_only=True, metadata={"description": "OIDC: the callback"})
+
+    @validates_schema
+    def _mappable(self, data, **_):
+        unknown = sorted(set(data.get("claim_mapping") or {}) - MAPPABLE)
+        if unknown:
+            allowed = ", ".join(sorted(MAPPABLE))
+            raise ValidationError(
+                {"claim_mapping": [f"cannot map a claim to {unknown[0][:100]!r}; one of {allowed}"]}
+            )
 
     @validates_schema
     def _complete(self, data, partial=False, **_):

@@ -28,7 +28,7 @@ import redis
 import requests
 
 from bridge.sso.idps import Idp
-from bridge.sso.provision import Claims
+from bridge.sso.provision import OIDC_DEFAULTS, Claims, mapped
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +210,11 @@ class Flows:
         return saved["flow"], saved["next"]
 
 
-def oidc_claims(claims: dict) -> Claims:
-    """Entra's ID token claims in the bridge's terms."""
-
-    def text(name: str) -> str | None:
-        value = claims.get(name)
-        return value if isinstance(value, str) and value else None
-
-    user_name = text("preferred_username") or text("upn") or text("email")
+def oidc_claims(claims: dict, overrides: dict[str, str] | None = None) -> Claims:
+    """Entra's ID token claims in the bridge's terms; ``overrides``: the IdP's claim mapping."""
+    texts = {k: v for k, v in claims.items() if isinstance(v, str) and v}
+    core, extra = mapped(texts, OIDC_DEFAULTS, overrides)
+    user_name = core["userName"] or texts.get("upn") or texts.get("email")
     if not user_name:
         raise OidcRejected("subject", "the ID token names no user (preferred_username)")
     groups = [g for g in claims.get("groups") or [] if isinstance(g, str)]
@@ -225,12 +222,13 @@ def oidc_claims(claims: dict) -> Claims:
     names = claims.get("_claim_names")
     return Claims(
         user_name=user_name,
-        object_id=text("oid"),
-        tenant_id=text("tid"),
-        given_name=text("given_name"),
-        family_name=text("family_name"),
-        display_name=text("name"),
-        email=text("email"),
+        object_id=texts.get("oid"),
+        tenant_id=texts.get("tid"),
+        given_name=core["name.givenName"],
+        family_name=core["name.familyName"],
+        display_name=core["displayName"],
+        email=core["emails"],
         groups=tuple(groups + roles),
         groups_overage=isinstance(names, dict) and "groups" in names,
+        extra=extra,
     )

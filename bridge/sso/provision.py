@@ -49,6 +49,43 @@ ROLES = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
 GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
 """Entra's claim names in a SAML assertion (its default claims for an enterprise app)."""
 
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+SAML_DEFAULTS = {
+    "userName": NAME,
+    "name.givenName": GIVEN_NAME,
+    "name.familyName": SURNAME,
+    "displayName": DISPLAY_NAME,
+    "emails": EMAIL,
+}
+"""SCIM path → SAML claim, Entra's defaults; an IdP's ``claim_mapping`` overrides them."""
+
+OIDC_DEFAULTS = {
+    "userName": "preferred_username",
+    "name.givenName": "given_name",
+    "name.familyName": "family_name",
+    "displayName": "name",
+    "emails": "email",
+}
+"""SCIM path → ID token claim, Entra's defaults."""
+
+EXTRA_PATHS = frozenset(
+    {
+        "externalId",
+        "title",
+        "nickName",
+        "preferredLanguage",
+        "locale",
+        *(
+            f"{ENTERPRISE}:{a}"
+            for a in ("employeeNumber", "costCenter", "organization", "division", "department")
+        ),
+    }
+)
+"""Further single-valued SCIM paths a claim may be mapped to (``emails`` is the work e-mail)."""
+
+MAPPABLE = frozenset(SAML_DEFAULTS) | EXTRA_PATHS
+
 
 class Refused(Exception):
     """A valid sign-in that the directory will not take; ``reason`` as for Rejected."""
@@ -73,6 +110,8 @@ class Claims:
     email: str | None = None
     groups: tuple[str, ...] = ()
     groups_overage: bool = False
+    extra: tuple[tuple[str, str], ...] = ()
+    """(SCIM path, value) for the other attributes an IdP's claim mapping names."""
 
     def subject(self, idp: Idp, name_id: str) -> str:
         """The immutable key of this person at the IdP."""
@@ -228,7 +267,21 @@ def user_body(claims: Claims) -> dict:
         body["displayName"] = claims.display_name
     if claims.email:
         body["emails"] = [{"value": claims.email, "type": "work", "primary": True}]
+    for path, value in claims.extra:
+        if path.startswith(ENTERPRISE + ":"):
+            if ENTERPRISE not in body["schemas"]:
+                body["schemas"].append(ENTERPRISE)
+            body.setdefault(ENTERPRISE, {})[path.rsplit(":", 1)[1]] = value
+        else:
+            body[path] = value
     return body
+
+
+def current_value(doc: dict, path: str) -> object:
+    """The value at one of EXTRA_PATHS in a stored document."""
+    if path.startswith(ENTERPRISE + ":"):
+        return (doc.get(ENTERPRISE) or {}).get(path.rsplit(":", 1)[1])
+    return doc.get(path)
 
 
 def update_operations(doc: dict, claims: Claims) -> list[dict]:
@@ -244,6 +297,8 @@ def update_operations(doc: dict, claims: Claims) -> list[dict]:
     replace("name.givenName", name.get("givenName"), claims.given_name)
     replace("name.familyName", name.get("familyName"), claims.family_name)
     replace("displayName", doc.get("displayName"), claims.display_name)
+    for path, value in claims.extra:
+        replace(path, current_value(doc, path), value)
     if claims.email:
         emails = doc.get("emails") or []
         work = [e for e in emails if e.get("type") == "work"]
@@ -262,23 +317,38 @@ def update_operations(doc: dict, claims: Claims) -> list[dict]:
     return ops
 
 
-def saml_claims(name_id: str, attributes: dict[str, list[str]]) -> Claims:
-    """Entra's default SAML claims in the bridge's terms; ``userName`` from the ``name``
-    claim (the UPN), else the NameID."""
+def mapped(
+    values: dict[str, str], defaults: dict[str, str], overrides: dict[str, str] | None
+) -> tuple[dict[str, str | None], tuple[tuple[str, str], ...]]:
+    """The core attributes and the extras, read from ``values`` (claim → first value) by
+    the defaults with an IdP's ``claim_mapping`` (SCIM path → claim) over them."""
+    mapping = {**defaults, **(overrides or {})}
+    core = {path: values.get(mapping[path]) or None for path in defaults}
+    extra = tuple(
+        (path, value)
+        for path, claim in sorted(mapping.items())
+        if path not in defaults and (value := values.get(claim))
+    )
+    return core, extra
 
-    def first(name: str) -> str | None:
-        values = attributes.get(name)
-        return values[0] if values else None
 
+def saml_claims(
+    name_id: str, attributes: dict[str, list[str]], overrides: dict[str, str] | None = None
+) -> Claims:
+    """Entra's SAML claims in the bridge's terms; ``userName`` from the ``name`` claim (the
+    UPN), else the NameID. ``overrides``: the IdP's claim mapping."""
+    firsts = {name: values[0] for name, values in attributes.items() if values}
+    core, extra = mapped(firsts, SAML_DEFAULTS, overrides)
     groups = tuple(attributes.get(GROUPS, [])) + tuple(attributes.get(ROLES, []))
     return Claims(
-        user_name=first(NAME) or name_id,
-        object_id=first(OBJECT_ID),
-        tenant_id=first(TENANT_ID),
-        given_name=first(GIVEN_NAME),
-        family_name=first(SURNAME),
-        display_name=first(DISPLAY_NAME),
-        email=first(EMAIL),
+        user_name=core["userName"] or name_id,
+        object_id=firsts.get(OBJECT_ID),
+        tenant_id=firsts.get(TENANT_ID),
+        given_name=core["name.givenName"],
+        family_name=core["name.familyName"],
+        display_name=core["displayName"],
+        email=core["emails"],
         groups=groups,
         groups_overage=GROUPS_OVERAGE in attributes,
+        extra=extra,
     )

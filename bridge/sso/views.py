@@ -171,7 +171,7 @@ def saml_acs(idp_name: str):
             idp, sp_urls(base_url(), idp), AuthnRequests(s.redis, prefix), s.redis, prefix
         )
         identity = validator.validate(posted)
-        claims = saml_claims(identity.name_id, identity.attributes)
+        claims = saml_claims(identity.name_id, identity.attributes, idp.get("claim_mapping"))
         result = provision(idp, claims, identity.name_id)
     except (Refusal, Rejected, Refused) as exc:
         return refused(idp_name, exc.reason, exc.detail, exc.status)
@@ -277,7 +277,7 @@ def oidc_callback(idp_name: str):
         if answer.get("error"):
             raise Refusal("idp_error", "the identity provider did not sign the user in", 403)
         token_claims = oidc_client(idp).finish(flow, answer)
-        claims = oidc_claims(token_claims)
+        claims = oidc_claims(token_claims, idp.get("claim_mapping"))
         result = provision(idp, claims, token_claims.get("sub", ""))
     except (Refusal, OidcRejected, Refused) as exc:
         return refused(idp_name, exc.reason, exc.detail, exc.status)

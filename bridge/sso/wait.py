@@ -34,7 +34,10 @@ def targets_for(
         scope = target.scope["type"]
         if scope == "groups" and not target.scope_groups.intersection(record_groups):
             continue
-        if scope == "filter" and not matches(target.scope_filter, resource, rtype):
+        scope_filter = target.scope_filter
+        if scope == "filter" and (
+            scope_filter is None or not matches(scope_filter, resource, rtype)
+        ):
             continue
         out.append(target)
     return out

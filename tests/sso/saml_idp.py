@@ -63,6 +63,8 @@ class User:
     surname: str = "Lovelace"
     display_name: str = "Ada Lovelace"
     groups: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+    """More claims (name → value), for claim mappings."""
 
     @property
     def email(self) -> str:
@@ -164,6 +166,8 @@ class TestIdp:
         }
         if user.groups:
             attrs[GROUPS] = user.groups
+        for name, value in user.extra.items():
+            attrs[name] = [value]
         statements = "".join(
             f'<Attribute Name="{name}">'
             + "".join(f"<AttributeValue>{v}</AttributeValue>" for v in values)

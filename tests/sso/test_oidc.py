@@ -234,3 +234,13 @@ def test_oidc_sign_in_links_the_same_user_as_saml(browser, oidc_idp, provider, s
     assert browser.users() == 1
     record = browser.state.directory.get("user", pushed["id"])
     assert record.doc["userName"] == provider.user["preferred_username"]
+
+
+def test_oidc_claim_mapping_fills_more_attributes(browser, oidc_idp, provider):
+    oidc_idp(claim_mapping={"title": "jobTitle"})
+    provider.user["jobTitle"] = "Rear Admiral"
+    assert browser.sign_in().status_code == 200
+    found = browser.state.directory.find(
+        "user", "unique", "userName", provider.user["preferred_username"].casefold()
+    )
+    assert found[0].doc["title"] == "Rear Admiral"

@@ -285,3 +285,34 @@ def test_wait_gives_up_after_its_time_and_signs_in_anyway(acs, add_idp, admin, r
     assert answer.status_code == 200
     assert time.monotonic() - started >= 0.5
     assert receiver.events == []
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+JOB_TITLE = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/jobtitle"
+DEPARTMENT = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/department"
+
+
+def test_claim_mapping_fills_more_attributes_on_create_and_update(acs, add_idp):
+    add_idp(claim_mapping={"title": JOB_TITLE, f"{ENTERPRISE}:department": DEPARTMENT})
+    user = User(extra={JOB_TITLE: "Analyst", DEPARTMENT: "Research"})
+    assert acs.sign_in(user).status_code == 200
+    record = user_named(acs, user.upn)
+    assert record.doc["title"] == "Analyst"
+    assert record.doc[ENTERPRISE] == {"department": "Research"}
+    user.extra = {JOB_TITLE: "Engineer", DEPARTMENT: "Engines"}
+    acs.sign_in(user)
+    record = user_named(acs, user.upn)
+    assert record.doc["title"] == "Engineer" and record.doc[ENTERPRISE]["department"] == "Engines"
+
+
+def test_claim_mapping_overrides_a_default(acs, add_idp):
+    nick = "http://schemas.example.com/claims/preferredname"
+    add_idp(claim_mapping={"displayName": nick})
+    user = User(extra={nick: "Countess Lovelace"})
+    acs.sign_in(user)
+    assert user_named(acs, user.upn).doc["displayName"] == "Countess Lovelace"
+
+
+def test_claim_mapping_to_an_unknown_path_is_422(admin, entra):
+    answer = admin.post("/idps", json=entra.config(claim_mapping={"password": "x"}))
+    assert answer.status_code == 422
