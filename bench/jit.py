@@ -11,7 +11,9 @@ AuthnRequest is fetched from ``/sso/saml/bench/login`` beforehand, untimed) and 
 Entra-shaped, signed Response is posted to the ACS at a fixed rate. Measured per sign-in,
 from the moment the POST is sent: the ACS answer, the directory commit (the time of the
 change-stream entry that announced the new user, read live; Redis's clock, in ms) and the
-first receipt at each sink. Results go to bench/results/jit.json.
+first receipt at each sink. Then 100 sign-ins one after another through an in-process
+app (no HTTP server): the ACS's own cost, validation and directory write. Results go to
+bench/results/jit.json.
 """
 
 from __future__ import annotations
@@ -156,6 +158,38 @@ def commit_times(stack: Stack, watch: StreamWatch, names: set[str]) -> dict[str,
     return out
 
 
+def service_times(stack: Stack, idp: TestIdp, n: int) -> dict:
+    """The ACS's own cost: ``n`` sign-ins one after another through an in-process app
+    (Flask test client: no HTTP server, no network), each timed from POST to answer."""
+    from app import create_app
+    from bridge.runtime.config import Settings
+
+    app = create_app(Settings.from_env({**stack.env}))
+    client = app.test_client()
+    try:
+        times = []
+        for i in range(n):
+            answer = client.get(f"/sso/saml/{IDP}/login")
+            query = parse_qs(urlsplit(answer.headers["Location"]).query)
+            xml = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
+            user = User(upn=f"inproc-{i}@contoso.com")
+            response = idp.response(
+                user,
+                acs_url=ACS_URL,
+                audience=SP_ENTITY_ID,
+                in_response_to=etree.fromstring(xml).get("ID"),
+            )
+            form = {"SAMLResponse": encode(response)}
+            started = time.perf_counter()
+            answer = client.post(f"/sso/saml/{IDP}/acs", data=form)
+            times.append(time.perf_counter() - started)
+            if answer.status_code != 200:
+                raise RuntimeError(f"in-process sign-in answered {answer.status_code}")
+        return ms_summary(times)
+    finally:
+        app.extensions["bridge"].redis.close()
+
+
 def run_benchmark(args: argparse.Namespace) -> dict:
     idp = TestIdp()
     with tempfile.TemporaryDirectory(prefix="bench-jit-") as tmp, Stack(Path(tmp)) as stack:
@@ -200,6 +234,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             receipts[mode] = ms_summary(
                 [times[name] - results[name]["sent"] for name in ok if name in times]
             )
+        in_process = service_times(stack, idp, 100)
         statuses: dict[str, int] = {}
         for r in results.values():
             statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
@@ -211,6 +246,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             "statuses": statuses,
             "acs_answer": ms_summary(answered),
             "commit": ms_summary(committed),
+            "in_process_acs": in_process,
             "receipt": receipts,
             "targets": {
                 "commit_p50_ms": TARGET_COMMIT_P50_MS,
@@ -227,6 +263,7 @@ def print_report(results: dict) -> None:
         ("directory commit", results["commit"]),
         ("webhook receipt", results["receipt"][WEBHOOK]),
         ("SCIM receipt", results["receipt"][SCIM]),
+        ("in-process ACS", results["in_process_acs"]),
     ]
     for label, s in rows:
         if s.get("n"):

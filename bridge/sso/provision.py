@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import redis
 
-from bridge.directory.records import Directory, Record
+from bridge.directory.records import Directory, Record, is_id
 from bridge.graph.links import Links, text
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
@@ -144,6 +144,9 @@ class Provisioner:
         self.links = Links(client, prefix)
         self.redis = client
         self.subject_key = f"{prefix}:sso:subject"
+        # the reconciler's links (bridge/graph/links.py): Graph id -> bridge id, and back
+        self.graph_links_key = f"{prefix}:graph:link:user"
+        self.graph_rlinks_key = f"{prefix}:graph:rlink:user"
 
     def provision(self, idp: Idp, claims: Claims, name_id: str) -> Result:
         """Create or update the user; Refused for a disabled user or a conflict."""
@@ -174,37 +177,44 @@ class Provisioner:
 
     # --- matching --------------------------------------------------------------------------
     def _find(self, idp: Idp, claims: Claims, subject: str) -> tuple[Record | None, bool]:
-        """The record standing for this person, and whether it was linked to the subject."""
-        rid = self.redis.hget(self.subject_key, subject)
-        if rid is not None:
-            record = self._get(text(rid))
-            if record is not None:
-                return record, True
+        """The record standing for this person, and whether it was linked to the subject:
+        every candidate key looked up in one round trip, the first that names a record
+        (in matching order) read in a second."""
+        lookups: list[tuple[str, str, bool]] = [(self.subject_key, subject, True)]
         if claims.object_id:
-            by_graph = self.links.bridge_ids("user", [claims.object_id]).get(claims.object_id)
-            if by_graph and (record := self._get(by_graph)) is not None:
-                return record, False
-            found = self.directory.find("user", "unique", "externalId", claims.object_id)
-            if found:
-                return found[0], False
+            lookups.append((self.graph_links_key, claims.object_id, False))
+            lookups.append(
+                (self.directory.index_key("user", "externalId"), claims.object_id, False)
+            )
         if idp.get("match_username", True):
-            found = self.directory.find("user", "unique", "userName", claims.user_name.casefold())
-            if found:
-                return found[0], False
+            lookups.append(
+                (self.directory.index_key("user", "userName"), claims.user_name.casefold(), False)
+            )
+        pipe = self.redis.pipeline(transaction=False)
+        for key, field, _ in lookups:
+            pipe.hget(key, field)
+        found = pipe.execute()
+        candidates = [
+            (text(rid), linked) for rid, (_, _, linked) in zip(found, lookups, strict=True) if rid
+        ]
+        if not candidates:
+            return None, False
+        ids = list(dict.fromkeys(rid for rid, _ in candidates if is_id(rid)))
+        records = {r.id: r for r in self.directory.get_many("user", ids)}
+        for rid, linked in candidates:
+            if rid in records:
+                return records[rid], linked
         return None, False
 
-    def _get(self, rid: str) -> Record | None:
-        try:
-            return self.users.get(rid)
-        except errors.NotFound:
-            return None
-
     def _link(self, subject: str, claims: Claims, user_id: str) -> None:
+        """Link the subject, and the object id for the Graph reconciler unless it has one."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.subject_key, subject, user_id)
-        pipe.execute()
-        if claims.object_id and not self.links.bridge_ids("user", [claims.object_id]):
-            self.links.link("user", [(claims.object_id, user_id)])
+        if claims.object_id:
+            pipe.hsetnx(self.graph_links_key, claims.object_id, user_id)
+        created = pipe.execute()
+        if claims.object_id and created[1]:
+            self.redis.hset(self.graph_rlinks_key, user_id, claims.object_id)
 
     # --- writing ---------------------------------------------------------------------------
     def _update(self, idp: Idp, claims: Claims, record: Record, linked: bool) -> str:

@@ -48,13 +48,13 @@ class AuthnRequests:
         self.redis = client
         self.prefix = prefix
 
-    def _key(self, idp_id: str, request_id: str) -> str:
+    def key(self, idp_id: str, request_id: str) -> str:
         return f"{self.prefix}:sso:authn:{idp_id}:{request_id}"
 
     def issue(self, idp: Idp, urls: SpUrls, relay_state: str | None) -> str:
         """The URL that sends the browser to the IdP with a new AuthnRequest."""
         request_id = "_" + secrets.token_hex(20)
-        self.redis.set(self._key(idp.id, request_id), "1", ex=AUTHN_REQUEST_TTL)
+        self.redis.set(self.key(idp.id, request_id), "1", ex=AUTHN_REQUEST_TTL)
         xml = authn_request(request_id, idp["sso_url"], urls)
         deflated = zlib.compress(xml)[2:-4]  # raw DEFLATE (RFC 1951), as the binding wants
         query = {"SAMLRequest": base64.b64encode(deflated).decode()}
@@ -65,7 +65,7 @@ class AuthnRequests:
 
     def consume(self, idp_id: str, request_id: str) -> bool:
         """Whether ``request_id`` was issued for this IdP and not answered yet (it is now)."""
-        return self.redis.getdel(self._key(idp_id, request_id)) is not None
+        return self.redis.getdel(self.key(idp_id, request_id)) is not None
 
 
 def authn_request(request_id: str, destination: str, urls: SpUrls) -> bytes:

@@ -276,15 +276,20 @@ class Validator:
         """Consume the AuthnRequest answered, then record the assertion id until it expires."""
         if not identity.assertion_id:
             raise Rejected("malformed", "the assertion has no ID", 400)
-        if identity.in_response_to is not None and not self.requests.consume(
-            self.idp.id, identity.in_response_to
-        ):
-            raise Rejected("in_response_to", "InResponseTo names no open request of ours")
         expires = identity.not_on_or_after or now + timedelta(minutes=10)
         skew = int(self.idp.get("clock_skew_seconds", 120))
         ttl_ms = max(1000, int((expires - now).total_seconds() + skew) * 1000)
         key = f"{self.prefix}:sso:seen:{self.idp.id}:{identity.assertion_id}"
-        if not self.redis.set(key, "1", nx=True, px=ttl_ms):
+        # one round trip: the request taken (if any), the assertion id recorded; an id
+        # recorded for a response refused here is harmless (it would be refused again)
+        pipe = self.redis.pipeline(transaction=True)
+        if identity.in_response_to is not None:
+            pipe.getdel(self.requests.key(self.idp.id, identity.in_response_to))
+        pipe.set(key, "1", nx=True, px=ttl_ms)
+        replies = pipe.execute()
+        if identity.in_response_to is not None and replies[0] is None:
+            raise Rejected("in_response_to", "InResponseTo names no open request of ours")
+        if not replies[-1]:
             raise Rejected("replay", "this assertion was used already")
 
 

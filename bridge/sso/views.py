@@ -68,8 +68,13 @@ def page(title: str, message: str, status: int) -> Response:
 
 
 def refused(idp_name: str, reason: str, detail: str, status: int) -> Response:
-    log.warning("sign-in refused: idp=%s reason=%s (%s)", idp_name[:64], reason, detail)
+    log.warning("sign-in refused: idp=%s reason=%s (%s)", _safe(idp_name), reason, detail)
     return page("Sign-in refused", f"The sign-in was refused ({reason}): {detail}.", status)
+
+
+def _safe(name: str) -> str:
+    """An IdP name from the URL as it may be logged: printable, at most 64 characters."""
+    return "".join(c if c.isprintable() else "?" for c in name[:64])
 
 
 def load_idp(name: str, protocol: str) -> Idp:
@@ -178,7 +183,7 @@ def saml_acs(idp_name: str):
     except (redis.RedisError, scim_errors.Unavailable):
         return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
     except Exception:  # noqa: BLE001 - a sign-in never ends in a 500
-        log.exception("sign-in failed unexpectedly: idp=%s", idp_name[:64])
+        log.exception("sign-in failed unexpectedly: idp=%s", _safe(idp_name))
         return refused(idp_name, "malformed", "the sign-in could not be processed", 400)
     return landing(idp, result, relay)
 
@@ -244,7 +249,7 @@ def oidc_login(idp_name: str):
     except redis.RedisError:
         return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
     except Exception as exc:  # noqa: BLE001 - the IdP's discovery failed
-        log.warning("OIDC login could not start: idp=%s (%s)", idp_name[:64], type(exc).__name__)
+        log.warning("OIDC login could not start: idp=%s (%s)", _safe(idp_name), type(exc).__name__)
         return refused(idp_name, "unavailable", "the identity provider cannot be reached", 502)
     response = redirect(flow["auth_uri"], code=302)
     response.headers["Cache-Control"] = "no-store"
@@ -284,7 +289,7 @@ def oidc_callback(idp_name: str):
     except (redis.RedisError, scim_errors.Unavailable):
         return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
     except Exception:  # noqa: BLE001 - a sign-in never ends in a 500
-        log.exception("OIDC sign-in failed unexpectedly: idp=%s", idp_name[:64])
+        log.exception("OIDC sign-in failed unexpectedly: idp=%s", _safe(idp_name))
         return refused(idp_name, "malformed", "the sign-in could not be processed", 400)
     response = landing(idp, result, target)
     response.delete_cookie(STATE_COOKIE, path=f"/sso/oidc/{idp.name}/")
