@@ -180,30 +180,37 @@ class Provisioner:
         """The record standing for this person, and whether it was linked to the subject:
         every candidate key looked up in one round trip, the first that names a record
         (in matching order) read in a second."""
-        lookups: list[tuple[str, str, bool]] = [(self.subject_key, subject, True)]
+        lookups: list[tuple[str, str, str]] = [(self.subject_key, subject, "subject")]
         if claims.object_id:
-            lookups.append((self.graph_links_key, claims.object_id, False))
+            lookups.append((self.graph_links_key, claims.object_id, "graph"))
             lookups.append(
-                (self.directory.index_key("user", "externalId"), claims.object_id, False)
+                (self.directory.index_key("user", "externalId"), claims.object_id, "externalId")
             )
         if idp.get("match_username", True):
             lookups.append(
-                (self.directory.index_key("user", "userName"), claims.user_name.casefold(), False)
+                (self.directory.index_key("user", "userName"), claims.user_name.casefold(), "name")
             )
         pipe = self.redis.pipeline(transaction=False)
         for key, field, _ in lookups:
             pipe.hget(key, field)
         found = pipe.execute()
         candidates = [
-            (text(rid), linked) for rid, (_, _, linked) in zip(found, lookups, strict=True) if rid
+            (text(rid), how) for rid, (_, _, how) in zip(found, lookups, strict=True) if rid
         ]
         if not candidates:
             return None, False
         ids = list(dict.fromkeys(rid for rid, _ in candidates if is_id(rid)))
         records = {r.id: r for r in self.directory.get_many("user", ids)}
-        for rid, linked in candidates:
-            if rid in records:
-                return records[rid], linked
+        for rid, how in candidates:
+            if rid not in records:
+                continue
+            if how == "name" and claims.object_id:
+                # a user found by userName that stands for another Entra object is not this
+                # person (a UPN given to someone else): never take over that account
+                other = self.redis.hget(self.graph_rlinks_key, rid)
+                if other is not None and text(other) != claims.object_id:
+                    raise Refused("conflict", "the userName belongs to another Entra user", 409)
+            return records[rid], how == "subject"
         return None, False
 
     def _link(self, subject: str, claims: Claims, user_id: str) -> None:

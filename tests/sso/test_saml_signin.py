@@ -316,3 +316,14 @@ def test_claim_mapping_overrides_a_default(acs, add_idp):
 def test_claim_mapping_to_an_unknown_path_is_422(admin, entra):
     answer = admin.post("/idps", json=entra.config(claim_mapping={"password": "x"}))
     assert answer.status_code == 422
+
+
+def test_user_name_of_a_user_linked_to_another_entra_object_is_a_conflict(acs, add_idp):
+    add_idp()
+    first = User()
+    acs.sign_in(first)
+    changes = acs.changes()
+    reused = User(upn=first.upn)  # the same UPN, now on another Entra object
+    answer = acs.sign_in(reused)
+    assert answer.status_code == 409 and b"(conflict)" in answer.data
+    assert acs.users() == 1 and acs.changes() == changes
