@@ -107,6 +107,12 @@ class IdpSchema(Schema):
         metadata={"description": "SAML: our entity id (Identifier) and ACS URL (Reply URL)"},
     )
     redirect_uri = fields.String(dump_only=True, metadata={"description": "OIDC: the callback"})
+    stats = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        dump_only=True,
+        metadata={"description": "sign-ins by outcome: created, updated, refused:{reason}, …"},
+    )
 
     @validates_schema
     def _mappable(self, data, **_):

@@ -123,6 +123,7 @@ class IdpAdmin:
 
     def _public(self, config: dict) -> dict:
         view = public_view(config)
+        view["stats"] = self.idps.stats(config["name"])
         if config["protocol"] == "saml" and self.base_url:
             urls = sp_urls(self.base_url, config)
             view["sp"] = {"entity_id": urls.entity_id, "acs_url": urls.acs_url}

@@ -4,6 +4,8 @@ Keys::
 
     {p}:sso:idps           hash id -> configuration JSON (client_secret encrypted)
     {p}:sso:idps:names     hash casefolded name -> id (names are unique)
+    {p}:sso:stats:{name}   hash outcome -> count: created, updated, unchanged, kept,
+                           refused:{reason} (the metrics of an IdP's sign-ins)
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class IdpStore:
         self.redis = client
         self.key = f"{prefix}:sso:idps"
         self.names_key = f"{prefix}:sso:idps:names"
+        self.stats_prefix = f"{prefix}:sso:stats:"
         self.secrets = secrets
 
     def configs(self) -> list[dict]:
@@ -129,7 +132,19 @@ class IdpStore:
         with self.redis.pipeline() as pipe:
             pipe.hdel(self.key, idp_id)
             pipe.hdel(self.names_key, config["name"].casefold())
+            pipe.delete(self.stats_key(config["name"]))
             pipe.execute()
+
+    # --- metrics --------------------------------------------------------------------------
+    def stats_key(self, name: str) -> str:
+        return f"{self.stats_prefix}{name.casefold()}"
+
+    def count(self, name: str, outcome: str) -> None:
+        """One more sign-in of IdP ``name`` with ``outcome``."""
+        self.redis.hincrby(self.stats_key(name), outcome, 1)
+
+    def stats(self, name: str) -> dict[str, int]:
+        return {text(k): int(v) for k, v in self.redis.hgetall(self.stats_key(name)).items()}
 
     def _box(self) -> SecretBox:
         if self.secrets is None:

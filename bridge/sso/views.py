@@ -69,7 +69,17 @@ def page(title: str, message: str, status: int) -> Response:
 
 def refused(idp_name: str, reason: str, detail: str, status: int) -> Response:
     log.warning("sign-in refused: idp=%s reason=%s (%s)", _safe(idp_name), reason, detail)
+    if reason not in ("unknown_idp", "unavailable"):
+        count(idp_name, f"refused:{reason}")
     return page("Sign-in refused", f"The sign-in was refused ({reason}): {detail}.", status)
+
+
+def count(idp_name: str, outcome: str) -> None:
+    """The IdP's sign-in metrics; a Redis failure here costs only the count."""
+    try:
+        store_of(state()).count(idp_name, outcome)
+    except redis.RedisError:
+        log.warning("sign-in not counted: Redis unavailable")
 
 
 def _safe(name: str) -> str:
@@ -208,6 +218,7 @@ def provision(idp: Idp, claims: Claims, name_id: str) -> Result:
         except Exception as exc:  # noqa: BLE001 - the user is provisioned: go on regardless
             log.warning("waiting for the targets failed: %s", type(exc).__name__)
             delivered = False
+    count(idp.name, result.action)
     log.info(
         "sign-in: idp=%s user=%s action=%s groups_added=%d delivered=%s",
         idp.name,

@@ -205,3 +205,18 @@ def test_cli_update_replaces_the_certificates(app, entra, tmp_path):
     from bridge.sso.admin import store_of
 
     assert len(store_of(app.extensions["bridge"]).get("entra")["certificates"]) == 2
+
+
+def test_show_counts_sign_ins_by_outcome(admin, acs, add_idp):
+    from tests.sso.saml_idp import User
+
+    add_idp()
+    user = User()
+    acs.sign_in(user)
+    acs.sign_in(user)
+    acs.post(acs.response(User(), in_response_to="_unknown"))
+    assert admin.get("/idps/entra").json["stats"] == {
+        "created": 1,
+        "unchanged": 1,
+        "refused:in_response_to": 1,
+    }
