@@ -87,6 +87,10 @@ class IdpSchema(Schema):
         load_default=False,
         metadata={"description": "the groups claim adds the user to the matching groups"},
     )
+    groups_remove = fields.Boolean(
+        load_default=False,
+        metadata={"description": "a sign-in also removes memberships of Entra groups not named"},
+    )
     claim_mapping = fields.Dict(
         keys=fields.String(),
         values=fields.String(validate=validate.Length(min=1, max=512)),

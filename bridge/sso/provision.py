@@ -126,6 +126,7 @@ class Result:
     action: str
     """``created``, ``updated``, ``unchanged`` (nothing differed) or ``kept`` (update mode)."""
     groups_added: tuple[str, ...] = ()
+    groups_removed: tuple[str, ...] = ()
 
 
 class Provisioner:
@@ -171,8 +172,8 @@ class Provisioner:
                 user_id = record.id
                 action = self._update(idp, claims, record, linked)
             self._link(subject, claims, user_id)
-            added = self._add_groups(idp, claims, user_id)
-            return Result(user_id, action, added)
+            added, removed = self._sync_groups(idp, claims, user_id)
+            return Result(user_id, action, added, removed)
         raise Refused("conflict", "the user changed while signing in; retry", 409)
 
     # --- matching --------------------------------------------------------------------------
@@ -239,17 +240,22 @@ class Provisioner:
             raise Refused("conflict", "the new userName is taken by another user", 409) from exc
         return "updated" if outcome.changed else "unchanged"
 
-    def _add_groups(self, idp: Idp, claims: Claims, user_id: str) -> tuple[str, ...]:
+    def _sync_groups(
+        self, idp: Idp, claims: Claims, user_id: str
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Add the user to the directory groups the groups claim names (by Entra object id:
-        the Graph link, else the group's externalId, which Entra sets to the object id)."""
+        the Graph link, else the group's externalId, which Entra sets to the object id);
+        with ``groups_remove``, also take the user out of the groups that stand for Entra
+        groups the claim does not name. Returns the group ids added and removed."""
         if not idp.get("groups", False):
-            return ()
+            return (), ()
         if claims.groups_overage:
             log.info("groups overage claim for user %s: left to the next reconcile", user_id)
         if not claims.groups:
-            return ()
+            return (), ()  # no claim (or an overage): nothing is known, nothing removed
         current = set(self.users.get(user_id, groups=True).groups or [])
-        linked = self.links.bridge_ids("group", list(claims.groups))
+        named = set(claims.groups)
+        linked = self.links.bridge_ids("group", sorted(named))
         added: list[str] = []
         for object_id in claims.groups:
             gid = linked.get(object_id)
@@ -258,16 +264,32 @@ class Provisioner:
                 gid = found[0].id if found else None
             if gid is None or gid in current or gid in added:
                 continue
-            body = {
-                "schemas": [PATCH_OP_URN],
-                "Operations": [{"op": "add", "path": "members", "value": [{"value": user_id}]}],
-            }
-            try:
-                self.groups.patch(gid, body, None)
-            except errors.NotFound:
-                continue
-            added.append(gid)
-        return tuple(added)
+            if self._members(gid, "add", user_id):
+                added.append(gid)
+        removed: list[str] = []
+        if idp.get("groups_remove", False) and current:
+            ids = sorted(current)
+            entra = self.links.graph_ids("group", ids)
+            for group in self.directory.get_many("group", ids):
+                entra_id: str | None = entra.get(group.id) or group.doc.get("externalId")
+                if (
+                    entra_id
+                    and entra_id not in named
+                    and self._members(group.id, "remove", user_id)
+                ):
+                    removed.append(group.id)
+        return tuple(added), tuple(removed)
+
+    def _members(self, gid: str, op: str, user_id: str) -> bool:
+        """Add or remove one member through the SCIM write path; False if the group is gone."""
+        operation: dict = {"op": op, "path": "members", "value": [{"value": user_id}]}
+        if op == "remove":
+            operation = {"op": "remove", "path": f'members[value eq "{user_id}"]'}
+        try:
+            self.groups.patch(gid, {"schemas": [PATCH_OP_URN], "Operations": [operation]}, None)
+        except errors.NotFound:
+            return False
+        return True
 
 
 def user_body(claims: Claims) -> dict:

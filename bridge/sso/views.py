@@ -220,11 +220,12 @@ def provision(idp: Idp, claims: Claims, name_id: str) -> Result:
             delivered = False
     count(idp.name, result.action)
     log.info(
-        "sign-in: idp=%s user=%s action=%s groups_added=%d delivered=%s",
+        "sign-in: idp=%s user=%s action=%s groups_added=%d groups_removed=%d delivered=%s",
         idp.name,
         result.user_id,
         result.action,
         len(result.groups_added),
+        len(result.groups_removed),
         "-" if delivered is None else ("yes" if delivered else "not yet"),
     )
     return result

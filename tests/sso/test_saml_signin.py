@@ -327,3 +327,37 @@ def test_user_name_of_a_user_linked_to_another_entra_object_is_a_conflict(acs, a
     answer = acs.sign_in(reused)
     assert answer.status_code == 409 and b"(conflict)" in answer.data
     assert acs.users() == 1 and acs.changes() == changes
+
+
+def test_group_claims_remove_memberships_only_when_enabled(acs, add_idp, scim):
+    add_idp(groups=True, groups_remove=True)
+    kept_oid = "6f1a0c52-0000-4000-8000-000000000010"
+    gone_oid = "6f1a0c52-0000-4000-8000-000000000011"
+    kept = scim.post("/Groups", json=entra_group(externalId=kept_oid)).json
+    gone = scim.post("/Groups", json=entra_group(externalId=gone_oid)).json
+    local = scim.post("/Groups", json={**entra_group(), "externalId": None}).json
+    user = User(groups=[kept_oid, gone_oid])
+    acs.sign_in(user)
+    uid = user_named(acs, user.upn).id
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}],
+    }
+    assert scim.patch(f"/Groups/{local['id']}", json=patch).status_code in (200, 204)
+    user.groups = [kept_oid]
+    acs.sign_in(user)
+    groups = acs.state.directory.get("user", uid, groups=True).groups
+    assert sorted(groups) == sorted([kept["id"], local["id"]])  # a bridge-only group stays
+    assert gone["id"] not in groups
+
+
+def test_group_claims_never_remove_by_default(acs, add_idp, scim):
+    add_idp(groups=True)
+    oid = "6f1a0c52-0000-4000-8000-000000000012"
+    group = scim.post("/Groups", json=entra_group(externalId=oid)).json
+    user = User(groups=[oid])
+    acs.sign_in(user)
+    user.groups = ["6f1a0c52-0000-4000-8000-000000000013"]
+    acs.sign_in(user)
+    uid = user_named(acs, user.upn).id
+    assert acs.state.directory.get("user", uid, groups=True).groups == [group["id"]]
