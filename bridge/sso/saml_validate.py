@@ -142,6 +142,8 @@ class Validator:
         for signature in root.iter(q("ds", "Signature")):
             if signature.getparent() not in (root, assertion):
                 raise Rejected("wrapping", "a signature outside the Response and its assertion")
+        if root.get("Version") != "2.0" or assertion.get("Version") != "2.0":
+            raise Rejected("malformed", "not a SAML 2.0 response", 400)
         status = root.find("samlp:Status/samlp:StatusCode", NS)
         if status is None or status.get("Value") != SUCCESS:
             raise Rejected("status", "the IdP did not answer with Success")

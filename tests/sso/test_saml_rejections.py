@@ -287,3 +287,9 @@ def test_response_signature_does_not_cover_an_edited_assertion(acs, configured, 
     response = signed(acs, User(), sign="response")
     assertion_of(response).find(f"{{{SAML}}}Subject/{{{SAML}}}NameID").text = "admin@contoso.com"
     refused(acs.post(response), "digest")
+
+
+def test_response_of_another_saml_version_is_refused(acs, configured, refused):
+    response = signed(acs, User())
+    response.set("Version", "1.1")
+    refused(acs.post(response), "malformed", 400)
