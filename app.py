@@ -24,6 +24,9 @@ from bridge.scim.http import (
     unexpected_error_response,
 )
 from bridge.scim.views import blp as scim_blp
+from bridge.sso.admin_views import blp as idps_admin_blp
+from bridge.sso.cli import idps_cli
+from bridge.sso.views import blp as sso_blp
 from bridge.web import headers, observe
 from bridge.web.body import BodyLimit
 from bridge.web.ratelimit import RateLimiter
@@ -45,12 +48,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(scim_blp)
     api = admin_api.init_app(app)
     api.register_blueprint(admin_blp)
+    api.register_blueprint(idps_admin_blp)
+    app.register_blueprint(sso_blp)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(admin_tokens_cli)
     app.cli.add_command(targets_cli)
     app.cli.add_command(resync_cli)
     app.cli.add_command(reconcile_cli)
     app.cli.add_command(status_cli)
+    app.cli.add_command(idps_cli)
     _register_error_handlers(app)
     headers.init_app(app)
     observe.init_app(app, state, api)

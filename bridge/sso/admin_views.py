@@ -1,0 +1,62 @@
+"""``/admin/idps``: identity providers, managed like targets (secrets write-only)."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from bridge.sso.admin import IdpAdmin
+from schemas.sso import IdpChangesSchema, IdpSchema
+
+blp = Blueprint(
+    "admin_idps", __name__, url_prefix="/admin", description="Identity providers (JIT sign-in)."
+)
+
+
+def service() -> IdpAdmin:
+    state = current_app.extensions["bridge"]
+    return IdpAdmin.of(state, state.settings.public_base_url or request.host_url.rstrip("/"))
+
+
+@blp.route("/idps")
+class Idps(MethodView):
+    @blp.response(200, IdpSchema(many=True))
+    def get(self):
+        """List identity providers (secrets are never returned)."""
+        return service().all()
+
+    @blp.arguments(IdpSchema)
+    @blp.response(201, IdpSchema)
+    @blp.alt_response(409, description="Name taken, or BRIDGE_SECRET_KEYS not set")
+    def post(self, data):
+        """Add an identity provider, from explicit settings or federation metadata XML."""
+        return service().create(data)
+
+
+@blp.route("/idps/<idp>")
+class IdpResource(MethodView):
+    @blp.response(200, IdpSchema)
+    def get(self, idp):
+        """Show an identity provider (by id or name)."""
+        return service().show(idp)
+
+    @blp.arguments(IdpChangesSchema)
+    @blp.response(200, IdpSchema)
+    def patch(self, changes, idp):
+        """Change some settings (certificates for a rollover, metadata, allow-list, modes);
+        a secret not sent is kept."""
+        return service().update(idp, changes)
+
+    @blp.response(204)
+    def delete(self, idp):
+        """Remove an identity provider; its sign-ins stop at once."""
+        service().delete(idp)
+
+
+@blp.route("/idps/<idp>/metadata")
+class IdpMetadata(MethodView):
+    @blp.response(200)
+    def get(self, idp):
+        """Our SAML SP metadata for this IdP (XML)."""
+        return Response(service().metadata(idp), mimetype="application/samlmetadata+xml")

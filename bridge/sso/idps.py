@@ -1,0 +1,165 @@
+"""Identity providers in Redis, the OIDC client secret encrypted at rest.
+
+Keys::
+
+    {p}:sso:idps           hash id -> configuration JSON (client_secret encrypted)
+    {p}:sso:idps:names     hash casefolded name -> id (names are unique)
+    {p}:sso:stats:{name}   hash outcome -> count: created, updated, unchanged, kept,
+                           refused:{reason} (the metrics of an IdP's sign-ins)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import redis
+
+from bridge.directory.records import new_id
+from bridge.errors import Conflict, NotFound
+from bridge.graph.links import text
+from bridge.targets.secrets import SecretBox
+
+SECRET_FIELDS = ("client_secret",)
+"""Configuration fields stored encrypted and never returned."""
+
+
+class IdpNotFound(NotFound):
+    """No identity provider with that id or name."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no identity provider {ref!r}")
+        self.ref = ref
+
+
+class IdpConflict(Conflict):
+    """Another identity provider has that name."""
+
+
+@dataclass(frozen=True)
+class Idp:
+    """One identity provider as sign-ins use it (secrets decrypted)."""
+
+    id: str
+    name: str
+    protocol: str
+    config: dict
+
+    def __getitem__(self, key: str):
+        return self.config[key]
+
+    def get(self, key: str, default=None):
+        return self.config.get(key, default)
+
+
+class IdpStore:
+    """Create, read and delete identity provider configurations."""
+
+    def __init__(self, client: redis.Redis, prefix: str, secrets: SecretBox | None) -> None:
+        self.redis = client
+        self.key = f"{prefix}:sso:idps"
+        self.names_key = f"{prefix}:sso:idps:names"
+        self.stats_prefix = f"{prefix}:sso:stats:"
+        self.secrets = secrets
+
+    def configs(self) -> list[dict]:
+        """Every stored configuration (secrets still encrypted), by name."""
+        return sorted(
+            (orjson.loads(v) for v in self.redis.hvals(self.key)),
+            key=lambda c: c["name"].casefold(),
+        )
+
+    def config(self, idp_id: str) -> dict:
+        raw = self.redis.hget(self.key, idp_id)
+        if raw is None:
+            raise IdpNotFound(idp_id)
+        return orjson.loads(raw)
+
+    def resolve(self, name_or_id: str) -> str:
+        """The id of the IdP named or identified by ``name_or_id``."""
+        found = self.redis.hget(self.names_key, name_or_id.casefold())
+        if found is not None:
+            return text(found)
+        if self.redis.hexists(self.key, name_or_id):
+            return name_or_id
+        raise IdpNotFound(name_or_id)
+
+    def get(self, name_or_id: str) -> Idp:
+        """An IdP ready for a sign-in: secrets decrypted."""
+        config = self.decrypted(self.resolve(name_or_id))
+        return Idp(config["id"], config["name"], config["protocol"], config)
+
+    def create(self, data: dict) -> dict:
+        """Store a new IdP from validated input; returns its stored configuration."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        config = {"id": new_id(), **data, "created": now, "updated": now}
+        stored = dict(config)
+        for name in SECRET_FIELDS:
+            if stored.get(name):
+                stored[name] = self._box().encrypt(stored[name])
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.names_key)
+                    if pipe.hexists(self.names_key, config["name"].casefold()):
+                        raise IdpConflict(f"an identity provider named {config['name']!r} exists")
+                    pipe.multi()
+                    pipe.hset(self.names_key, config["name"].casefold(), config["id"])
+                    pipe.hset(self.key, config["id"], orjson.dumps(stored))
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        return self.config(config["id"])
+
+    def update(self, idp_id: str, changes: dict) -> dict:
+        """Apply validated changes (not the name); secrets not given are kept."""
+        stored = self.config(idp_id)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for name in SECRET_FIELDS:
+            if changes.get(name):
+                changes = {**changes, name: self._box().encrypt(changes[name])}
+        config = {**stored, **changes, "id": idp_id, "name": stored["name"], "updated": now}
+        self.redis.hset(self.key, idp_id, orjson.dumps(config))
+        return self.config(idp_id)
+
+    def decrypted(self, idp_id: str) -> dict:
+        """A stored configuration with its secrets in the clear (to check a change whole)."""
+        config = self.config(idp_id)
+        for name in SECRET_FIELDS:
+            if config.get(name):
+                config[name] = self._box().decrypt(config[name])
+        return config
+
+    def delete(self, idp_id: str) -> None:
+        config = self.config(idp_id)
+        with self.redis.pipeline() as pipe:
+            pipe.hdel(self.key, idp_id)
+            pipe.hdel(self.names_key, config["name"].casefold())
+            pipe.delete(self.stats_key(config["name"]))
+            pipe.execute()
+
+    # --- metrics --------------------------------------------------------------------------
+    def stats_key(self, name: str) -> str:
+        return f"{self.stats_prefix}{name.casefold()}"
+
+    def count(self, name: str, outcome: str) -> None:
+        """One more sign-in of IdP ``name`` with ``outcome``."""
+        self.redis.hincrby(self.stats_key(name), outcome, 1)
+
+    def stats(self, name: str) -> dict[str, int]:
+        return {text(k): int(v) for k, v in self.redis.hgetall(self.stats_key(name)).items()}
+
+    def _box(self) -> SecretBox:
+        if self.secrets is None:
+            raise ValueError("BRIDGE_SECRET_KEYS is not set: IdP secrets cannot be stored")
+        return self.secrets
+
+
+def public_view(config: dict) -> dict:
+    """A configuration without its secrets (``has_client_secret`` says whether one is set)."""
+    view = {k: v for k, v in config.items() if k not in SECRET_FIELDS}
+    if config.get("protocol") == "oidc":
+        view["has_client_secret"] = bool(config.get("client_secret"))
+    return view

@@ -1,0 +1,105 @@
+"""SAML metadata: reading an IdP's federation metadata, writing the bridge's SP metadata.
+
+Entra publishes a federation metadata document per enterprise application (entity id,
+sign-on URLs, signing certificates, the next one too during a rollover). It is given by an
+administrator, so its own signature is not checked; it is parsed as safely as any message.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from lxml import etree
+
+from bridge.sso.xml import NS, UnsafeXml, parse, q
+
+MAX_METADATA_BYTES = 1 << 20
+"""Largest federation metadata document read (Entra's is about 20 KB)."""
+
+REDIRECT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+POST_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+
+
+class MetadataError(ValueError):
+    """The metadata (or a certificate) cannot be used."""
+
+
+@dataclass(frozen=True)
+class IdpMetadata:
+    entity_id: str
+    sso_url: str
+    certificates: list[str]
+
+
+def read_idp_metadata(xml: str | bytes) -> IdpMetadata:
+    """Entity id, HTTP-Redirect sign-on URL and signing certificates (PEM) of an IdP."""
+    data = xml.encode() if isinstance(xml, str) else xml
+    try:
+        root = parse(data, MAX_METADATA_BYTES)
+    except UnsafeXml as exc:
+        raise MetadataError(f"federation metadata: {exc}") from exc
+    descriptor = root if root.tag == q("md", "EntityDescriptor") else None
+    if descriptor is None:
+        descriptor = root.find("md:EntityDescriptor", NS)
+    if descriptor is None or not descriptor.get("entityID"):
+        raise MetadataError("federation metadata: no EntityDescriptor with an entityID")
+    idp = descriptor.find("md:IDPSSODescriptor", NS)
+    if idp is None:
+        raise MetadataError("federation metadata: no IDPSSODescriptor")
+    sso = [
+        s.get("Location")
+        for s in idp.findall("md:SingleSignOnService", NS)
+        if s.get("Binding") == REDIRECT_BINDING and s.get("Location")
+    ]
+    if not sso:
+        raise MetadataError("federation metadata: no HTTP-Redirect SingleSignOnService")
+    certs: list[str] = []
+    for key in idp.findall("md:KeyDescriptor", NS):
+        if key.get("use") not in (None, "signing"):
+            continue
+        for node in key.iterfind(".//ds:X509Certificate", NS):
+            pem = pem_of(node.text or "")
+            if pem not in certs:
+                certs.append(pem)
+    if not certs:
+        raise MetadataError("federation metadata: no signing certificate")
+    return IdpMetadata(descriptor.get("entityID", ""), sso[0], certs[:2])
+
+
+def pem_of(text: str) -> str:
+    """A certificate given as PEM or as bare base64 DER, as PEM; MetadataError otherwise."""
+    body = re.sub(r"-----(BEGIN|END) CERTIFICATE-----|\s", "", text)
+    try:
+        der = base64.b64decode(body, validate=True)
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise MetadataError("not an X.509 certificate (PEM or base64 DER)") from exc
+    return cert.public_bytes(Encoding.PEM).decode()
+
+
+def sp_metadata(entity_id: str, acs_url: str) -> bytes:
+    """The bridge's SP metadata: entity id and the HTTP-POST ACS, signed assertions wanted."""
+    md = NS["md"]
+    root = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": md}, entityID=entity_id)
+    sp = etree.SubElement(
+        root,
+        q("md", "SPSSODescriptor"),
+        AuthnRequestsSigned="false",
+        WantAssertionsSigned="true",
+        protocolSupportEnumeration=NS["samlp"],
+    )
+    fmt = etree.SubElement(sp, q("md", "NameIDFormat"))
+    fmt.text = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+    etree.SubElement(
+        sp,
+        q("md", "AssertionConsumerService"),
+        Binding=POST_BINDING,
+        Location=acs_url,
+        index="0",
+        isDefault="true",
+    )
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,88 @@
+"""The bridge as SAML service provider: its URLs, SP-initiated AuthnRequests (HTTP-Redirect
+binding) and the record of the requests it issued, which a response must answer once.
+
+Keys::
+
+    {p}:sso:authn:{idp id}:{request id}   "1" until answered or AUTHN_REQUEST_TTL passes
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import redis
+from lxml import etree
+
+from bridge.sso.idps import Idp
+from bridge.sso.xml import q
+
+AUTHN_REQUEST_TTL = 600
+"""Seconds an AuthnRequest may be answered in: the time a user may take to sign in."""
+
+
+@dataclass(frozen=True)
+class SpUrls:
+    """Our side of one IdP's federation: entity id (Entra: Identifier), ACS (Reply URL)."""
+
+    entity_id: str
+    acs_url: str
+    metadata_url: str
+
+
+def sp_urls(base_url: str, idp: Idp | dict) -> SpUrls:
+    """The bridge's URLs for ``idp`` under ``base_url`` (BRIDGE_PUBLIC_URL)."""
+    base = f"{base_url.rstrip('/')}/sso/saml/{idp['name']}"
+    entity_id = idp.get("sp_entity_id") or base
+    return SpUrls(entity_id, f"{base}/acs", f"{base}/metadata")
+
+
+class AuthnRequests:
+    """Issues AuthnRequests and consumes their ids exactly once."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def key(self, idp_id: str, request_id: str) -> str:
+        return f"{self.prefix}:sso:authn:{idp_id}:{request_id}"
+
+    def issue(self, idp: Idp, urls: SpUrls, relay_state: str | None) -> str:
+        """The URL that sends the browser to the IdP with a new AuthnRequest."""
+        request_id = "_" + secrets.token_hex(20)
+        self.redis.set(self.key(idp.id, request_id), "1", ex=AUTHN_REQUEST_TTL)
+        xml = authn_request(request_id, idp["sso_url"], urls)
+        deflated = zlib.compress(xml)[2:-4]  # raw DEFLATE (RFC 1951), as the binding wants
+        query = {"SAMLRequest": base64.b64encode(deflated).decode()}
+        if relay_state:
+            query["RelayState"] = relay_state
+        sep = "&" if "?" in idp["sso_url"] else "?"
+        return f"{idp['sso_url']}{sep}{urlencode(query)}"
+
+    def consume(self, idp_id: str, request_id: str) -> bool:
+        """Whether ``request_id`` was issued for this IdP and not answered yet (it is now)."""
+        return self.redis.getdel(self.key(idp_id, request_id)) is not None
+
+
+def authn_request(request_id: str, destination: str, urls: SpUrls) -> bytes:
+    """An unsigned ``samlp:AuthnRequest`` asking for an HTTP-POST response at our ACS."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    root = etree.Element(
+        q("samlp", "AuthnRequest"),
+        nsmap={"samlp": "urn:oasis:names:tc:SAML:2.0:protocol"},
+        ID=request_id,
+        Version="2.0",
+        IssueInstant=now,
+        Destination=destination,
+        AssertionConsumerServiceURL=urls.acs_url,
+        ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+    )
+    issuer = etree.SubElement(
+        root, q("saml", "Issuer"), nsmap={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
+    )
+    issuer.text = urls.entity_id
+    return etree.tostring(root)

@@ -1,0 +1,88 @@
+"""The sign-in tests' IdP, its configuration in the bridge, and a client for the ACS."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from lxml import etree
+
+from tests.sso.saml_idp import TestIdp, User, encode
+
+BASE = "https://bridge.test"
+SP_ENTITY_ID = f"{BASE}/sso/saml/entra"
+ACS_URL = f"{SP_ENTITY_ID}/acs"
+
+
+@pytest.fixture(scope="session")
+def entra() -> TestIdp:
+    """The tenant's IdP: one key and certificate for the whole session (RSA is slow)."""
+    return TestIdp()
+
+
+@pytest.fixture(scope="session")
+def stranger() -> TestIdp:
+    """Another IdP with its own key, that the bridge does not trust."""
+    return TestIdp()
+
+
+@pytest.fixture
+def add_idp(admin, entra):
+    """Configure the IdP through the admin API; returns its public view."""
+
+    def add(**overrides) -> dict:
+        response = admin.post("/idps", json=entra.config(**overrides))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    return add
+
+
+class Acs:
+    """Posts Responses to the ACS and tells what the directory holds."""
+
+    def __init__(self, app, entra: TestIdp) -> None:
+        self.client = app.test_client()
+        self.entra = entra
+        self.state = app.extensions["bridge"]
+
+    def response(self, user: User, **kw):
+        kw.setdefault("acs_url", ACS_URL)
+        kw.setdefault("audience", SP_ENTITY_ID)
+        return self.entra.response(user, **kw)
+
+    def post(self, response, relay_state: str | None = None, idp: str = "entra"):
+        form = {"SAMLResponse": response if isinstance(response, str) else encode(response)}
+        if relay_state is not None:
+            form["RelayState"] = relay_state
+        return self.client.post(f"/sso/saml/{idp}/acs", data=form)
+
+    def login(self, next_url: str | None = None, idp: str = "entra"):
+        query = {"next": next_url} if next_url else {}
+        return self.client.get(f"/sso/saml/{idp}/login", query_string=query)
+
+    def request_id(self, next_url: str | None = None, idp: str = "entra") -> str:
+        """Start an SP-initiated sign-in; the id of the AuthnRequest sent."""
+        answer = self.login(next_url, idp)
+        assert answer.status_code == 302, answer.data
+        query = parse_qs(urlsplit(answer.headers["Location"]).query)
+        xml = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
+        return etree.fromstring(xml).get("ID")
+
+    def sign_in(self, user: User, relay_state: str | None = None, **kw):
+        """A complete SP-initiated sign-in of ``user``."""
+        rid = self.request_id()
+        return self.post(self.response(user, in_response_to=rid, **kw), relay_state)
+
+    def users(self) -> int:
+        return self.state.directory.count("user")
+
+    def changes(self) -> int:
+        return int(self.state.redis.xlen(self.state.directory.changes_key))
+
+
+@pytest.fixture
+def acs(app, entra) -> Acs:
+    return Acs(app, entra)
