@@ -27,8 +27,8 @@ import orjson
 
 from bridge.delivery.deliveries import Deliveries, Snapshot, now_iso
 from bridge.directory.records import Directory, Record
-from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches
+from bridge.scim.resource_types import ResourceType
 from bridge.targets.base import Change, Connector, TargetError
 from bridge.targets.mapping import apply_mapping
 from bridge.targets.model import KEEPS_INACTIVE_MEMBERS, Target

@@ -16,8 +16,8 @@ from flask import current_app
 
 from bridge.errors import BridgeError
 from bridge.scim import current, errors
-from bridge.scim.attributes import ResourceType
 from bridge.scim.http import json_body, parse_etag, scim_response
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"

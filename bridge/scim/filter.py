@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from bridge.scim import filter_eval
-from bridge.scim.attributes import Attribute, ResourceType
+from bridge.scim.attributes import Attribute
 from bridge.scim.errors import InvalidFilter
+from bridge.scim.resource_types import ResourceType
 
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 """Comparison operators of RFC 7644 §3.4.2.2 Table 3; ``pr`` is parsed separately."""

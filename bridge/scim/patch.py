@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from bridge.scim import errors
-from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
+from bridge.scim.attributes import Attribute
 from bridge.scim.filter import matches_element
 from bridge.scim.paths import (
     PatchPath,
@@ -35,6 +35,7 @@ from bridge.scim.paths import (
     settle_primary,
     store_value,
 )
+from bridge.scim.resource_types import ResolvedPath, ResourceType
 from bridge.scim.resources import check_member_id
 
 PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -17,9 +17,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
+from bridge.scim.attributes import Attribute
 from bridge.scim.errors import InvalidPath, InvalidValue, NoTarget
 from bridge.scim.filter import And, AttrPath, Comparison, Filter, Not, Or, ValuePath, parse_filter
+from bridge.scim.resource_types import ResolvedPath, ResourceType
 from bridge.scim.resources import TYPE_CHECKS
 
 _SUB_ATTR = re.compile(r"^\.(\$ref|[A-Za-z][A-Za-z0-9_-]*)$")

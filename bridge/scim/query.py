@@ -9,8 +9,8 @@ from typing import Any
 
 from bridge.directory.records import KIND_OF, Directory, Record, is_id
 from bridge.scim import errors
-from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import Filter, check_filter, indexed_equalities, matches, parse_filter
+from bridge.scim.resource_types import ResourceType
 
 MAX_START_INDEX = 2**53 - 1
 """Largest ``startIndex`` honoured: any larger one is past every result, and this one still

@@ -7,7 +7,8 @@ from typing import Any
 
 from bridge.directory.records import Record
 from bridge.scim import errors
-from bridge.scim.attributes import Attribute, ResourceType
+from bridge.scim.attributes import Attribute
+from bridge.scim.resource_types import ResourceType
 
 _ALWAYS = ("schemas", "id")
 

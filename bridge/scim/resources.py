@@ -11,7 +11,8 @@ from typing import Any
 
 from bridge.directory.records import is_id
 from bridge.scim import errors
-from bridge.scim.attributes import Attribute, ResourceType, Schema
+from bridge.scim.attributes import Attribute, Schema
+from bridge.scim.resource_types import ResourceType
 
 _IGNORED_ON_INPUT = {"id", "meta", "password"}
 """Server-assigned common attributes (RFC 7643 §3.1) are ignored, and so is ``password``:

@@ -24,8 +24,8 @@ from bridge.directory.records import (
     is_id,
 )
 from bridge.scim import errors
-from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.resources import member_extras, normalise, shorten
 
 WRITE_RETRIES = 20

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.scim.attributes import CORE_GROUP, CORE_USER, Schema, build_resource_types
+from bridge.scim.attributes import Schema
+from bridge.scim.core_schemas import CORE_GROUP, CORE_USER
 from bridge.scim.errors import InvalidFilter
 from bridge.scim.filter import (
     And,
@@ -20,6 +21,7 @@ from bridge.scim.filter import (
     parse_attr_path,
     parse_filter,
 )
+from bridge.scim.resource_types import build_resource_types
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

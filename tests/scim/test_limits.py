@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from bridge.directory.records import is_id, new_id
-from bridge.scim.attributes import build_resource_types
 from bridge.scim.errors import InvalidFilter
 from bridge.scim.filter import (
     MAX_FILTER_DEPTH,
@@ -18,6 +17,7 @@ from bridge.scim.filter import (
 from bridge.scim.http import MAX_VERSION
 from bridge.scim.patch import MAX_PATCH_OPERATIONS
 from bridge.scim.query import MAX_START_INDEX
+from bridge.scim.resource_types import build_resource_types
 from bridge.web.body import MAX_JSON_DEPTH
 from tests.factories import entra_group, entra_user, patch
 

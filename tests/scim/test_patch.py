@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bridge.scim.attributes import Attribute, Schema, build_resource_types
+from bridge.scim.attributes import Attribute, Schema
 from bridge.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -23,6 +23,7 @@ from bridge.scim.patch import (
     split_member_operations,
 )
 from bridge.scim.paths import parse_patch_path
+from bridge.scim.resource_types import build_resource_types
 
 TYPES = build_resource_types()
 USERS = TYPES["User"]
