@@ -24,7 +24,9 @@ from bridge.directory.records import (
     is_id,
 )
 from bridge.scim import errors
-from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
+from bridge.scim.patch import parse_operations
+from bridge.scim.patch_apply import apply_operations
+from bridge.scim.patch_members import split_member_operations
 from bridge.scim.resource_types import ResourceType
 from bridge.scim.resources import member_extras, normalise, shorten
 
