@@ -27,7 +27,7 @@ import orjson
 
 from bridge.delivery.deliveries import Deliveries, Snapshot, now_iso
 from bridge.directory.records import Directory, Record
-from bridge.scim.filter import matches
+from bridge.scim.filter_eval import matches
 from bridge.scim.resource_types import ResourceType
 from bridge.targets.base import Change, Connector, TargetError
 from bridge.targets.mapping import apply_mapping

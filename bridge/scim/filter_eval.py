@@ -1,9 +1,13 @@
-"""Value comparison for SCIM filters (RFC 7644 §3.4.2.2), by attribute type.
+"""Evaluating a parsed SCIM filter (RFC 7644 §3.4.2.2) against resources and elements.
 
-Strings honour ``caseExact``; ``dateTime`` values compare as instants; numbers compare
-numerically; booleans accept Entra's ``"True"``/``"False"`` strings. ``ne`` is the
-negation of ``eq``, so a missing attribute is "not equal" to any value, and a
-multi-valued attribute is when no value equals. Other operators match when any value does.
+:func:`matches` tests a stored resource, :func:`matches_element` one element of a
+multi-valued attribute (PATCH value filters, mappings), and :func:`check_filter` that every
+path a filter names exists, before any resource is read. Single values compare by
+attribute type: strings honour ``caseExact``; ``dateTime`` values compare as instants;
+numbers compare numerically; booleans accept Entra's ``"True"``/``"False"`` strings.
+``ne`` is the negation of ``eq``, so a missing attribute is "not equal" to any value, and
+a multi-valued attribute is when no value equals. Other operators match when any value
+does.
 """
 
 from __future__ import annotations
@@ -12,10 +16,110 @@ from datetime import UTC, datetime
 
 from bridge.scim.attributes import Attribute
 from bridge.scim.errors import InvalidFilter
+from bridge.scim.filter import And, Comparison, Filter, Not, Or, Present, ValuePath
+from bridge.scim.resource_types import ResourceType
 
 _ORDERING = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING = frozenset({"co", "sw", "ew"})
 _STRING_TYPES = frozenset({"string", "reference", "binary"})
+
+
+def matches(node: Filter, resource: dict, rtype: ResourceType) -> bool:
+    """Whether ``resource`` (a stored resource of ``rtype``) satisfies the filter."""
+    if isinstance(node, And):
+        return matches(node.left, resource, rtype) and matches(node.right, resource, rtype)
+    if isinstance(node, Or):
+        return matches(node.left, resource, rtype) or matches(node.right, resource, rtype)
+    if isinstance(node, Not):
+        return not matches(node.inner, resource, rtype)
+    resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
+    if resolved is None:
+        raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
+    container = resource
+    if resolved.is_extension:
+        container = get_ci(resource, resolved.schema.id)
+    raw = get_ci(container, resolved.attribute.name)
+    if isinstance(node, ValuePath):
+        if resolved.sub_attribute is not None or resolved.attribute.type != "complex":
+            raise InvalidFilter(f"{str(node.path)!r} is not a complex attribute")
+        elements = raw if isinstance(raw, list) else [raw]
+        return any(
+            isinstance(e, dict) and matches_element(node.filter, e, resolved.attribute)
+            for e in elements
+        )
+    if resolved.sub_attribute is not None:
+        return _test(node, sub_values(raw, resolved.sub_attribute), resolved.target)
+    return _test_attribute(node, raw, resolved.attribute)
+
+
+def matches_element(node: Filter, element: dict, parent: Attribute) -> bool:
+    """Whether one element of complex attribute ``parent`` satisfies a value filter.
+
+    Paths name sub-attributes of ``parent``: ``value`` or ``emails.value`` for ``emails``.
+    """
+    if isinstance(node, And):
+        return matches_element(node.left, element, parent) and matches_element(
+            node.right, element, parent
+        )
+    if isinstance(node, Or):
+        return matches_element(node.left, element, parent) or matches_element(
+            node.right, element, parent
+        )
+    if isinstance(node, Not):
+        return not matches_element(node.inner, element, parent)
+    if isinstance(node, ValuePath):
+        raise InvalidFilter(f"nested value filter on {str(node.path)!r}")
+    path = node.path
+    if path.urn is None and path.sub_attr is None:
+        sub = parent.sub(path.attr)
+    elif path.sub_attr is not None and path.attr.casefold() == parent.name.casefold():
+        sub = parent.sub(path.sub_attr)
+    else:
+        sub = None
+    if sub is None:
+        raise InvalidFilter(f"unknown sub-attribute {str(path)!r} of {parent.name!r}")
+    return _test(node, flatten(get_ci(element, sub.name)), sub)
+
+
+def _test_attribute(node: Comparison | Present, raw: object, attr: Attribute) -> bool:
+    """Test a top-level attribute; a complex one compares through its ``value``."""
+    if isinstance(node, Present) or attr.type != "complex":
+        return _test(node, flatten(raw), attr)
+    value_attr = attr.sub("value")
+    if value_attr is None:
+        raise InvalidFilter(f"cannot compare complex attribute {attr.name!r} to a value")
+    return _test(node, sub_values(raw, value_attr), value_attr)
+
+
+def _test(node: Comparison | Present, values: list, attr: Attribute) -> bool:
+    if isinstance(node, Present):
+        return any(is_present(v) for v in values)
+    return compare_any(values, node.op, node.value, attr)
+
+
+def check_filter(node: Filter, rtype: ResourceType) -> None:
+    """Raise InvalidFilter if any path names an attribute ``rtype`` does not define.
+
+    Evaluation finds this too, but only when some resource is tested; a query on an empty
+    directory must fail the same way.
+    """
+    if isinstance(node, And | Or):
+        check_filter(node.left, rtype)
+        check_filter(node.right, rtype)
+        return
+    if isinstance(node, Not):
+        check_filter(node.inner, rtype)
+        return
+    resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
+    if resolved is None:
+        raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
+    if isinstance(node, ValuePath):
+        if resolved.sub_attribute is not None or resolved.attribute.type != "complex":
+            raise InvalidFilter(f"{str(node.path)!r} is not a complex attribute")
+        matches_element(node.filter, {}, resolved.attribute)
+
+
+# --- Values ------------------------------------------------------------------------------
 
 
 def get_ci(container: object, key: str) -> object:

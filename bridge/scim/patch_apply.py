@@ -15,7 +15,7 @@ import orjson
 
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute
-from bridge.scim.filter import matches_element
+from bridge.scim.filter_eval import matches_element
 from bridge.scim.patch import PatchOperation, PatchOpName
 from bridge.scim.paths import (
     PatchPath,

@@ -9,7 +9,8 @@ from typing import Any
 
 from bridge.directory.records import KIND_OF, Directory, Record, is_id
 from bridge.scim import errors
-from bridge.scim.filter import Filter, check_filter, indexed_equalities, matches, parse_filter
+from bridge.scim.filter import Filter, indexed_equalities, parse_filter
+from bridge.scim.filter_eval import check_filter, matches
 from bridge.scim.resource_types import ResourceType
 
 MAX_START_INDEX = 2**53 - 1

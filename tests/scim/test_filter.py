@@ -16,11 +16,10 @@ from bridge.scim.filter import (
     Present,
     ValuePath,
     indexed_equalities,
-    matches,
-    matches_element,
     parse_attr_path,
     parse_filter,
 )
+from bridge.scim.filter_eval import matches, matches_element
 from bridge.scim.resource_types import build_resource_types
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
