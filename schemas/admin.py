@@ -7,6 +7,9 @@ filters, attribute mappings) are made by :mod:`bridge.admin.targets`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Set
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from bridge.delivery.deliveries import LOG_LENGTH
@@ -14,6 +17,10 @@ from bridge.targets.model import DEPROVISION_MODES
 
 KINDS = ("scim", "webhook")
 RESOURCES = ("users", "groups")
+Partial = bool | Sequence[str] | Set[str] | None
+"""What marshmallow passes a schema validator as ``partial``: whether (or which) fields
+may be missing, as on PATCH."""
+
 ITEM = r"^(user|group):\S+$"
 """A parked delivery's item: ``user:<id>`` or ``group:<id>``."""
 
@@ -32,7 +39,7 @@ class AuthSchema(Schema):
     scope = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
-    def _complete(self, data, partial=False, **_):
+    def _complete(self, data: dict[str, Any], partial: Partial = False, **_: Any) -> None:
         # on PATCH, secrets left out are kept: the merged target is checked whole later
         if partial:
             return
@@ -55,7 +62,7 @@ class ScopeSchema(Schema):
     filter = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
-    def _complete(self, data, partial=False, **_):
+    def _complete(self, data: dict[str, Any], partial: Partial = False, **_: Any) -> None:
         if partial:
             return
         if data.get("type") == "groups" and not data.get("groups"):
@@ -131,7 +138,7 @@ class TargetSchema(Schema):
     status = fields.Nested(TargetStatusSchema, dump_only=True)
 
     @validates_schema
-    def _webhook_secret(self, data, partial=False, **_):
+    def _webhook_secret(self, data: dict[str, Any], partial: Partial = False, **_: Any) -> None:
         if data.get("kind") == "webhook" and not data.get("signing_secret") and not partial:
             raise ValidationError(
                 {"signing_secret": ["webhook targets need a signing secret (whsec_…)"]}
@@ -141,7 +148,7 @@ class TargetSchema(Schema):
 class TargetChangesSchema(TargetSchema):
     """A PATCH body: any of a target's fields; secrets left out are kept."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 
@@ -23,7 +26,7 @@ class ListQuerySchema(Schema):
     excludedAttributes = fields.String(load_default=None)
 
     @pre_load
-    def _lists_and_case(self, data, **_):
+    def _lists_and_case(self, data: Mapping[str, Any], **_: Any) -> dict[str, Any]:
         """/.search sends attribute lists as JSON arrays; sortOrder is case-insensitive."""
         data = dict(data)
         for key in ("attributes", "excludedAttributes"):

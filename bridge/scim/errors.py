@@ -29,6 +29,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge import errors as domain
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -46,9 +48,9 @@ class ScimError(domain.BridgeError):
         if scim_type is not None:
             self.scim_type = scim_type
 
-    def to_scim(self) -> dict:
+    def to_scim(self) -> dict[str, Any]:
         """The RFC 7644 §3.12 body; ``status`` is a string as the RFC's examples show."""
-        body: dict = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
         if self.scim_type:
             body["scimType"] = self.scim_type
         if self.detail:

@@ -297,9 +297,10 @@ class _Parser:
         """compValue = false / null / true / number / string (RFC 7644 §3.4.2.2)."""
         if tok.kind == "string":
             try:
-                return json.loads(tok.text)
+                text: str = json.loads(tok.text)  # the token is a JSON string literal
             except ValueError:
                 raise InvalidFilter(f"invalid string at position {tok.pos}: {tok.text}") from None
+            return text
         literal = tok.text.lower()
         if tok.kind == "word" and literal in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[literal]

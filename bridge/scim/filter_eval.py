@@ -13,18 +13,21 @@ does.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from bridge.scim.attributes import Attribute
 from bridge.scim.errors import InvalidFilter
-from bridge.scim.filter import And, Comparison, Filter, Not, Or, Present, ValuePath
+from bridge.scim.filter import And, CompareOp, Comparison, Filter, Not, Or, Present, ValuePath
 from bridge.scim.resource_types import ResourceType
 
 _ORDERING = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING = frozenset({"co", "sw", "ew"})
-_STRING_TYPES = frozenset({"string", "reference", "binary"})
+
+_Ordered = TypeVar("_Ordered", float, str, datetime)
+"""What ordering operators compare: numbers, strings or instants, never two kinds at once."""
 
 
-def matches(node: Filter, resource: dict, rtype: ResourceType) -> bool:
+def matches(node: Filter, resource: dict[str, Any], rtype: ResourceType) -> bool:
     """Whether ``resource`` (a stored resource of ``rtype``) satisfies the filter."""
     if isinstance(node, And):
         return matches(node.left, resource, rtype) and matches(node.right, resource, rtype)
@@ -35,7 +38,7 @@ def matches(node: Filter, resource: dict, rtype: ResourceType) -> bool:
     resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
     if resolved is None:
         raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
-    container = resource
+    container: object = resource
     if resolved.is_extension:
         container = get_ci(resource, resolved.schema.id)
     raw = get_ci(container, resolved.attribute.name)
@@ -52,7 +55,7 @@ def matches(node: Filter, resource: dict, rtype: ResourceType) -> bool:
     return _test_attribute(node, raw, resolved.attribute)
 
 
-def matches_element(node: Filter, element: dict, parent: Attribute) -> bool:
+def matches_element(node: Filter, element: dict[str, Any], parent: Attribute) -> bool:
     """Whether one element of complex attribute ``parent`` satisfies a value filter.
 
     Paths name sub-attributes of ``parent``: ``value`` or ``emails.value`` for ``emails``.
@@ -91,7 +94,7 @@ def _test_attribute(node: Comparison | Present, raw: object, attr: Attribute) ->
     return _test(node, sub_values(raw, value_attr), value_attr)
 
 
-def _test(node: Comparison | Present, values: list, attr: Attribute) -> bool:
+def _test(node: Comparison | Present, values: list[object], attr: Attribute) -> bool:
     if isinstance(node, Present):
         return any(is_present(v) for v in values)
     return compare_any(values, node.op, node.value, attr)
@@ -132,14 +135,14 @@ def get_ci(container: object, key: str) -> object:
     return next((v for k, v in container.items() if k.casefold() == folded), None)
 
 
-def flatten(raw: object) -> list:
+def flatten(raw: object) -> list[object]:
     """The values of an attribute as a list: a multi-valued one's elements, else [raw]."""
     if raw is None:
         return []
     return list(raw) if isinstance(raw, list) else [raw]
 
 
-def sub_values(raw: object, sub: Attribute) -> list:
+def sub_values(raw: object, sub: Attribute) -> list[object]:
     """The values of sub-attribute ``sub`` across a complex attribute's element(s)."""
     return [v for element in flatten(raw) for v in flatten(get_ci(element, sub.name))]
 
@@ -149,7 +152,7 @@ def is_present(value: object) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
-def compare_any(values: list, op: str, operand: object, attr: Attribute) -> bool:
+def compare_any(values: list[object], op: CompareOp, operand: object, attr: Attribute) -> bool:
     """Whether ``values op operand`` holds for the attribute's stored ``values``."""
     if operand is None:  # "eq null" means "not present"
         present = any(is_present(v) for v in values)
@@ -167,7 +170,9 @@ def compare_any(values: list, op: str, operand: object, attr: Attribute) -> bool
     return _compare_strings(values, op, operand, attr)
 
 
-def _compare_booleans(values: list, op: str, operand: object, attr: Attribute) -> bool:
+def _compare_booleans(
+    values: list[object], op: CompareOp, operand: object, attr: Attribute
+) -> bool:
     if op != "eq":
         raise InvalidFilter(f"operator {op!r} does not apply to boolean attribute {attr.name!r}")
     wanted = _to_bool(operand)
@@ -184,7 +189,7 @@ def _to_bool(value: object) -> bool | None:
     return None
 
 
-def _compare_numbers(values: list, op: str, operand: object, attr: Attribute) -> bool:
+def _compare_numbers(values: list[object], op: CompareOp, operand: object, attr: Attribute) -> bool:
     if op in _SUBSTRING:
         raise InvalidFilter(f"operator {op!r} does not apply to numeric attribute {attr.name!r}")
     wanted = _to_number(operand)
@@ -208,7 +213,9 @@ def _to_number(value: object) -> int | float | None:
     return None
 
 
-def _compare_datetimes(values: list, op: str, operand: object, attr: Attribute) -> bool:
+def _compare_datetimes(
+    values: list[object], op: CompareOp, operand: object, attr: Attribute
+) -> bool:
     wanted = _to_instant(operand)
     if wanted is None:
         raise InvalidFilter(
@@ -228,7 +235,7 @@ def _to_instant(value: object) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _compare_strings(values: list, op: str, operand: object, attr: Attribute) -> bool:
+def _compare_strings(values: list[object], op: CompareOp, operand: object, attr: Attribute) -> bool:
     if not isinstance(operand, str):
         raise InvalidFilter(f"{attr.name!r} is a string; compare it with a quoted string")
     if not attr.case_exact:
@@ -242,7 +249,7 @@ def _compare_strings(values: list, op: str, operand: object, attr: Attribute) ->
     return False
 
 
-def _string_op(text: str, op: str, operand: str) -> bool:
+def _string_op(text: str, op: CompareOp, operand: str) -> bool:
     if op == "co":
         return operand in text
     if op == "sw":
@@ -252,16 +259,16 @@ def _string_op(text: str, op: str, operand: str) -> bool:
     return _ordered(text, op, operand)
 
 
-def _ordered(left: object, op: str, right: object) -> bool:
+def _ordered(left: _Ordered, op: CompareOp, right: _Ordered) -> bool:
     """``eq`` and the orderings of RFC 7644 §3.4.2.2 Table 3 on comparable values."""
     if op == "eq":
         return left == right
     if op not in _ORDERING:
         raise InvalidFilter(f"unknown operator {op!r}")
     if op == "gt":
-        return left > right  # type: ignore[operator]
+        return left > right
     if op == "ge":
-        return left >= right  # type: ignore[operator]
+        return left >= right
     if op == "lt":
-        return left < right  # type: ignore[operator]
-    return left <= right  # type: ignore[operator]
+        return left < right
+    return left <= right
