@@ -29,6 +29,8 @@ class AuthSchema(Schema):
     """How the bridge authenticates to a target. Secrets are write-only."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     type = fields.String(required=True, validate=validate.OneOf(["none", "bearer", "oauth2"]))
@@ -55,6 +57,8 @@ class ScopeSchema(Schema):
     """Who the target receives: everyone, members of some groups, or a SCIM filter."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     type = fields.String(required=True, validate=validate.OneOf(["all", "groups", "filter"]))
@@ -75,6 +79,8 @@ class DeletionGuardSchema(Schema):
     """More than ``max`` deprovisions within ``window_seconds`` wait for an admin."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     max = fields.Integer(load_default=100, validate=validate.Range(min=1))
@@ -96,6 +102,8 @@ class TargetSchema(Schema):
     """A downstream application that receives the directory's changes."""
 
     class Meta:
+        """Unknown fields are ignored; fields are dumped in the order declared here."""
+
         unknown = EXCLUDE
         ordered = True
 
@@ -153,7 +161,11 @@ class TargetChangesSchema(TargetSchema):
 
 
 class DeliveryQuerySchema(Schema):
+    """How many of a target's latest delivery log entries to list."""
+
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=LOG_LENGTH))
@@ -192,6 +204,8 @@ class ReplaySchema(Schema):
     """Which parked deliveries to act on: all (no body or no ``items``), or these."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     items = fields.List(
@@ -202,14 +216,20 @@ class ReplaySchema(Schema):
 
 
 class ReplayResultSchema(Schema):
+    """How many parked deliveries were queued again."""
+
     replayed = fields.Integer()
 
 
 class DiscardResultSchema(Schema):
+    """How many parked deliveries were dropped."""
+
     discarded = fields.Integer()
 
 
 class SyncResultSchema(Schema):
+    """What a full sync of one target queued."""
+
     enqueued = fields.Integer(metadata={"description": "users and groups queued for the target"})
 
 
@@ -225,6 +245,8 @@ class ResyncStartSchema(Schema):
     """Start a resync: Graph → directory, directory → targets, or both."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     mode = fields.String(load_default="both", validate=validate.OneOf(["graph", "targets", "both"]))
@@ -269,6 +291,8 @@ class ResyncRunSchema(Schema):
 
 
 class ResyncStatusSchema(Schema):
+    """The running resync, deprovisions awaiting confirmation, and past runs."""
+
     current = fields.Nested(ResyncRunSchema, allow_none=True)
     pending_deprovisions = fields.Integer()
     history = fields.List(fields.Nested(ResyncRunSchema))
@@ -278,6 +302,8 @@ class ReconcileObjectSchema(Schema):
     """Reconcile one user (id or userPrincipalName) or group (id) with Entra now."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     kind = fields.String(required=True, validate=validate.OneOf(["user", "group"]))
@@ -286,6 +312,8 @@ class ReconcileObjectSchema(Schema):
 
 
 class ReconcileReportSchema(Schema):
+    """The outcome of reconciling one object: status, drift found, errors."""
+
     status = fields.String()
     drift = fields.Dict()
     errors = fields.List(fields.String())

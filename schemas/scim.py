@@ -12,6 +12,8 @@ class ListQuerySchema(Schema):
     """RFC 7644 §3.4.2 query parameters (and the §3.4.3 /.search body)."""
 
     class Meta:
+        """Unknown parameters are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     filter = fields.String(load_default=None)

@@ -121,11 +121,14 @@ _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]*)(?P<real>(?:\.[0-9]+)?(?:[eE][-+]?[0-
 
 @dataclass(frozen=True)
 class _Token:
+    """One lexeme of a filter, with where it starts (for error messages)."""
+
     kind: str  # "punct", "string" or "word"
     text: str
     pos: int
 
     def is_word(self, *words: str) -> bool:
+        """Whether this is a bare word equal to one of ``words`` (lower-case), any case."""
         return self.kind == "word" and self.text.lower() in words
 
 
@@ -185,6 +188,7 @@ class _Parser:
         self.terms = 0
 
     def parse(self) -> Filter:
+        """The whole filter's tree; anything left over is a syntax error."""
         node = self._or(in_brackets=False)
         if (tok := self._peek()) is not None:
             raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos}")

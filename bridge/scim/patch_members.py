@@ -158,6 +158,7 @@ class _MemberFold:
         self.replace: dict[str, Member] | None = None
 
     def added(self, members: list[Member]) -> None:
+        """``add``: the members join (again), undoing an earlier removal."""
         for member in members:
             if self.replace is not None:
                 self.replace[member["value"]] = member
@@ -166,6 +167,7 @@ class _MemberFold:
                 self.add[member["value"]] = member
 
     def removed(self, ids: list[str]) -> None:
+        """``remove`` of these ids, undoing an earlier addition."""
         for member_id in ids:
             if self.replace is not None:
                 self.replace.pop(member_id, None)
@@ -174,9 +176,11 @@ class _MemberFold:
                 self.remove[member_id] = None
 
     def replaced(self, members: list[Member]) -> None:
+        """``replace``: the membership becomes exactly ``members``; earlier steps are moot."""
         self.add, self.remove = {}, {}
         self.replace = {m["value"]: m for m in members}
 
     def result(self) -> MemberChanges:
+        """The net effect of every step so far."""
         replace = None if self.replace is None else list(self.replace.values())
         return MemberChanges(list(self.add.values()), list(self.remove), replace)

@@ -232,6 +232,7 @@ def _sorted_across(
     descending = order.lower() == "descending"
 
     def key(value: Any, attr: Attribute) -> tuple[str, Any]:
+        """How a value sorts: as an instant, case-folded unless caseExact, by type first."""
         if isinstance(value, str):
             if attr.type == "dateTime":
                 value = _instant(value)

@@ -100,6 +100,7 @@ class ResourceService:
         is_group = self.kind == "group"
 
         def prepare(current: Record) -> tuple[dict[str, Any], bool, MemberUpdate | None]:
+            """The new document replaces the current one whole; immutable values must match."""
             self._check_immutable(current.doc, doc)
             return doc, True, self._member_replace(members or []) if is_group else None
 
@@ -123,6 +124,7 @@ class ResourceService:
             return WriteOutcome(None, result.changed, result.version)
 
         def prepare(current: Record) -> tuple[dict[str, Any], bool, MemberUpdate | None]:
+            """The current document with the operations applied to a copy of it."""
             doc = copy.deepcopy(current.doc)
             changed = apply_operations(doc, doc_ops, self.rtype)
             if changed:

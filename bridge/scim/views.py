@@ -185,6 +185,7 @@ def _register(type_id: str, endpoint: str) -> None:
 
     @blp.post(f"{endpoint}/.search", endpoint=f"{type_id.lower()}s_search")
     def search() -> Response:
+        """``POST /{endpoint}/.search`` (RFC 7644 §3.4.3)."""
         return _search(type_id)
 
 
@@ -218,6 +219,7 @@ def root_search() -> Response:
     _check_names_known(args["attributes"], args["excludedAttributes"], rtypes)
 
     def derived(rtype: ResourceType) -> tuple[bool, bool]:
+        """Whether this type's results load members, and groups: only when returned."""
         projection = projections[rtype.id]
         return (
             rtype.id == "Group" and projection.wants("members"),

@@ -38,9 +38,11 @@ class CappedStream(io.RawIOBase):
         self._read = 0
 
     def readable(self) -> bool:
+        """Always: this stream only reads."""
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer``; refuse a declared or an actual length past the cap."""
         if self._declared is not None and self._declared > self._limit:
             raise self._refusal()
         # One byte more than the cap tells a body at the cap from one past it.
