@@ -8,7 +8,7 @@ import orjson
 import redis
 
 from bridge.directory.records import Directory
-from bridge.scim.attributes import ResourceType
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"

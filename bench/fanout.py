@@ -41,7 +41,7 @@ from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import QUEUE, QUEUES, queues_for
 from bridge.directory.tokens import TokenStore
 from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
-from bridge.scim.attributes import build_resource_types
+from bridge.scim.resource_types import build_resource_types
 from bridge.targets.secrets import SecretBox
 from bridge.targets.signing import new_secret
 from bridge.targets.store import TargetStore

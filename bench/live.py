@@ -11,7 +11,7 @@ from bench.fanout_drive import Child, Receipts, python_module, wait_listening
 from bridge.directory.tokens import TokenStore
 from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
 from bridge.runtime.serve import web_command
-from bridge.scim.attributes import build_resource_types
+from bridge.scim.resource_types import build_resource_types
 from bridge.targets.secrets import SecretBox
 from bridge.targets.signing import new_secret
 from bridge.targets.store import TargetStore

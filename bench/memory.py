@@ -10,7 +10,7 @@ import redis
 
 from bench import entra
 from bridge.runtime.embedded_redis import EmbeddedRedis
-from bridge.scim.attributes import build_resource_types
+from bridge.scim.resource_types import build_resource_types
 
 PREFIX = "bridge"
 

@@ -13,7 +13,7 @@ import redis
 
 from bench import entra
 from bench.loadgen import Request, Response, VirtualUser, VirtualUserFactory
-from bridge.scim.attributes import ResourceType
+from bridge.scim.resource_types import ResourceType
 
 USERS = "/scim/v2/Users"
 GROUPS = "/scim/v2/Groups"

@@ -31,7 +31,7 @@ from bench.scenarios import CEILING, P99_TARGET_MS, SCENARIOS, TARGETS, Context,
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.directory.tokens import TokenStore
 from bridge.runtime.embedded_redis import EmbeddedRedis
-from bridge.scim.attributes import build_resource_types
+from bridge.scim.resource_types import build_resource_types
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scim_load.json"
 PROFILES = RESULTS.parent / "profiles"

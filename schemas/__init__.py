@@ -1,0 +1,1 @@
+"""Marshmallow schemas of the HTTP edges: SCIM request envelopes and the admin API."""

@@ -7,6 +7,9 @@ filters, attribute mappings) are made by :mod:`bridge.admin.targets`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Set
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from bridge.delivery.deliveries import LOG_LENGTH
@@ -14,6 +17,10 @@ from bridge.targets.model import DEPROVISION_MODES
 
 KINDS = ("scim", "webhook")
 RESOURCES = ("users", "groups")
+Partial = bool | Sequence[str] | Set[str] | None
+"""What marshmallow passes a schema validator as ``partial``: whether (or which) fields
+may be missing, as on PATCH."""
+
 ITEM = r"^(user|group):\S+$"
 """A parked delivery's item: ``user:<id>`` or ``group:<id>``."""
 
@@ -22,6 +29,8 @@ class AuthSchema(Schema):
     """How the bridge authenticates to a target. Secrets are write-only."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     type = fields.String(required=True, validate=validate.OneOf(["none", "bearer", "oauth2"]))
@@ -32,7 +41,7 @@ class AuthSchema(Schema):
     scope = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
-    def _complete(self, data, partial=False, **_):
+    def _complete(self, data: dict[str, Any], partial: Partial = False, **_: Any) -> None:
         # on PATCH, secrets left out are kept: the merged target is checked whole later
         if partial:
             return
@@ -48,6 +57,8 @@ class ScopeSchema(Schema):
     """Who the target receives: everyone, members of some groups, or a SCIM filter."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     type = fields.String(required=True, validate=validate.OneOf(["all", "groups", "filter"]))
@@ -55,7 +66,7 @@ class ScopeSchema(Schema):
     filter = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
-    def _complete(self, data, partial=False, **_):
+    def _complete(self, data: dict[str, Any], partial: Partial = False, **_: Any) -> None:
         if partial:
             return
         if data.get("type") == "groups" and not data.get("groups"):
@@ -68,6 +79,8 @@ class DeletionGuardSchema(Schema):
     """More than ``max`` deprovisions within ``window_seconds`` wait for an admin."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     max = fields.Integer(load_default=100, validate=validate.Range(min=1))
@@ -89,6 +102,8 @@ class TargetSchema(Schema):
     """A downstream application that receives the directory's changes."""
 
     class Meta:
+        """Unknown fields are ignored; fields are dumped in the order declared here."""
+
         unknown = EXCLUDE
         ordered = True
 
@@ -131,7 +146,7 @@ class TargetSchema(Schema):
     status = fields.Nested(TargetStatusSchema, dump_only=True)
 
     @validates_schema
-    def _webhook_secret(self, data, partial=False, **_):
+    def _webhook_secret(self, data: dict[str, Any], partial: Partial = False, **_: Any) -> None:
         if data.get("kind") == "webhook" and not data.get("signing_secret") and not partial:
             raise ValidationError(
                 {"signing_secret": ["webhook targets need a signing secret (whsec_…)"]}
@@ -141,12 +156,16 @@ class TargetSchema(Schema):
 class TargetChangesSchema(TargetSchema):
     """A PATCH body: any of a target's fields; secrets left out are kept."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)
 
 
 class DeliveryQuerySchema(Schema):
+    """How many of a target's latest delivery log entries to list."""
+
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=LOG_LENGTH))
@@ -185,6 +204,8 @@ class ReplaySchema(Schema):
     """Which parked deliveries to act on: all (no body or no ``items``), or these."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     items = fields.List(
@@ -195,14 +216,20 @@ class ReplaySchema(Schema):
 
 
 class ReplayResultSchema(Schema):
+    """How many parked deliveries were queued again."""
+
     replayed = fields.Integer()
 
 
 class DiscardResultSchema(Schema):
+    """How many parked deliveries were dropped."""
+
     discarded = fields.Integer()
 
 
 class SyncResultSchema(Schema):
+    """What a full sync of one target queued."""
+
     enqueued = fields.Integer(metadata={"description": "users and groups queued for the target"})
 
 
@@ -218,6 +245,8 @@ class ResyncStartSchema(Schema):
     """Start a resync: Graph → directory, directory → targets, or both."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     mode = fields.String(load_default="both", validate=validate.OneOf(["graph", "targets", "both"]))
@@ -262,6 +291,8 @@ class ResyncRunSchema(Schema):
 
 
 class ResyncStatusSchema(Schema):
+    """The running resync, deprovisions awaiting confirmation, and past runs."""
+
     current = fields.Nested(ResyncRunSchema, allow_none=True)
     pending_deprovisions = fields.Integer()
     history = fields.List(fields.Nested(ResyncRunSchema))
@@ -271,6 +302,8 @@ class ReconcileObjectSchema(Schema):
     """Reconcile one user (id or userPrincipalName) or group (id) with Entra now."""
 
     class Meta:
+        """Unknown fields are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     kind = fields.String(required=True, validate=validate.OneOf(["user", "group"]))
@@ -279,6 +312,8 @@ class ReconcileObjectSchema(Schema):
 
 
 class ReconcileReportSchema(Schema):
+    """The outcome of reconciling one object: status, drift found, errors."""
+
     status = fields.String()
     drift = fields.Dict()
     errors = fields.List(fields.String())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 
@@ -9,6 +12,8 @@ class ListQuerySchema(Schema):
     """RFC 7644 §3.4.2 query parameters (and the §3.4.3 /.search body)."""
 
     class Meta:
+        """Unknown parameters are ignored rather than refused."""
+
         unknown = EXCLUDE
 
     filter = fields.String(load_default=None)
@@ -23,7 +28,7 @@ class ListQuerySchema(Schema):
     excludedAttributes = fields.String(load_default=None)
 
     @pre_load
-    def _lists_and_case(self, data, **_):
+    def _lists_and_case(self, data: Mapping[str, Any], **_: Any) -> dict[str, Any]:
         """/.search sends attribute lists as JSON arrays; sortOrder is case-insensitive."""
         data = dict(data)
         for key in ("attributes", "excludedAttributes"):

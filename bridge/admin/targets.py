@@ -22,9 +22,10 @@ from bridge.directory.records import Directory, is_id
 from bridge.errors import Conflict, InvalidFields
 from bridge.observability.masking import mask_text
 from bridge.runtime.services import Services
-from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
-from bridge.scim.filter import check_filter, parse_filter
+from bridge.scim.filter import parse_filter
+from bridge.scim.filter_eval import check_filter
+from bridge.scim.resource_types import ResourceType
 from bridge.targets import signing
 from bridge.targets.base import TargetError
 from bridge.targets.connectors import build_connector, timeouts

@@ -29,8 +29,8 @@ from bridge.delivery.deliveries import Deliveries, Snapshot, now_iso
 from bridge.directory.records import Directory, Record
 from bridge.observability import context, metrics
 from bridge.observability.masking import mask_text
-from bridge.scim.attributes import ResourceType
-from bridge.scim.filter import matches
+from bridge.scim.filter_eval import matches
+from bridge.scim.resource_types import ResourceType
 from bridge.targets.base import Change, Connector, TargetError
 from bridge.targets.mapping import apply_mapping
 from bridge.targets.model import KEEPS_INACTIVE_MEMBERS, Target

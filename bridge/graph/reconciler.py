@@ -38,7 +38,7 @@ from bridge.graph.scope import DryRunMembers, ScopeMembers, ScopeTracker, is_use
 from bridge.graph.settings import DEFAULT_GUARD_MAX, DEFAULT_GUARD_SHARE
 from bridge.graph.translate import MANAGER, Config, GraphObject, ResourceMapping, manager_of
 from bridge.graph.writes import DryRunWrites, Writes
-from bridge.scim.attributes import ResourceType
+from bridge.scim.resource_types import ResourceType
 
 if TYPE_CHECKING:
     from bridge.graph.source import GraphSource

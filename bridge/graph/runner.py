@@ -15,7 +15,7 @@ from bridge.graph.reconciler import Options, Reconciler
 from bridge.graph.runs import Runs
 from bridge.graph.settings import GraphSettings
 from bridge.graph.translate import load_config
-from bridge.scim.attributes import ResourceType
+from bridge.scim.resource_types import ResourceType
 
 SCOPE = "default"
 """One Graph scope per deployment: the enterprise application (or the configured groups)."""

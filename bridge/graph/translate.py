@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from bridge.graph.settings import GraphSettings
-from bridge.scim.attributes import ResourceType
 from bridge.scim.errors import ScimError
-from bridge.scim.filter import matches_element
-from bridge.scim.filter_eval import is_present
+from bridge.scim.filter_eval import is_present, matches_element
 from bridge.scim.paths import PatchPath, element_from_filter, get_value, parse_patch_path
+from bridge.scim.resource_types import ResourceType
 
 GraphObject: TypeAlias = dict[str, Any]
 """A Graph object as Graph's JSON: camelCase properties, ``@removed``, ``members@delta``."""

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from bridge import errors
 from bridge.directory.records import Directory
 from bridge.graph.report import Progress
-from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import PATCH_OP_URN
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 
 DRY_RUN_ID = "dry-run:"

@@ -23,7 +23,8 @@ from bridge.directory.tokens import ADMIN_TOKEN_PREFIX, TokenStore
 from bridge.graph.runner import GraphRunner
 from bridge.graph.runs import Runs
 from bridge.runtime.config import Settings
-from bridge.scim.attributes import ResourceType, Schema, build_resource_types
+from bridge.scim.attributes import Schema
+from bridge.scim.resource_types import ResourceType, build_resource_types
 from bridge.targets.base import Connector
 from bridge.targets.connectors import build_connector, timeouts
 from bridge.targets.model import Target

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from flask import current_app
+from flask import Response, current_app
 
 from bridge.errors import BridgeError
 from bridge.scim import current, errors
-from bridge.scim.attributes import ResourceType
 from bridge.scim.http import json_body, parse_etag, scim_response
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-METHODS = ("POST", "PUT", "PATCH", "DELETE")
+Method = Literal["POST", "PUT", "PATCH", "DELETE"]
+"""The HTTP methods a bulk operation may carry (RFC 7644 §3.7)."""
+
+METHODS: tuple[Method, ...] = ("POST", "PUT", "PATCH", "DELETE")
 REFERENCE_PREFIX = "bulkId:"
 """A string value that is exactly ``bulkId:<id>`` names the resource that POST created."""
 
@@ -41,7 +44,7 @@ class CircularReference(errors.Conflict):
 class Operation:
     """One validated entry of ``Operations``."""
 
-    method: str
+    method: Method
     rtype: ResourceType
     rid: str | None
     bulk_id: str | None
@@ -49,7 +52,7 @@ class Operation:
     data: Any
 
 
-def bulk():
+def bulk() -> Response:
     """§3.7: run the operations in order (referenced POSTs first); report each one's outcome
     in request order, up to where ``failOnErrors`` stopped processing."""
     body = json_body()
@@ -65,7 +68,7 @@ def bulk():
     order, circular = _order(deps)
     base_url = current.base_url()
     created: dict[str, str] = {}  # bulkId -> id, for each POST that succeeded
-    results: dict[int, dict] = {}
+    results: dict[int, dict[str, Any]] = {}
     failures = 0
     for index in order:
         raw = raw_ops[index]
@@ -88,7 +91,7 @@ def bulk():
 
 
 # --- request ---------------------------------------------------------------------------
-def _field(obj: dict, name: str) -> Any:
+def _field(obj: dict[str, Any], name: str) -> Any:
     """A message attribute by name; attribute names are case-insensitive (RFC 7643 §2.1)."""
     if name in obj:
         return obj[name]
@@ -96,7 +99,7 @@ def _field(obj: dict, name: str) -> Any:
     return next((v for k, v in obj.items() if k.lower() == lower), None)
 
 
-def _parse_request(body: object) -> tuple[list, int | None]:
+def _parse_request(body: object) -> tuple[list[Any], int | None]:
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("a BulkRequest must be a JSON object")
     if BULK_REQUEST not in (_field(body, "schemas") or []):
@@ -119,12 +122,12 @@ def _bulk_id(raw: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _method(raw: object) -> str | None:
+def _method(raw: object) -> Method | None:
     value = _field(raw, "method") if isinstance(raw, dict) else None
-    return value.upper() if isinstance(value, str) and value.upper() in METHODS else None
+    return next((m for m in METHODS if isinstance(value, str) and value.upper() == m), None)
 
 
-def _posts(raw_ops: list) -> tuple[dict[str, int], set[int]]:
+def _posts(raw_ops: list[Any]) -> tuple[dict[str, int], set[int]]:
     """Each POST's bulkId and its index; later POSTs reusing a bulkId are duplicates."""
     posts: dict[str, int] = {}
     duplicates: set[int] = set()
@@ -257,7 +260,9 @@ def _version(value: object) -> int | None:
 
 
 # --- running ---------------------------------------------------------------------------
-def _run(service: ResourceService, op: Operation, base_url: str, created: dict[str, str]) -> dict:
+def _run(
+    service: ResourceService, op: Operation, base_url: str, created: dict[str, str]
+) -> dict[str, Any]:
     """Apply one operation; a SCIM error becomes that operation's response."""
     try:
         status, rid, etag = _apply(service, op)
@@ -279,10 +284,11 @@ def _apply(service: ResourceService, op: Operation) -> tuple[int, str, str | Non
     """(status, id, ETag) of a successful operation."""
     if op.method == "POST":
         record = service.create(op.data).record
+        assert record is not None  # a create always answers the stored record
         return 201, record.id, record.etag
     assert op.rid is not None
     if op.method == "PUT":
-        return 200, op.rid, service.replace(op.rid, op.data, op.version).record.etag
+        return 200, op.rid, service.replace(op.rid, op.data, op.version).etag
     if op.method == "PATCH":
         outcome = service.patch(op.rid, op.data, op.version)
         etag = outcome.etag
@@ -291,7 +297,7 @@ def _apply(service: ResourceService, op: Operation) -> tuple[int, str, str | Non
     return 204, op.rid, None
 
 
-def _outcome(op: Operation | None, base_url: str, rid: str | None) -> dict:
+def _outcome(op: Operation | None, base_url: str, rid: str | None) -> dict[str, Any]:
     result: dict[str, Any] = {"method": op.method if op else None}
     if op is not None and op.bulk_id is not None:
         result["bulkId"] = op.bulk_id
@@ -300,7 +306,9 @@ def _outcome(op: Operation | None, base_url: str, rid: str | None) -> dict:
     return result
 
 
-def _failure(raw: object, op: Operation | None, exc: errors.ScimError, base_url: str) -> dict:
+def _failure(
+    raw: object, op: Operation | None, exc: errors.ScimError, base_url: str
+) -> dict[str, Any]:
     """§3.7.3: a failed operation carries the SCIM error as its ``response``."""
     result = _outcome(op, base_url, op.rid if op else None)
     if op is None:

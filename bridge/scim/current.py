@@ -10,7 +10,9 @@ from bridge.scim.service import ResourceService
 
 
 def services() -> Services:
-    return current_app.extensions[EXTENSION_KEY]
+    """The process's object graph, as :func:`bridge.runtime.services.init_app` attached it."""
+    found: Services = current_app.extensions[EXTENSION_KEY]
+    return found
 
 
 def base_url() -> str:
@@ -21,5 +23,6 @@ def base_url() -> str:
 
 
 def resource_service(type_id: str) -> ResourceService:
+    """The create/read/replace/patch/delete operations of one resource type."""
     s = services()
     return ResourceService(s.directory, s.resource_types[type_id])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge.runtime.config import Settings
+from bridge.runtime.services import Services
 from bridge.scim.attributes import Schema
 
 
-def service_provider_config(settings: Settings, base_url: str) -> dict:
+def service_provider_config(settings: Settings, base_url: str) -> dict[str, Any]:
     """RFC 7643 §5: true to what the endpoint implements."""
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
@@ -36,7 +39,7 @@ def service_provider_config(settings: Settings, base_url: str) -> dict:
     }
 
 
-def all_schemas(bridge) -> list[Schema]:
+def all_schemas(bridge: Services) -> list[Schema]:
     """Every schema some resource type uses, each once, core schemas first."""
     seen: dict[str, Schema] = {}
     for rtype in bridge.resource_types.values():

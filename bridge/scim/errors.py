@@ -29,6 +29,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge import errors as domain
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -46,9 +48,9 @@ class ScimError(domain.BridgeError):
         if scim_type is not None:
             self.scim_type = scim_type
 
-    def to_scim(self) -> dict:
+    def to_scim(self) -> dict[str, Any]:
         """The RFC 7644 §3.12 body; ``status`` is a string as the RFC's examples show."""
-        body: dict = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
         if self.scim_type:
             body["scimType"] = self.scim_type
         if self.detail:
@@ -57,62 +59,92 @@ class ScimError(domain.BridgeError):
 
 
 class BadRequest(ScimError, domain.Invalid):
+    """The request is malformed or does not fit the schema (400)."""
+
     status = 400
 
 
 class InvalidFilter(BadRequest):
+    """A filter is malformed, names an unknown attribute or compares unsupportedly."""
+
     scim_type = "invalidFilter"
 
 
 class TooMany(BadRequest):
+    """The query would return more results than the server is willing to compute."""
+
     scim_type = "tooMany"
 
 
 class InvalidSyntax(BadRequest):
+    """The body is not valid JSON, or not the message structure the request needs."""
+
     scim_type = "invalidSyntax"
 
 
 class InvalidPath(BadRequest):
+    """A PATCH ``path`` is malformed or names an attribute the type lacks."""
+
     scim_type = "invalidPath"
 
 
 class NoTarget(BadRequest):
+    """A PATCH ``path`` selects nothing where an operation needs a target."""
+
     scim_type = "noTarget"
 
 
 class InvalidValue(BadRequest):
+    """A value has the wrong type or form, or a required one is missing."""
+
     scim_type = "invalidValue"
 
 
 class InvalidVersion(BadRequest):
+    """The SCIM protocol version is not supported."""
+
     scim_type = "invalidVers"
 
 
 class Mutability(BadRequest):
+    """The request would change a read-only or immutable attribute."""
+
     scim_type = "mutability"
 
 
 class Sensitive(BadRequest):
+    """The request put sensitive data (such as a secret) where it must not go."""
+
     scim_type = "sensitive"
 
 
 class Unauthorized(ScimError):
+    """No bearer token, or one that is not valid (401, with ``WWW-Authenticate``)."""
+
     status = 401
 
 
 class Forbidden(ScimError):
+    """The token is valid but may not perform this operation (403)."""
+
     status = 403
 
 
 class NotFound(ScimError, domain.NotFound):
+    """No resource, endpoint or resource type by that name (404)."""
+
     status = 404
 
 
 class MethodNotAllowed(ScimError):
+    """The endpoint does not support the HTTP method (405)."""
+
     status = 405
 
 
 class Conflict(ScimError, domain.Conflict):
+    """A unique attribute (``userName``, ``externalId``...) is already taken (409)."""
+
     status = 409
     scim_type = "uniqueness"
 
@@ -130,14 +162,20 @@ class ConcurrentModification(Conflict):
 
 
 class PreconditionFailed(ScimError, domain.PreconditionFailed):
+    """``If-Match`` (or a bulk ``version``) names another version (412)."""
+
     status = 412
 
 
 class PayloadTooLarge(ScimError):
+    """The body, or a bulk request's operation count, is over the limit (413)."""
+
     status = 413
 
 
 class UnsupportedMediaType(ScimError):
+    """The body is neither ``application/scim+json`` nor JSON (415)."""
+
     status = 415
 
 
@@ -152,6 +190,8 @@ class TooManyRequests(ScimError):
 
 
 class NotImplementedYet(ScimError):
+    """The request is valid SCIM that this bridge does not implement (501)."""
+
     status = 501
 
 

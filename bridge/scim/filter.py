@@ -1,9 +1,9 @@
-"""SCIM filters (RFC 7644 §3.4.2.2): syntax tree, parser and evaluation.
+"""The SCIM filter language (RFC 7644 §3.4.2.2): syntax tree, tokenizer and parser.
 
-``parse_filter`` turns the text of a ``filter`` query parameter (or a PATCH value filter)
-into a tree of frozen dataclasses; ``matches`` evaluates that tree against a stored
-resource, and ``matches_element`` against one element of a multi-valued attribute. How
-single values compare lives in :mod:`bridge.scim.filter_eval`.
+:func:`parse_filter` turns the text of a ``filter`` query parameter (or a PATCH value
+filter) into a tree of frozen dataclasses, refusing filters past the size limits below;
+:func:`indexed_equalities` reads from a tree which index lookups can answer it.
+Evaluating a tree against resources lives in :mod:`bridge.scim.filter_eval`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
-from bridge.scim import filter_eval
-from bridge.scim.attributes import Attribute, ResourceType
 from bridge.scim.errors import InvalidFilter
 
-OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+CompareOp = Literal["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]
 """Comparison operators of RFC 7644 §3.4.2.2 Table 3; ``pr`` is parsed separately."""
+
+OPERATORS: dict[str, CompareOp] = {
+    op: op for op in ("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le")
+}
+"""Each comparison operator by its lower-case spelling (operators are case-insensitive)."""
 
 MAX_FILTER_LENGTH = 8192
 """Longest filter text accepted, in characters. Entra's filters are one comparison; a
@@ -55,7 +58,7 @@ class Comparison:
     """``path op value``; ``op`` is lower-case."""
 
     path: AttrPath
-    op: str
+    op: CompareOp
     value: Value
 
 
@@ -68,18 +71,24 @@ class Present:
 
 @dataclass(frozen=True)
 class And:
+    """``left and right``."""
+
     left: Filter
     right: Filter
 
 
 @dataclass(frozen=True)
 class Or:
+    """``left or right``."""
+
     left: Filter
     right: Filter
 
 
 @dataclass(frozen=True)
 class Not:
+    """``not (inner)``."""
+
     inner: Filter
 
 
@@ -112,11 +121,14 @@ _NUMBER = re.compile(r"^-?(?:0|[1-9][0-9]*)(?P<real>(?:\.[0-9]+)?(?:[eE][-+]?[0-
 
 @dataclass(frozen=True)
 class _Token:
+    """One lexeme of a filter, with where it starts (for error messages)."""
+
     kind: str  # "punct", "string" or "word"
     text: str
     pos: int
 
     def is_word(self, *words: str) -> bool:
+        """Whether this is a bare word equal to one of ``words`` (lower-case), any case."""
         return self.kind == "word" and self.text.lower() in words
 
 
@@ -176,6 +188,7 @@ class _Parser:
         self.terms = 0
 
     def parse(self) -> Filter:
+        """The whole filter's tree; anything left over is a syntax error."""
         node = self._or(in_brackets=False)
         if (tok := self._peek()) is not None:
             raise InvalidFilter(f"unexpected {tok.text!r} at position {tok.pos}")
@@ -274,10 +287,10 @@ class _Parser:
         if self.terms > MAX_FILTER_TERMS:
             raise InvalidFilter(f"the filter has more than {MAX_FILTER_TERMS} comparisons")
         tok = self._next(f"an operator after {str(path)!r}")
-        op = tok.text.lower()
-        if tok.kind == "word" and op == "pr":
+        if tok.kind == "word" and tok.text.lower() == "pr":
             return Present(path)
-        if tok.kind != "word" or op not in OPERATORS:
+        op = OPERATORS.get(tok.text.lower()) if tok.kind == "word" else None
+        if op is None:
             raise InvalidFilter(f"unknown operator {tok.text!r} at position {tok.pos}")
         value = self._value(self._next(f"a value after {tok.text!r}"))
         if value is None and op not in ("eq", "ne"):
@@ -288,9 +301,10 @@ class _Parser:
         """compValue = false / null / true / number / string (RFC 7644 §3.4.2.2)."""
         if tok.kind == "string":
             try:
-                return json.loads(tok.text)
+                text: str = json.loads(tok.text)  # the token is a JSON string literal
             except ValueError:
                 raise InvalidFilter(f"invalid string at position {tok.pos}: {tok.text}") from None
+            return text
         literal = tok.text.lower()
         if tok.kind == "word" and literal in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[literal]
@@ -302,80 +316,7 @@ class _Parser:
         )
 
 
-# --- Evaluation ---------------------------------------------------------------------------
-
-
-def matches(node: Filter, resource: dict, rtype: ResourceType) -> bool:
-    """Whether ``resource`` (a stored resource of ``rtype``) satisfies the filter."""
-    if isinstance(node, And):
-        return matches(node.left, resource, rtype) and matches(node.right, resource, rtype)
-    if isinstance(node, Or):
-        return matches(node.left, resource, rtype) or matches(node.right, resource, rtype)
-    if isinstance(node, Not):
-        return not matches(node.inner, resource, rtype)
-    resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
-    if resolved is None:
-        raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
-    container = resource
-    if resolved.is_extension:
-        container = filter_eval.get_ci(resource, resolved.schema.id)
-    raw = filter_eval.get_ci(container, resolved.attribute.name)
-    if isinstance(node, ValuePath):
-        if resolved.sub_attribute is not None or resolved.attribute.type != "complex":
-            raise InvalidFilter(f"{str(node.path)!r} is not a complex attribute")
-        elements = raw if isinstance(raw, list) else [raw]
-        return any(
-            isinstance(e, dict) and matches_element(node.filter, e, resolved.attribute)
-            for e in elements
-        )
-    if resolved.sub_attribute is not None:
-        return _test(node, filter_eval.sub_values(raw, resolved.sub_attribute), resolved.target)
-    return _test_attribute(node, raw, resolved.attribute)
-
-
-def matches_element(node: Filter, element: dict, parent: Attribute) -> bool:
-    """Whether one element of complex attribute ``parent`` satisfies a value filter.
-
-    Paths name sub-attributes of ``parent``: ``value`` or ``emails.value`` for ``emails``.
-    """
-    if isinstance(node, And):
-        return matches_element(node.left, element, parent) and matches_element(
-            node.right, element, parent
-        )
-    if isinstance(node, Or):
-        return matches_element(node.left, element, parent) or matches_element(
-            node.right, element, parent
-        )
-    if isinstance(node, Not):
-        return not matches_element(node.inner, element, parent)
-    if isinstance(node, ValuePath):
-        raise InvalidFilter(f"nested value filter on {str(node.path)!r}")
-    path = node.path
-    if path.urn is None and path.sub_attr is None:
-        sub = parent.sub(path.attr)
-    elif path.sub_attr is not None and path.attr.casefold() == parent.name.casefold():
-        sub = parent.sub(path.sub_attr)
-    else:
-        sub = None
-    if sub is None:
-        raise InvalidFilter(f"unknown sub-attribute {str(path)!r} of {parent.name!r}")
-    return _test(node, filter_eval.flatten(filter_eval.get_ci(element, sub.name)), sub)
-
-
-def _test_attribute(node: Comparison | Present, raw: object, attr: Attribute) -> bool:
-    """Test a top-level attribute; a complex one compares through its ``value``."""
-    if isinstance(node, Present) or attr.type != "complex":
-        return _test(node, filter_eval.flatten(raw), attr)
-    value_attr = attr.sub("value")
-    if value_attr is None:
-        raise InvalidFilter(f"cannot compare complex attribute {attr.name!r} to a value")
-    return _test(node, filter_eval.sub_values(raw, value_attr), value_attr)
-
-
-def _test(node: Comparison | Present, values: list, attr: Attribute) -> bool:
-    if isinstance(node, Present):
-        return any(filter_eval.is_present(v) for v in values)
-    return filter_eval.compare_any(values, node.op, node.value, attr)
+# --- Analysis ----------------------------------------------------------------------------
 
 
 def indexed_equalities(node: Filter) -> list[tuple[AttrPath, object]]:
@@ -396,25 +337,3 @@ def indexed_equalities(node: Filter) -> list[tuple[AttrPath, object]]:
             if inner.urn is None and inner.sub_attr is None
         ]
     return []
-
-
-def check_filter(node: Filter, rtype: ResourceType) -> None:
-    """Raise InvalidFilter if any path names an attribute ``rtype`` does not define.
-
-    Evaluation finds this too, but only when some resource is tested; a query on an empty
-    directory must fail the same way.
-    """
-    if isinstance(node, And | Or):
-        check_filter(node.left, rtype)
-        check_filter(node.right, rtype)
-        return
-    if isinstance(node, Not):
-        check_filter(node.inner, rtype)
-        return
-    resolved = rtype.resolve(node.path.urn, node.path.attr, node.path.sub_attr)
-    if resolved is None:
-        raise InvalidFilter(f"unknown attribute {str(node.path)!r} for {rtype.name}")
-    if isinstance(node, ValuePath):
-        if resolved.sub_attribute is not None or resolved.attribute.type != "complex":
-            raise InvalidFilter(f"{str(node.path)!r} is not a complex attribute")
-        matches_element(node.filter, {}, resolved.attribute)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from flask import Response, current_app, g, request
@@ -25,7 +27,10 @@ JSON and Lua numbers a write carries)."""
 log = logging.getLogger(__name__)
 
 
-def scim_response(body: dict | None, status: int = 200, headers: dict | None = None) -> Response:
+def scim_response(
+    body: dict[str, Any] | None, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A response with ``body`` as ``application/scim+json``; no body, no content type."""
     data = orjson.dumps(body) if body is not None else b""
     response = Response(data, status=status, mimetype=SCIM_MEDIA_TYPE if body is not None else None)
     for key, value in (headers or {}).items():
@@ -34,7 +39,8 @@ def scim_response(body: dict | None, status: int = 200, headers: dict | None = N
 
 
 def error_response(error: errors.ScimError) -> Response:
-    headers = {}
+    """The SCIM Error response (RFC 7644 §3.12) for ``error``, with its auth or retry header."""
+    headers: dict[str, str] = {}
     if isinstance(error, errors.Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="scim"'
     if isinstance(error, errors.TooManyRequests):
@@ -124,12 +130,13 @@ def if_none_match(version: int) -> bool:
     if value.strip() == "*":
         return True
     return any(
-        _ETAG.match(v.strip()) and int(_ETAG.match(v.strip()).group(1)) == version
+        (match := _ETAG.match(v.strip())) is not None and int(match.group(1)) == version
         for v in value.split(",")
     )
 
 
 def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header (RFC 6750 §2.1); None without one."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -17,9 +17,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bridge.scim.attributes import Attribute, ResolvedPath, ResourceType
+from bridge.scim.attributes import Attribute
 from bridge.scim.errors import InvalidPath, InvalidValue, NoTarget
 from bridge.scim.filter import And, AttrPath, Comparison, Filter, Not, Or, ValuePath, parse_filter
+from bridge.scim.resource_types import ResolvedPath, ResourceType
 from bridge.scim.resources import TYPE_CHECKS
 
 _SUB_ATTR = re.compile(r"^\.(\$ref|[A-Za-z][A-Za-z0-9_-]*)$")
@@ -156,27 +157,16 @@ def coerce_value(attr: Attribute, value: Any) -> Any:
     return _coerce_single(attr, value)
 
 
-def coerce_element(attr: Attribute, value: Any) -> dict:
+def coerce_element(attr: Attribute, value: Any) -> dict[str, Any]:
     """One element of a multi-valued complex attribute."""
     if isinstance(value, list):
         raise InvalidValue(f"a value-filtered {attr.name} path takes one object")
-    return _coerce_single(attr, value)
+    return _coerce_complex(attr, value)
 
 
 def _coerce_single(attr: Attribute, value: Any) -> Any:
     if attr.type == "complex":
-        if not isinstance(value, dict):
-            if isinstance(value, list) or attr.sub("value") is None:
-                raise InvalidValue(f"{attr.name} must be an object")
-            value = {"value": value}  # Entra sends the manager as a bare id
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            sub = attr.sub(key)
-            if sub is None:
-                raise InvalidValue(f"unknown sub-attribute {key!r} of {attr.name}")
-            if item is not None and sub.mutability != "readOnly":
-                out[sub.name] = coerce_value(sub, item)
-        return out
+        return _coerce_complex(attr, value)
     if attr.type == "boolean" and isinstance(value, str):
         folded = value.strip().casefold()
         if folded in ("true", "false"):
@@ -187,10 +177,25 @@ def _coerce_single(attr: Attribute, value: Any) -> Any:
     return value
 
 
+def _coerce_complex(attr: Attribute, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        if isinstance(value, list) or attr.sub("value") is None:
+            raise InvalidValue(f"{attr.name} must be an object")
+        value = {"value": value}  # Entra sends the manager as a bare id
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        sub = attr.sub(key)
+        if sub is None:
+            raise InvalidValue(f"unknown sub-attribute {key!r} of {attr.name}")
+        if item is not None and sub.mutability != "readOnly":
+            out[sub.name] = coerce_value(sub, item)
+    return out
+
+
 # --- Case-insensitive access (RFC 7643 §2.1: attribute names are case-insensitive) -----
 
 
-def find_key(mapping: dict, name: str) -> str | None:
+def find_key(mapping: dict[str, Any], name: str) -> str | None:
     """The key of ``mapping`` equal to ``name`` ignoring case; None if there is none."""
     if name in mapping:
         return name
@@ -198,20 +203,20 @@ def find_key(mapping: dict, name: str) -> str | None:
     return next((k for k in mapping if isinstance(k, str) and k.casefold() == folded), None)
 
 
-def get_value(mapping: dict, name: str) -> Any:
+def get_value(mapping: dict[str, Any], name: str) -> Any:
     """``mapping[name]`` ignoring case; None if absent."""
     key = find_key(mapping, name)
     return None if key is None else mapping[key]
 
 
-def delete_value(mapping: dict, name: str) -> None:
+def delete_value(mapping: dict[str, Any], name: str) -> None:
     """Delete ``name`` in any case; absent is fine."""
     folded = name.casefold()
     for key in [k for k in mapping if isinstance(k, str) and k.casefold() == folded]:
         del mapping[key]
 
 
-def set_value(mapping: dict, name: str, value: Any) -> None:
+def set_value(mapping: dict[str, Any], name: str, value: Any) -> None:
     """Write under the canonical ``name``, dropping keys that differ only in case."""
     folded = name.casefold()
     for key in [k for k in mapping if isinstance(k, str) and k != name and k.casefold() == folded]:
@@ -219,7 +224,7 @@ def set_value(mapping: dict, name: str, value: Any) -> None:
     mapping[name] = value
 
 
-def store_value(mapping: dict, name: str, value: Any) -> None:
+def store_value(mapping: dict[str, Any], name: str, value: Any) -> None:
     """Set ``name``, or delete it when ``value`` is unassigned (RFC 7643 §2.5)."""
     if value is None or value == [] or value == {}:
         delete_value(mapping, name)
@@ -227,7 +232,7 @@ def store_value(mapping: dict, name: str, value: Any) -> None:
         set_value(mapping, name, value)
 
 
-def merge_values(target: dict, values: dict) -> None:
+def merge_values(target: dict[str, Any], values: dict[str, Any]) -> None:
     """Set each of ``values`` on ``target`` (canonical names already)."""
     for name, value in values.items():
         set_value(target, name, value)
@@ -236,14 +241,14 @@ def merge_values(target: dict, values: dict) -> None:
 # --- Elements of multi-valued attributes ------------------------------------------------
 
 
-def is_hollow(attr: Attribute, element: dict) -> bool:
+def is_hollow(attr: Attribute, element: dict[str, Any]) -> bool:
     """Whether an element lost its content: its ``value``, or all but ``type``/``primary``."""
     if attr.sub("value") is not None and get_value(element, "value") is None:
         return True
     return not {k.casefold() for k in element} - {"type", "primary"}
 
 
-def element_from_filter(path: PatchPath) -> dict:
+def element_from_filter(path: PatchPath) -> dict[str, Any]:
     """The element ``emails[type eq "work"]`` names, for when it does not exist yet.
 
     RFC 7644 §3.5.2.3 answers noTarget here; Entra sends ``add``/``replace`` of
@@ -253,7 +258,7 @@ def element_from_filter(path: PatchPath) -> dict:
     terms = equality_terms(path.value_filter, attr) if path.value_filter is not None else None
     if not terms:
         raise NoTarget(f"no value of {attr.name} matches the path filter")
-    element: dict = {}
+    element: dict[str, Any] = {}
     for name, value in terms.items():
         sub = attr.sub(name)
         assert sub is not None
@@ -261,7 +266,7 @@ def element_from_filter(path: PatchPath) -> dict:
     return element
 
 
-def settle_primary(elements: list, fresh: list) -> None:
+def settle_primary(elements: list[Any], fresh: list[Any]) -> None:
     """At most one element may be primary (RFC 7643 §2.4): the newly set one wins."""
     winners = [e for e in fresh if isinstance(e, dict) and get_value(e, "primary") is True]
     if len(winners) > 1:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from bridge.directory.records import KIND_OF, Directory, Record, is_id
 from bridge.scim import errors
-from bridge.scim.attributes import ResourceType
-from bridge.scim.filter import Filter, check_filter, indexed_equalities, matches, parse_filter
+from bridge.scim.attributes import Attribute
+from bridge.scim.filter import Filter, indexed_equalities, parse_filter
+from bridge.scim.filter_eval import check_filter, matches
+from bridge.scim.resource_types import ResolvedPath, ResourceType
+
+IndexLookup = Literal["id", "unique", "multi"]
+"""How the directory finds records by a value: by id, a unique index or a multi-valued one."""
 
 MAX_START_INDEX = 2**53 - 1
 """Largest ``startIndex`` honoured: any larger one is past every result, and this one still
@@ -30,6 +35,8 @@ class ListQuery:
 
 @dataclass
 class Page:
+    """A page of one resource type's results, and how many matched in all."""
+
     total: int
     start_index: int
     records: list[Record]
@@ -97,7 +104,7 @@ def run_across(
     start = min(max(1, query.start_index), MAX_START_INDEX)
     node = parse_filter(query.filter) if query.filter else None
     applicable = [rt for rt in rtypes if node is None or _evaluable(node, rt)]
-    if not applicable:
+    if node is not None and not applicable:
         check_filter(node, rtypes[0])  # raises the first type's InvalidFilter
     if node is None and query.sort_by is None:
         return _concatenated(directory, applicable, start, count, derived)
@@ -134,7 +141,8 @@ def _concatenated(
     derived: Callable[[ResourceType], tuple[bool, bool]],
 ) -> MixedPage:
     """Unfiltered, unsorted: creation order within each type, types one after the other."""
-    total, skip, items = 0, start - 1, []
+    total, skip = 0, start - 1
+    items: list[tuple[ResourceType, Record]] = []
     for rtype in rtypes:
         kind = KIND_OF[rtype.id]
         size = directory.count(kind)
@@ -157,7 +165,7 @@ def _matching(
     members: bool,
     groups: bool,
 ) -> list[Record]:
-    records: Any = None
+    records: Iterable[Record] | None = None
     if node is not None:
         records = _from_index(directory, kind, rtype, node, members, groups)
     if records is None:
@@ -184,7 +192,9 @@ def _from_index(
     return None
 
 
-def _index_lookup(kind: str, name: str, sub, value: str) -> tuple[str, str, str] | None:
+def _index_lookup(
+    kind: str, name: str, sub: Attribute | None, value: str
+) -> tuple[IndexLookup, str, str] | None:
     """(how, index attribute, key) for an equality the directory indexes."""
     sub_name = sub.name if sub is not None else None
     if name == "id":
@@ -221,7 +231,8 @@ def _sorted_across(
         raise errors.InvalidValue(f"cannot sort by unknown attribute '{sort_by}'")
     descending = order.lower() == "descending"
 
-    def key(value: Any, attr) -> Any:
+    def key(value: Any, attr: Attribute) -> tuple[str, Any]:
+        """How a value sorts: as an instant, case-folded unless caseExact, by type first."""
         if isinstance(value, str):
             if attr.type == "dateTime":
                 value = _instant(value)
@@ -229,20 +240,21 @@ def _sorted_across(
                 value = value.casefold()
         return (type(value).__name__, value)  # values of different types never compare
 
-    present, missing = [], []
+    present: list[tuple[tuple[str, Any], tuple[ResourceType, Record]]] = []
+    missing: list[tuple[ResourceType, Record]] = []
     for rtype, record in pairs:
         path = resolved[rtype.id]
         value = _sort_value(record.as_resource(), path) if path is not None else None
-        if value is None:
+        if path is None or value is None:
             missing.append((rtype, record))
         else:
-            present.append((key(value, path.sub_attribute or path.attribute), (rtype, record)))
+            present.append((key(value, path.target), (rtype, record)))
     present.sort(key=lambda pair: pair[0], reverse=descending)
     ordered = [pair for _, pair in present]
     return missing + ordered if descending else ordered + missing
 
 
-def _sort_value(resource: dict, resolved) -> Any:
+def _sort_value(resource: dict[str, Any], resolved: ResolvedPath) -> Any:
     container = resource.get(resolved.schema.id, {}) if resolved.is_extension else resource
     value = container.get(resolved.attribute.name)
     if isinstance(value, list):

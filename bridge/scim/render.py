@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.directory.records import Record
 from bridge.scim import errors
-from bridge.scim.attributes import Attribute, ResourceType
+from bridge.scim.attributes import Attribute
+from bridge.scim.resource_types import ResourceType
 
 _ALWAYS = ("schemas", "id")
+
+Selection = tuple[tuple[str, str | None], ...]
+"""Attributes named in a projection: (top-level key, sub-attribute or None for all of it)."""
 
 
 @dataclass(frozen=True)
 class Projection:
     """Which attributes a response carries, parsed once per request."""
 
-    include: tuple[tuple[str, str | None], ...] | None = None  # (top key, sub-attr or None)
-    exclude: tuple[tuple[str, str | None], ...] = ()
+    include: Selection | None = None
+    exclude: Selection = ()
 
     def wants(self, key: str) -> bool:
         """Whether top-level ``key`` is returned at all (used to skip loading members)."""
@@ -40,7 +45,7 @@ def parse_projection(
 
 
 def _parse_list(text: str, rtype: ResourceType, known_only: bool) -> list[tuple[str, str | None]]:
-    out = []
+    out: list[tuple[str, str | None]] = []
     for raw in text.split(","):
         name = raw.strip()
         if not name:
@@ -50,6 +55,7 @@ def _parse_list(text: str, rtype: ResourceType, known_only: bool) -> list[tuple[
             continue
         if resolved is None:
             raise errors.InvalidValue(f"unknown attribute '{name}' in attributes list")
+        sub: str | None
         if resolved.is_extension:
             top = resolved.schema.id
             sub = resolved.attribute.name
@@ -61,7 +67,9 @@ def _parse_list(text: str, rtype: ResourceType, known_only: bool) -> list[tuple[
     return out
 
 
-def render(record: Record, rtype: ResourceType, base_url: str, projection: Projection) -> dict:
+def render(
+    record: Record, rtype: ResourceType, base_url: str, projection: Projection
+) -> dict[str, Any]:
     """The SCIM representation of ``record``: document, derived attributes and meta."""
     location = f"{base_url}{rtype.endpoint}/{record.id}"
     resource: dict[str, Any] = {"schemas": record.doc.get("schemas", [rtype.schema.id])}
@@ -86,14 +94,16 @@ def render(record: Record, rtype: ResourceType, base_url: str, projection: Proje
     return _project(resource, rtype, projection)
 
 
-def _member(member: dict, base_url: str) -> dict:
+def _member(member: dict[str, Any], base_url: str) -> dict[str, Any]:
     out = dict(member)
     if out.get("$ref") is None:
         out["$ref"] = f"{base_url}/{'Users' if out['type'] == 'User' else 'Groups'}/{out['value']}"
     return out
 
 
-def _project(resource: dict, rtype: ResourceType, projection: Projection) -> dict:
+def _project(
+    resource: dict[str, Any], rtype: ResourceType, projection: Projection
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in resource.items():
         attr = _attribute(rtype, key)
@@ -122,7 +132,7 @@ def _attribute(rtype: ResourceType, key: str) -> Attribute | None:
     return resolved.attribute if resolved else None
 
 
-def _pick(key: str, value: Any, include: tuple[tuple[str, str | None], ...]) -> Any:
+def _pick(key: str, value: Any, include: Selection) -> Any:
     subs = [s for k, s in include if k == key]
     if not subs:
         return None
@@ -131,7 +141,7 @@ def _pick(key: str, value: Any, include: tuple[tuple[str, str | None], ...]) -> 
     return _filter_subs(value, lambda sub: sub.lower() in {s.lower() for s in subs if s})
 
 
-def _drop(key: str, value: Any, exclude: tuple[tuple[str, str | None], ...]) -> Any:
+def _drop(key: str, value: Any, exclude: Selection) -> Any:
     subs = [s for k, s in exclude if k == key]
     if not subs:
         return value
@@ -140,7 +150,7 @@ def _drop(key: str, value: Any, exclude: tuple[tuple[str, str | None], ...]) -> 
     return _filter_subs(value, lambda sub: sub.lower() not in {s.lower() for s in subs if s})
 
 
-def _filter_subs(value: Any, keep) -> Any:
+def _filter_subs(value: Any, keep: Callable[[str], bool]) -> Any:
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if keep(k)} or None
     if isinstance(value, list):

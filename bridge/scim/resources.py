@@ -6,12 +6,14 @@ Entra's string booleans ("True"/"False"), which become JSON booleans.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from bridge.directory.records import is_id
 from bridge.scim import errors
-from bridge.scim.attributes import Attribute, ResourceType, Schema
+from bridge.scim.attributes import Attribute, AttributeType, Schema
+from bridge.scim.resource_types import ResourceType
 
 _IGNORED_ON_INPUT = {"id", "meta", "password"}
 """Server-assigned common attributes (RFC 7643 §3.1) are ignored, and so is ``password``:
@@ -29,7 +31,7 @@ def is_datetime(value: object) -> bool:
     return True
 
 
-TYPE_CHECKS = {
+TYPE_CHECKS: dict[AttributeType, Callable[[object], bool]] = {
     "string": lambda v: isinstance(v, str),
     "reference": lambda v: isinstance(v, str),
     "binary": lambda v: isinstance(v, str),
@@ -48,7 +50,7 @@ def coerce_boolean(value: Any) -> Any:
     return value
 
 
-def normalise(body: Any, rtype: ResourceType) -> tuple[dict, list[dict] | None]:
+def normalise(body: Any, rtype: ResourceType) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """A request body as a stored document, plus the group's ``members`` if it has any.
 
     Raises InvalidSyntax for a non-object body and InvalidValue for anything that does not
@@ -57,7 +59,7 @@ def normalise(body: Any, rtype: ResourceType) -> tuple[dict, list[dict] | None]:
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("the request body must be a JSON object")
     doc: dict[str, Any] = {"schemas": _schemas(body, rtype)}
-    members: list[dict] | None = None
+    members: list[dict[str, Any]] | None = None
     for key, value in body.items():
         lower = key.lower()
         if lower == "schemas" or lower in _IGNORED_ON_INPUT or value is None:
@@ -90,7 +92,7 @@ def normalise(body: Any, rtype: ResourceType) -> tuple[dict, list[dict] | None]:
     return doc, members
 
 
-def normalise_members(value: Any) -> list[dict]:
+def normalise_members(value: Any) -> list[dict[str, Any]]:
     """Group ``members`` (RFC 7643 §4.2): a list of objects with a ``value`` id."""
     if not isinstance(value, list):
         raise errors.InvalidValue("members must be a list")
@@ -124,7 +126,7 @@ def shorten(value: object) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def member_extras(member: dict) -> dict:
+def member_extras(member: Mapping[str, Any]) -> dict[str, Any]:
     """What a member entry stores besides its id and type: as sent, read-only parts dropped."""
     return {k: v for k, v in member.items() if k not in ("value", "type") and v is not None}
 
@@ -167,8 +169,8 @@ def _single(attr: Attribute, value: Any, where: str) -> Any:
 
 
 def _complex_members(
-    value: dict, attributes: tuple[Attribute, ...], where: str, schema: Schema | None
-) -> dict:
+    value: dict[str, Any], attributes: tuple[Attribute, ...], where: str, schema: Schema | None
+) -> dict[str, Any]:
     by_name = {a.name.lower(): a for a in attributes}
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
@@ -183,7 +185,7 @@ def _complex_members(
     return out
 
 
-def _schemas(body: dict, rtype: ResourceType) -> list[str]:
+def _schemas(body: dict[str, Any], rtype: ResourceType) -> list[str]:
     sent = body.get("schemas", body.get("Schemas"))
     if sent is None:
         return [rtype.schema.id]
@@ -204,7 +206,7 @@ def _schemas(body: dict, rtype: ResourceType) -> list[str]:
     return out
 
 
-def _check_required(doc: dict, rtype: ResourceType) -> None:
+def _check_required(doc: dict[str, Any], rtype: ResourceType) -> None:
     for attr in rtype.schema.attributes:
         if attr.required and attr.mutability != "readOnly" and doc.get(attr.name) in (None, ""):
             raise errors.InvalidValue(f"{attr.name} is required")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bridge.directory.indexes import index_values
 from bridge.directory.records import (
@@ -24,8 +25,10 @@ from bridge.directory.records import (
     is_id,
 )
 from bridge.scim import errors
-from bridge.scim.attributes import ResourceType
-from bridge.scim.patch import apply_operations, parse_operations, split_member_operations
+from bridge.scim.patch import parse_operations
+from bridge.scim.patch_apply import apply_operations
+from bridge.scim.patch_members import MemberChanges, split_member_operations
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.resources import member_extras, normalise, shorten
 
 WRITE_RETRIES = 20
@@ -55,6 +58,7 @@ class WriteOutcome:
 
     @property
     def etag(self) -> str:
+        """The ETag of the version written: the record's, or one made from ``version``."""
         return self.record.etag if self.record else f'W/"{self.version}"'
 
 
@@ -70,6 +74,7 @@ class ResourceService:
         self.write_retries = write_retries
 
     def get(self, rid: str, *, members: bool = False, groups: bool = False) -> Record:
+        """GET (RFC 7644 §3.4.1): the stored record, with members or groups when asked."""
         self._check_id(rid)
         return self.directory.get(self.kind, rid, members=members, groups=groups)
 
@@ -94,7 +99,8 @@ class ResourceService:
         doc, members = normalise(body, self.rtype)
         is_group = self.kind == "group"
 
-        def prepare(current: Record) -> tuple[dict, bool, MemberUpdate | None]:
+        def prepare(current: Record) -> tuple[dict[str, Any], bool, MemberUpdate | None]:
+            """The new document replaces the current one whole; immutable values must match."""
             self._check_immutable(current.doc, doc)
             return doc, True, self._member_replace(members or []) if is_group else None
 
@@ -117,7 +123,8 @@ class ResourceService:
             )
             return WriteOutcome(None, result.changed, result.version)
 
-        def prepare(current: Record) -> tuple[dict, bool, MemberUpdate | None]:
+        def prepare(current: Record) -> tuple[dict[str, Any], bool, MemberUpdate | None]:
+            """The current document with the operations applied to a copy of it."""
             doc = copy.deepcopy(current.doc)
             changed = apply_operations(doc, doc_ops, self.rtype)
             if changed:
@@ -130,7 +137,7 @@ class ResourceService:
         self,
         rid: str,
         if_match: int | None,
-        prepare: Callable[[Record], tuple[dict, bool, MemberUpdate | None]],
+        prepare: Callable[[Record], tuple[dict[str, Any], bool, MemberUpdate | None]],
     ) -> WriteOutcome:
         """Read, change, and write only if nobody wrote meanwhile (the version is the
         check); retried on a race, except when the client named the version (If-Match)."""
@@ -177,16 +184,16 @@ class ResourceService:
         if if_match is not None and if_match != current.version:
             raise VersionMismatch(current.version)
 
-    def _check_immutable(self, old: dict, new: dict) -> None:
+    def _check_immutable(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         for attr in self.rtype.schema.attributes:
             if attr.mutability == "immutable" and attr.name in old and attr.name in new:
                 if old[attr.name] != new[attr.name]:
                     raise errors.Mutability(f"{attr.name} is immutable")
 
-    def _member_replace(self, members: list[dict]) -> MemberUpdate:
+    def _member_replace(self, members: Sequence[Mapping[str, Any]]) -> MemberUpdate:
         return MemberUpdate(add={m["value"]: member_extras(m) for m in members}, replace=True)
 
-    def _member_changes(self, changes) -> MemberUpdate:
+    def _member_changes(self, changes: MemberChanges) -> MemberUpdate:
         if changes.replace is not None:
             add = {m["value"]: member_extras(m) for m in changes.replace}
             add.update({m["value"]: member_extras(m) for m in changes.add})
@@ -195,9 +202,9 @@ class ResourceService:
             add={m["value"]: member_extras(m) for m in changes.add}, remove=list(changes.remove)
         )
 
-    def _listed(self, members: list[dict]) -> list[dict]:
+    def _listed(self, members: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         kinds = self.directory.existing(m["value"] for m in members) if members else {}
-        seen: dict[str, dict] = {}
+        seen: dict[str, dict[str, Any]] = {}
         for m in members:
             entry = member_extras(m)
             entry["value"] = m["value"]
@@ -206,5 +213,5 @@ class ResourceService:
         return list(seen.values())
 
 
-def _record(kind: str, rid: str, result: WriteResult, doc: dict) -> Record:
+def _record(kind: str, rid: str, result: WriteResult, doc: dict[str, Any]) -> Record:
     return Record(kind, rid, result.version, result.created, result.last_modified, doc)

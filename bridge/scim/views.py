@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
+from bridge.directory.records import Record
 from bridge.directory.tokens import digest
 from bridge.scim import backpressure, bulk, discovery, errors, query
 from bridge.scim.current import base_url, resource_service, services
@@ -16,7 +19,8 @@ from bridge.scim.http import (
     json_body,
     scim_response,
 )
-from bridge.scim.render import parse_projection, render
+from bridge.scim.render import Projection, parse_projection, render
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 from bridge.web.ratelimit import retry_after
 from schemas.scim import LIST_QUERY
@@ -32,7 +36,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @blp.before_request
-def authenticate():
+def authenticate() -> None:
+    """Every SCIM request: a valid bearer token, within its rate, and no write while the
+    relay is too far behind (RFC 6750; RFC 6585 §4)."""
     token = bearer_token()
     if token is None:
         raise errors.Unauthorized("a bearer token is required")
@@ -54,7 +60,9 @@ def _is_write() -> bool:
     return request.method in WRITE_METHODS and not request.path.endswith("/.search")
 
 
-def _resource_response(service: ResourceService, record, status: int, projection) -> object:
+def _resource_response(
+    service: ResourceService, record: Record, status: int, projection: Projection
+) -> Response:
     body = render(record, service.rtype, base_url(), projection)
     headers = {"ETag": record.etag}
     if status == 201:
@@ -62,7 +70,7 @@ def _resource_response(service: ResourceService, record, status: int, projection
     return scim_response(body, status, headers)
 
 
-def list_resources(type_id: str, params: dict):
+def list_resources(type_id: str, params: dict[str, Any]) -> Response:
     """RFC 7644 §3.4.2: a ListResponse with exact totalResults."""
     try:
         args = LIST_QUERY.load(params)
@@ -94,24 +102,34 @@ def list_resources(type_id: str, params: dict):
 
 
 class ResourceList(MethodView):
-    type_id = ""
+    """``/Users`` and ``/Groups``: list (GET) and create (POST, RFC 7644 §3.3)."""
 
-    def get(self):
+    def __init__(self, type_id: str) -> None:
+        self.type_id = type_id
+
+    def get(self) -> Response:
+        """List the resources (RFC 7644 §3.4.2)."""
         return list_resources(self.type_id, request.args.to_dict())
 
-    def post(self):
+    def post(self) -> Response:
+        """Create a resource; 201 with its location (RFC 7644 §3.3)."""
         service = resource_service(self.type_id)
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
         )
         outcome = service.create(json_body())
+        assert outcome.record is not None  # a create always answers the stored record
         return _resource_response(service, outcome.record, 201, projection)
 
 
 class ResourceItem(MethodView):
-    type_id = ""
+    """``/Users/{id}`` and ``/Groups/{id}``: read, replace, patch and delete one resource."""
 
-    def get(self, rid: str):
+    def __init__(self, type_id: str) -> None:
+        self.type_id = type_id
+
+    def get(self, rid: str) -> Response:
+        """Read a resource; 304 when ``If-None-Match`` names its version (RFC 7644 §3.4.1)."""
         service = resource_service(self.type_id)
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
@@ -125,15 +143,18 @@ class ResourceItem(MethodView):
             return scim_response(None, 304, {"ETag": record.etag})
         return _resource_response(service, record, 200, projection)
 
-    def put(self, rid: str):
+    def put(self, rid: str) -> Response:
+        """Replace a resource (RFC 7644 §3.5.1)."""
         service = resource_service(self.type_id)
         projection = parse_projection(
             request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
         )
         outcome = service.replace(rid, json_body(), if_match())
+        assert outcome.record is not None  # a replace always answers the stored record
         return _resource_response(service, outcome.record, 200, projection)
 
-    def patch(self, rid: str):
+    def patch(self, rid: str) -> Response:
+        """Modify a resource (RFC 7644 §3.5.2); a group answers 204 unless asked for a body."""
         service = resource_service(self.type_id)
         outcome = service.patch(rid, json_body(), if_match())
         wants_body = "attributes" in request.args or "excludedAttributes" in request.args
@@ -152,28 +173,30 @@ class ResourceItem(MethodView):
             )
         return _resource_response(service, record, 200, projection)
 
-    def delete(self, rid: str):
+    def delete(self, rid: str) -> Response:
+        """Delete a resource (RFC 7644 §3.6)."""
         resource_service(self.type_id).delete(rid, if_match())
         return scim_response(None, 204)
 
 
 def _register(type_id: str, endpoint: str) -> None:
-    list_view = type(f"{type_id}List", (ResourceList,), {"type_id": type_id})
-    item_view = type(f"{type_id}Item", (ResourceItem,), {"type_id": type_id})
-    blp.add_url_rule(endpoint, view_func=list_view.as_view(f"{type_id.lower()}s"))
-    blp.add_url_rule(f"{endpoint}/<rid>", view_func=item_view.as_view(f"{type_id.lower()}"))
+    blp.add_url_rule(endpoint, view_func=ResourceList.as_view(f"{type_id.lower()}s", type_id))
+    blp.add_url_rule(
+        f"{endpoint}/<rid>", view_func=ResourceItem.as_view(f"{type_id.lower()}", type_id)
+    )
 
     @blp.post(f"{endpoint}/.search", endpoint=f"{type_id.lower()}s_search")
-    def search():
+    def search() -> Response:
+        """``POST /{endpoint}/.search`` (RFC 7644 §3.4.3)."""
         return _search(type_id)
 
 
-def _search(type_id: str):
+def _search(type_id: str) -> Response:
     """RFC 7644 §3.4.3: a query sent as a SearchRequest body."""
     return list_resources(type_id, _search_request())
 
 
-def _search_request() -> dict:
+def _search_request() -> dict[str, Any]:
     body = json_body()
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("a SearchRequest must be a JSON object")
@@ -183,7 +206,7 @@ def _search_request() -> dict:
 
 
 @blp.post("/.search", endpoint="root_search")
-def root_search():
+def root_search() -> Response:
     """RFC 7644 §3.4.3: a search across every resource type; each result says its type in
     ``meta.resourceType``. Attributes some type lacks are left out of that type's results."""
     try:
@@ -197,7 +220,8 @@ def root_search():
     }
     _check_names_known(args["attributes"], args["excludedAttributes"], rtypes)
 
-    def derived(rtype) -> tuple[bool, bool]:
+    def derived(rtype: ResourceType) -> tuple[bool, bool]:
+        """Whether this type's results load members, and groups: only when returned."""
         projection = projections[rtype.id]
         return (
             rtype.id == "Group" and projection.wants("members"),
@@ -225,7 +249,9 @@ def root_search():
     )
 
 
-def _check_names_known(attributes: str | None, excluded: str | None, rtypes: list) -> None:
+def _check_names_known(
+    attributes: str | None, excluded: str | None, rtypes: list[ResourceType]
+) -> None:
     """Every name in ``attributes``/``excludedAttributes`` must belong to some type."""
     for text in (attributes, excluded):
         for name in (n.strip() for n in (text or "").split(",")):
@@ -238,19 +264,22 @@ _register("Group", "/Groups")
 
 
 @blp.get("/ServiceProviderConfig")
-def service_provider_config():
+def service_provider_config() -> Response:
+    """What the bridge supports (RFC 7643 §5)."""
     settings = current_app.config["BRIDGE_SETTINGS"]
     return scim_response(discovery.service_provider_config(settings, base_url()))
 
 
 @blp.get("/ResourceTypes")
-def resource_types():
+def resource_types() -> Response:
+    """Every resource type (RFC 7643 §6), as a ListResponse."""
     items = [rt.to_scim(base_url()) for rt in services().resource_types.values()]
     return scim_response(_list_of(items))
 
 
 @blp.get("/ResourceTypes/<type_id>")
-def resource_type(type_id: str):
+def resource_type(type_id: str) -> Response:
+    """One resource type by id, compared case-insensitively."""
     rtype = next(
         (rt for rt in services().resource_types.values() if rt.id.casefold() == type_id.casefold()),
         None,
@@ -261,21 +290,23 @@ def resource_type(type_id: str):
 
 
 @blp.get("/Schemas")
-def schemas():
+def schemas() -> Response:
+    """Every schema some resource type uses (RFC 7643 §7), as a ListResponse."""
     return scim_response(
         _list_of([s.to_scim(base_url()) for s in discovery.all_schemas(services())])
     )
 
 
 @blp.get("/Schemas/<path:schema_id>")
-def schema(schema_id: str):
+def schema(schema_id: str) -> Response:
+    """One schema by URN, compared case-insensitively."""
     for s in discovery.all_schemas(services()):
         if s.id.lower() == schema_id.lower():
             return scim_response(s.to_scim(base_url()))
     raise errors.NotFound(f"no schema {schema_id}")
 
 
-def _list_of(items: list[dict]) -> dict:
+def _list_of(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "schemas": [LIST_RESPONSE],
         "totalResults": len(items),

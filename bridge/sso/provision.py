@@ -26,8 +26,8 @@ import redis
 from bridge import errors
 from bridge.directory.records import Directory, Record, is_id
 from bridge.graph.links import Links, text
-from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import PATCH_OP_URN
+from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 from bridge.sso.idps import Idp
 

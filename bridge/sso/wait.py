@@ -14,8 +14,8 @@ import time
 
 from bridge.delivery.deliveries import Deliveries
 from bridge.directory.records import Directory
-from bridge.scim.attributes import ResourceType
-from bridge.scim.filter import matches
+from bridge.scim.filter_eval import matches
+from bridge.scim.resource_types import ResourceType
 from bridge.targets.model import Target
 from bridge.targets.store import TargetStore
 

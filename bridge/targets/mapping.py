@@ -34,11 +34,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from bridge.scim.attributes import Attribute, ResourceType
+from bridge.scim.attributes import Attribute
 from bridge.scim.errors import ScimError
-from bridge.scim.filter import And, Filter, Not, Or, matches_element
-from bridge.scim.filter_eval import is_present
+from bridge.scim.filter import And, Filter, Not, Or
+from bridge.scim.filter_eval import is_present, matches_element
 from bridge.scim.paths import PatchPath, delete_value, get_value, parse_patch_path
+from bridge.scim.resource_types import ResourceType
 
 MAX_DEPTH = 8
 """Deepest nesting of expressions accepted, so a hostile spec cannot exhaust the stack."""

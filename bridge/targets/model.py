@@ -7,8 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from bridge.observability.masking import mask_url
-from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import Filter, parse_filter
+from bridge.scim.resource_types import ResourceType
 from bridge.targets.mapping import Mapping, parse_mapping
 
 SECRET_FIELDS = (("auth", "token"), ("auth", "client_secret"), (None, "signing_secret"))

@@ -18,7 +18,7 @@ import redis
 
 from bridge.directory.records import new_id
 from bridge.errors import Conflict, NotFound
-from bridge.scim.attributes import ResourceType
+from bridge.scim.resource_types import ResourceType
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, merged
 from bridge.targets.secrets import SecretBox

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from typing import Any
+from wsgiref.types import InputStream, StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -29,7 +30,7 @@ class BodyTooLarge(RequestEntityTooLarge):
 class CappedStream(io.RawIOBase):
     """A readable stream that raises :class:`BodyTooLarge` instead of passing the cap."""
 
-    def __init__(self, stream: Any, limit: int, declared: int | None) -> None:
+    def __init__(self, stream: InputStream, limit: int, declared: int | None) -> None:
         super().__init__()
         self._stream = stream
         self._limit = limit
@@ -37,9 +38,11 @@ class CappedStream(io.RawIOBase):
         self._read = 0
 
     def readable(self) -> bool:
+        """Always: this stream only reads."""
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer``; refuse a declared or an actual length past the cap."""
         if self._declared is not None and self._declared > self._limit:
             raise self._refusal()
         # One byte more than the cap tells a body at the cap from one past it.
@@ -58,18 +61,18 @@ class CappedStream(io.RawIOBase):
 class BodyLimit:
     """WSGI middleware: every request's body is read through a :class:`CappedStream`."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: WSGIApplication, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         stream = environ.get("wsgi.input")
         if stream is not None:
             environ["wsgi.input"] = CappedStream(stream, self.max_bytes, _content_length(environ))
         return self.app(environ, start_response)
 
 
-def _content_length(environ: dict) -> int | None:
+def _content_length(environ: WSGIEnvironment) -> int | None:
     try:
         return max(0, int(environ.get("CONTENT_LENGTH") or ""))
     except ValueError:

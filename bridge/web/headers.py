@@ -14,6 +14,7 @@ BODILESS = frozenset({204, 304})
 
 
 def init_app(app: Flask) -> None:
+    """Have every response of ``app`` pass through :func:`secure`."""
     app.after_request(secure)
 
 

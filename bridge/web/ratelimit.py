@@ -32,6 +32,7 @@ class RateLimiter:
 
     @property
     def enabled(self) -> bool:
+        """False when the rate is 0: limiting is off and :meth:`wait` never waits."""
         return self.rate > 0
 
     def wait(self, key: str) -> float:

@@ -10,7 +10,7 @@ schema URNs after the endpoint are left as sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 SCIM_PREFIX = "/scim/v2"
 
@@ -36,10 +36,10 @@ def canonical_path(path: str) -> str:
 class ScimPaths:
     """WSGI middleware applying :func:`canonical_path` to ``PATH_INFO``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
-    def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path[:2] == "/s" or path[:2] == "/S":
             environ["PATH_INFO"] = canonical_path(path)

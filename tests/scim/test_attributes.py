@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.scim.attributes import (
+from bridge.scim.attributes import Attribute, Schema
+from bridge.scim.core_schemas import (
     COMMON_ATTRIBUTES,
     CORE_GROUP,
     CORE_USER,
@@ -12,10 +13,8 @@ from bridge.scim.attributes import (
     ENTERPRISE_USER_URN,
     GROUP_URN,
     USER_URN,
-    Attribute,
-    Schema,
-    build_resource_types,
 )
+from bridge.scim.resource_types import build_resource_types
 
 BASE = "https://bridge.example.com/scim/v2"
 

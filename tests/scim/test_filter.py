@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.scim.attributes import CORE_GROUP, CORE_USER, Schema, build_resource_types
+from bridge.scim.attributes import Schema
+from bridge.scim.core_schemas import CORE_GROUP, CORE_USER
 from bridge.scim.errors import InvalidFilter
 from bridge.scim.filter import (
     And,
@@ -15,11 +16,11 @@ from bridge.scim.filter import (
     Present,
     ValuePath,
     indexed_equalities,
-    matches,
-    matches_element,
     parse_attr_path,
     parse_filter,
 )
+from bridge.scim.filter_eval import matches, matches_element
+from bridge.scim.resource_types import build_resource_types
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

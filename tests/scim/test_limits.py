@@ -5,19 +5,13 @@ from __future__ import annotations
 import pytest
 
 from bridge.directory.records import is_id, new_id
-from bridge.scim.attributes import build_resource_types
 from bridge.scim.errors import InvalidFilter
-from bridge.scim.filter import (
-    MAX_FILTER_DEPTH,
-    MAX_FILTER_LENGTH,
-    MAX_FILTER_TERMS,
-    check_filter,
-    matches,
-    parse_filter,
-)
+from bridge.scim.filter import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, parse_filter
+from bridge.scim.filter_eval import check_filter, matches
 from bridge.scim.http import MAX_VERSION
 from bridge.scim.patch import MAX_PATCH_OPERATIONS
 from bridge.scim.query import MAX_START_INDEX
+from bridge.scim.resource_types import build_resource_types
 from bridge.web.body import MAX_JSON_DEPTH
 from tests.factories import entra_group, entra_user, patch
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bridge.scim.attributes import Attribute, Schema, build_resource_types
+from bridge.scim.attributes import Attribute, Schema
 from bridge.scim.errors import (
     InvalidFilter,
     InvalidPath,
@@ -15,14 +15,11 @@ from bridge.scim.errors import (
     Mutability,
     NoTarget,
 )
-from bridge.scim.patch import (
-    PATCH_OP_URN,
-    MemberChanges,
-    apply_operations,
-    parse_operations,
-    split_member_operations,
-)
+from bridge.scim.patch import PATCH_OP_URN, parse_operations
+from bridge.scim.patch_apply import apply_operations
+from bridge.scim.patch_members import MemberChanges, split_member_operations
 from bridge.scim.paths import parse_patch_path
+from bridge.scim.resource_types import build_resource_types
 
 TYPES = build_resource_types()
 USERS = TYPES["User"]

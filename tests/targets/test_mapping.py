@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bridge.scim.attributes import build_resource_types
+from bridge.scim.resource_types import build_resource_types
 from bridge.targets.mapping import (
     MAX_DEPTH,
     Mapping,
