@@ -202,7 +202,7 @@ class Deliveries:
         return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
 
     def remember(self, target_id: str, kind: str, rid: str, state: dict) -> None:
-        """Save what the target may hold before a delivery tells it (see relay._intent)."""
+        """Save what the target may hold before a delivery tells it (see planning.intent)."""
         self.redis.hset(self.key(target_id, "state"), item(kind, rid), orjson.dumps(state))
 
     def finish(
