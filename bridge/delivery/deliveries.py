@@ -31,7 +31,8 @@ from pathlib import Path
 import orjson
 import redis
 
-from bridge.directory.records import Directory, Record
+from bridge.directory.records import Directory
+from bridge.directory.stored import Record
 
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from bridge.directory.records import Kind, Record
+from bridge.directory.stored import Kind, Record
 from bridge.scim.attributes import ResourceType
 from bridge.scim.filter import matches
 from bridge.targets.base import Action, Change

@@ -40,7 +40,8 @@ from bridge.delivery.planning import (
     takes_access_away,
     wanted_members,
 )
-from bridge.directory.records import Directory, Kind, Record
+from bridge.directory.records import Directory
+from bridge.directory.stored import Kind, Record
 from bridge.scim.attributes import ResourceType
 from bridge.targets.base import Change, Connector, TargetError
 from bridge.targets.model import Target

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.directory.records import Record
+from bridge.directory.stored import Record
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResourceType
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.directory.records import is_id
+from bridge.directory.ids import is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, ResourceType, Schema
 

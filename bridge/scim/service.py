@@ -13,16 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bridge.directory.ids import is_id
 from bridge.directory.indexes import index_values
-from bridge.directory.records import (
-    KIND_OF,
-    Directory,
-    MemberUpdate,
-    Record,
-    VersionMismatch,
-    WriteResult,
-    is_id,
-)
+from bridge.directory.records import Directory, MemberUpdate, VersionMismatch, WriteResult
+from bridge.directory.stored import KIND_OF, Record
 from bridge.scim import errors
 from bridge.scim.attributes import ResourceType
 from bridge.scim.patch import apply_operations, parse_operations, split_member_operations

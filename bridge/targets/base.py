@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from bridge.directory.records import Kind
+from bridge.directory.stored import Kind
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth another attempt (plus network errors and timeouts)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.directory.records import is_id, new_id
+from bridge.directory.ids import is_id, new_id
 from bridge.scim.attributes import build_resource_types
 from bridge.scim.errors import InvalidFilter
 from bridge.scim.filter import (
