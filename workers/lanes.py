@@ -71,15 +71,18 @@ class LaneWorker(SimpleWorker):
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
+        """RQ's dequeue, remembering the job taken until it starts (see :meth:`recover`)."""
         result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         self._dequeued = result
         return result
 
     def prepare_execution(self, job: Job) -> Execution:
+        """RQ's, after dropping executions of the job left by dead workers."""
         _forget_dead_executions(job)
         return super().prepare_execution(job)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run one job in this thread, remembering it while it runs."""
         execution = self.prepare_execution(job)
         self._dequeued = None
         self._running = (job, execution)
@@ -194,6 +197,7 @@ class Lane(threading.Thread):
         self.generation = 0
 
     def run(self) -> None:
+        """Run lane workers until stopped, a new one whenever one stops (Redis away)."""
         while not self.stopping.is_set():
             self.generation += 1
             try:
@@ -219,10 +223,12 @@ class Lane(threading.Thread):
 
     @property
     def busy(self) -> bool:
+        """Whether the lane runs a job now."""
         worker = self.worker
         return worker is not None and worker._running is not None
 
     def beat(self) -> None:
+        """Heartbeat of the lane's worker, so RQ does not take it for dead."""
         worker = self.worker
         if worker is not None:
             worker.beat()

@@ -79,6 +79,8 @@ _DELETE_IF_HELD_BY = (
 
 @dataclass
 class WorkerProcess:
+    """One worker process: its lanes, the dispatcher, the ticker and maintenance threads."""
+
     ctx: Services
     role: str
 
@@ -115,6 +117,7 @@ class WorkerProcess:
         s: Settings = self.ctx.settings
 
         def make(name: str) -> LaneWorker:
+            """A lane worker named ``name``."""
             return LaneWorker(
                 [self.ctx.queues[queue]],
                 name=name,

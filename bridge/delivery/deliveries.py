@@ -88,15 +88,18 @@ class Snapshot:
 
 
 def item(kind: str, rid: str) -> str:
+    """An item's text: ``kind:id``."""
     return f"{kind}:{rid}"
 
 
 def split_item(text: str) -> tuple[str, str]:
+    """An item's text back into (kind, id)."""
     kind, _, rid = text.partition(":")
     return kind, rid
 
 
 def now_iso() -> str:
+    """The time now, as the delivery log writes it (UTC, milliseconds)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -113,6 +116,7 @@ class Deliveries:
         self._pend = client.register_script(_PEND)
 
     def key(self, target_id: str, name: str) -> str:
+        """The key of one of a target's bookkeeping families."""
         return f"{self.prefix}:target:{target_id}:{name}"
 
     # --- the delivery itself --------------------------------------------------------------
@@ -197,6 +201,7 @@ class Deliveries:
         }
 
     def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
+        """What the target was last brought to, for each of ``ids`` that has a state."""
         if not ids:
             return {}
         raw = self.redis.hmget(self.key(target_id, "state"), [item(kind, i) for i in ids])
@@ -251,25 +256,30 @@ class Deliveries:
         )
 
     def unlock(self, target_id: str, kind: str, rid: str, token: str) -> None:
+        """Release an item's delivery lock (a delivery that found nothing to do)."""
         self.release(self.key(target_id, f"lock:{item(kind, rid)}"), token)
 
     @staticmethod
     def new_token() -> str:
+        """A fresh lock token."""
         return uuid.uuid4().hex
 
     # --- reading the log ------------------------------------------------------------------
     def log(self, target_id: str, limit: int = 100) -> list[dict]:
+        """The target's recent deliveries, newest first."""
         return [
             orjson.loads(e) for e in self.redis.lrange(self.key(target_id, "log"), 0, limit - 1)
         ]
 
     def stats(self, target_id: str) -> dict[str, int]:
+        """The target's delivery counters."""
         return {
             k.decode(): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()
         }
 
     # --- dead letters and held items ------------------------------------------------------
     def bury(self, target_id: str, kind: str, rid: str, error: str, attempts: int) -> None:
+        """Dead-letter an item after its last failed attempt (replayable)."""
         entry = {
             "kind": kind,
             "id": rid,
@@ -283,6 +293,7 @@ class Deliveries:
     def hold(
         self, target_id: str, kind: str, rid: str, reason: str, error: str | None = None
     ) -> None:
+        """Park an item for an admin (``guard``) or for the target to recover (``circuit``)."""
         entry = {
             "kind": kind,
             "id": rid,
@@ -345,6 +356,7 @@ class Deliveries:
 
     # --- deletion guard -------------------------------------------------------------------
     def deprovisions_within(self, target_id: str, window_seconds: int) -> int:
+        """Deprovisions counted in the last ``window_seconds`` (the deletion guard's measure)."""
         key = self.key(target_id, "deprovisions")
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
@@ -353,12 +365,14 @@ class Deliveries:
         return int(pipe.execute()[1])
 
     def count_deprovision(self, target_id: str, kind: str, rid: str) -> None:
+        """Count one deprovision for the deletion guard."""
         self.redis.zadd(
             self.key(target_id, "deprovisions"), {f"{item(kind, rid)}:{time.time()}": time.time()}
         )
 
     # --- circuit breaker ------------------------------------------------------------------
     def breaker(self, target_id: str) -> dict:
+        """The target's circuit breaker: state, failures, opened time."""
         raw = self.redis.hgetall(self.key(target_id, "breaker"))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
@@ -380,9 +394,11 @@ class Deliveries:
         return {t for t, state in zip(ids, pipe.execute(), strict=True) if state == b"open"}
 
     def is_open(self, target_id: str) -> bool:
+        """Whether the target is quarantined (breaker open)."""
         return self.redis.hget(self.key(target_id, "breaker"), "state") == b"open"
 
     def close(self, target_id: str) -> None:
+        """Close the breaker: the target answers again."""
         self.redis.hset(self.key(target_id, "breaker"), mapping={"failures": 0, "state": "closed"})
         self.redis.hdel(self.key(target_id, "breaker"), "opened_at")
 

@@ -161,7 +161,7 @@ def relevant_items(target: Target, change: dict) -> list[tuple[str, str]]:
         if target.receives("user"):
             items.append(("user", rid))
         return items
-    in_scope = target.scope["type"] != "groups" or rid in target.scope_groups
+    in_scope = target.scope_type != "groups" or rid in target.scope_groups
     if target.receives("group") and in_scope:
         items.append(("group", rid))
     if target.receives("user") and rid in target.scope_groups:
@@ -185,6 +185,7 @@ class DispatcherThread(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        """Dispatch the change stream until stopped; Redis errors are waited out, not fatal."""
         ready = False
         reclaimed = 0.0
         while not self.stop.is_set():

@@ -107,7 +107,7 @@ class Planner:
 
     def in_scope(self, target: Target, record: Record) -> bool:
         """Whether the target's scope takes this user."""
-        scope = target.scope["type"]
+        scope = target.scope_type
         if scope == "all":
             return True
         if scope == "groups":
@@ -158,7 +158,7 @@ def user_members(record: Record) -> list[str]:
 
 def group_in_scope(target: Target, gid: str) -> bool:
     """Whether the target's scope takes this group."""
-    return target.scope["type"] != "groups" or gid in target.scope_groups
+    return target.scope_type != "groups" or gid in target.scope_groups
 
 
 def holding(state: State) -> tuple[bool, bool]:

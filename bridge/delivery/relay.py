@@ -153,6 +153,7 @@ class _Item:
 
     @property
     def target(self) -> Target:
+        """Where the item goes."""
         return self.batch.target
 
 

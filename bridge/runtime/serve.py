@@ -77,9 +77,11 @@ class Child:
     restarts: list[float] = field(default_factory=list)
 
     def run(self) -> None:
+        """Start the child process."""
         self.process = self.start()
 
     def exited(self) -> bool:
+        """Whether the child process has exited."""
         return self.process is not None and self.process.poll() is not None
 
     def failing(self) -> bool:
@@ -90,6 +92,7 @@ class Child:
 
 
 def main() -> int:
+    """Run the bridge's processes (Redis if none is configured, web, workers) until stopped."""
     env = dict(os.environ)
     data_dir = Path(env.get("BRIDGE_DATA_DIR", Settings.data_dir))
     if _came_from_env_file(env, data_dir):
@@ -111,6 +114,7 @@ def main() -> int:
     stopping = False
 
     def stop(*_):
+        """Signal handler: stop the children and exit."""
         nonlocal stopping
         stopping = True
 

@@ -51,6 +51,7 @@ class Connectors:
         self._lock = threading.Lock()
 
     def for_target(self, target: Target) -> Connector:
+        """The target's connector, built again when its configuration changed."""
         stamp = str(target.config.get("updated", ""))
         with self._lock:
             cached = self._built.get(target.id)
@@ -79,6 +80,7 @@ class Services:
     connectors: Connectors = field(repr=False)
 
     def connector(self, target: Target) -> Connector:
+        """The connector that reaches ``target``."""
         return self.connectors.for_target(target)
 
     def graph_runner(self) -> GraphRunner:

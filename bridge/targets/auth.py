@@ -49,6 +49,7 @@ class ClientCredentials(httpx.Auth):
         self._lock = threading.Lock()
 
     def auth_flow(self, request: httpx.Request):
+        """Send with the current token; after a 401, fetch a new one and send once more."""
         request.headers["Authorization"] = f"Bearer {self._current()}"
         response = yield request
         if response.status_code == 401:

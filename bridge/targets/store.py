@@ -61,6 +61,7 @@ class TargetStore:
         return sorted((orjson.loads(v) for v in raw), key=lambda c: c["name"].casefold())
 
     def config(self, target_id: str) -> dict:
+        """One target's stored configuration, secrets decrypted."""
         raw = self.redis.hget(self.key, target_id)
         if raw is None:
             raise TargetNotFound(target_id)
@@ -71,6 +72,7 @@ class TargetStore:
         return Target.from_config(self._decrypted(self.config(target_id)), self.resource_types)
 
     def all(self) -> list[Target]:
+        """Every target, ready for delivery."""
         return [Target.from_config(self._decrypted(c), self.resource_types) for c in self.configs()]
 
     def current(self) -> dict[str, Target]:
@@ -88,6 +90,7 @@ class TargetStore:
         return target
 
     def version(self) -> str:
+        """A stamp that changes whenever any target's configuration does."""
         value = self.redis.get(self.version_key)
         return value.decode() if value else ""
 
@@ -118,6 +121,7 @@ class TargetStore:
         return self.config(target_id)
 
     def delete(self, target_id: str) -> None:
+        """Delete a target's configuration."""
         config = self.config(target_id)
         with self.redis.pipeline() as pipe:
             pipe.hdel(self.key, target_id)

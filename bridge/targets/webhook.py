@@ -27,12 +27,15 @@ EVENT_OF_ACTION = {
 
 
 class WebhookConnector:
+    """Sends each change to ``url`` as signed events (Standard Webhooks)."""
+
     def __init__(self, url: str, secret: str, client: httpx.Client) -> None:
         self.url = url
         self.secret = secret
         self.client = client
 
     def apply(self, change: Change) -> Applied:
+        """Send the change's events: the resource's, then member additions and removals."""
         status = None
         if change.action != "none":
             data = {"id": change.id, "resource": change.payload}
