@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from rq import get_current_job
 
 from bridge.delivery.jobs import ITEMS_PER_JOB
+from bridge.directory.stored import Kind, as_kind
 from bridge.runtime.services import Services
 from bridge.targets.base import TargetError
 from bridge.targets.model import Target
@@ -26,7 +28,7 @@ def deliver(
     run: str | None = None,
     urgent: bool = False,
     pending: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``, or
     for everything pending in its lane ``pending`` (see Jobs.changed).
 
@@ -34,7 +36,7 @@ def deliver(
     follow-ups in the lane that takes access away."""
     ctx = context()
     token = _job_token()
-    pairs = [(kind, rid) for kind, rid in items]
+    pairs: list[tuple[Kind, str]] = [(as_kind(kind), rid) for kind, rid in items]
     if pending is not None:
         pairs += ctx.deliveries.take_pending(target_id, pending, token)
     try:
@@ -45,7 +47,7 @@ def deliver(
         _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in pairs])
         ctx.deliveries.done_with(target_id, token, pairs)
         return {"skipped": "target deleted" if target is None else "target disabled"}
-    results: dict = {}
+    results: dict[str, Any] = {}
     users = [p for p in pairs if p[0] == "user"]
     ordered = users + [p for p in pairs if p[0] != "user"]
     for start in range(0, len(ordered), ITEMS_PER_JOB):
@@ -59,13 +61,13 @@ def deliver(
 def _deliver(
     ctx: Services,
     target: Target,
-    items: list[tuple[str, str]],
+    items: list[tuple[Kind, str]],
     token: str,
     attempt: int,
     bypass_guard: bool,
     run: str | None,
     urgent: bool,
-) -> dict:
+) -> dict[str, Any]:
     """One batch through the relay; its retries, follow-ups and probe queued."""
     outcome = ctx.relay.deliver(
         target,
@@ -75,7 +77,6 @@ def _deliver(
         attempt=attempt,
         bypass_guard=bypass_guard,
     )
-    lane = {"concurrency": target.concurrency, "urgent": urgent}
     later: dict[tuple[int, float], list[list[str]]] = {}
     for again in outcome.retries:
         later.setdefault((again.attempt, again.delay), []).append([again.kind, again.id])
@@ -87,10 +88,14 @@ def _deliver(
             delay=delay,
             bypass_guard=bypass_guard,
             run=run,
-            **lane,
+            concurrency=target.concurrency,
+            urgent=urgent,
         )
     if outcome.follow_ups:
-        ctx.jobs.changed(ctx.deliveries, target.id, [list(i) for i in outcome.follow_ups], **lane)
+        follow_ups: list[list[str]] = [list(i) for i in outcome.follow_ups]
+        ctx.jobs.changed(
+            ctx.deliveries, target.id, follow_ups, concurrency=target.concurrency, urgent=urgent
+        )
     if outcome.breaker_opened:
         log.warning("target %s quarantined after repeated failures", target.name)
         ctx.jobs.probe(target.id, ctx.settings.breaker_probe_seconds)

@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis
+from redis.typing import EncodableT
 
 from bridge.directory.records import Directory
-from bridge.directory.stored import Record
+from bridge.directory.stored import Kind, Record, as_kind, as_text
 
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
@@ -82,7 +84,7 @@ class Snapshot:
     with its derived set (a user's groups, a group's members), and the breaker."""
 
     locked: bool
-    state: dict
+    state: dict[str, Any]
     record: Record | None
     breaker_open: bool
 
@@ -92,10 +94,10 @@ def item(kind: str, rid: str) -> str:
     return f"{kind}:{rid}"
 
 
-def split_item(text: str) -> tuple[str, str]:
+def split_item(text: str) -> tuple[Kind, str]:
     """An item's text back into (kind, id)."""
     kind, _, rid = text.partition(":")
-    return kind, rid
+    return as_kind(kind), rid
 
 
 def now_iso() -> str:
@@ -121,7 +123,7 @@ class Deliveries:
 
     # --- the delivery itself --------------------------------------------------------------
     def snapshot(
-        self, target_id: str, kind: str, rid: str, token: str, directory: Directory
+        self, target_id: str, kind: Kind, rid: str, token: str, directory: Directory
     ) -> Snapshot:
         """Take the item's lock and read everything the delivery needs, in one round trip.
 
@@ -158,22 +160,22 @@ class Deliveries:
         key = self.key(target_id, f"pending:{lane}:queued")
         self.redis.set(key, job_id, ex=QUEUED_MARK_SECONDS)
 
-    def take_pending(self, target_id: str, lane: str, job_id: str) -> list[tuple[str, str]]:
+    def take_pending(self, target_id: str, lane: str, job_id: str) -> list[tuple[Kind, str]]:
         """Everything pending in the lane, now the job's (see _TAKE)."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
         raw = self._take(keys=[pending, pending + ":queued", taken], args=[TAKEN_SECONDS, job_id])
         return [split_item(i.decode()) for i in raw]
 
-    def done_with(self, target_id: str, job_id: str, items: list[tuple[str, str]]) -> None:
+    def done_with(self, target_id: str, job_id: str, items: Sequence[tuple[Kind, str]]) -> None:
         """The job finished with ``items`` (delivered, or handed to a retry job)."""
         if items:
             self.redis.srem(self.key(target_id, f"taken:{job_id}"), *(item(k, r) for k, r in items))
 
-    def pending_items(self, target_id: str, lane: str) -> list[tuple[str, str]]:
+    def pending_items(self, target_id: str, lane: str) -> list[tuple[Kind, str]]:
         """The items waiting in one lane, sorted."""
         raw = self.redis.smembers(self.key(target_id, f"pending:{lane}"))
-        return sorted(split_item(i.decode()) for i in raw)
+        return sorted(split_item(as_text(i)) for i in raw)
 
     def pending(self, target_id: str) -> int:
         """Items waiting in the target's lanes for a job to take them."""
@@ -182,7 +184,7 @@ class Deliveries:
             pipe.scard(self.key(target_id, f"pending:{lane}"))
         return sum(pipe.execute())
 
-    def status(self, target_id: str) -> dict:
+    def status(self, target_id: str) -> dict[str, Any]:
         """Breaker state, parked counts and counters, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.key(target_id, "breaker"))
@@ -200,26 +202,26 @@ class Deliveries:
             "stats": {k.decode(): int(v) for k, v in stats.items()},
         }
 
-    def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
+    def states(self, target_id: str, kind: Kind, ids: list[str]) -> dict[str, dict[str, Any]]:
         """What the target was last brought to, for each of ``ids`` that has a state."""
         if not ids:
             return {}
         raw = self.redis.hmget(self.key(target_id, "state"), [item(kind, i) for i in ids])
         return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
 
-    def remember(self, target_id: str, kind: str, rid: str, state: dict) -> None:
+    def remember(self, target_id: str, kind: Kind, rid: str, state: dict[str, Any]) -> None:
         """Save what the target may hold before a delivery tells it (see planning.intent)."""
         self.redis.hset(self.key(target_id, "state"), item(kind, rid), orjson.dumps(state))
 
     def finish(
         self,
         target_id: str,
-        kind: str,
+        kind: Kind,
         rid: str,
         token: str,
         *,
-        state: dict | None,
-        entry: dict,
+        state: dict[str, Any] | None,
+        entry: dict[str, Any],
         counter: str,
         success: bool = False,
     ) -> bool:
@@ -255,7 +257,7 @@ class Deliveries:
             token,
         )
 
-    def unlock(self, target_id: str, kind: str, rid: str, token: str) -> None:
+    def unlock(self, target_id: str, kind: Kind, rid: str, token: str) -> None:
         """Release an item's delivery lock (a delivery that found nothing to do)."""
         self.release(self.key(target_id, f"lock:{item(kind, rid)}"), token)
 
@@ -265,7 +267,7 @@ class Deliveries:
         return uuid.uuid4().hex
 
     # --- reading the log ------------------------------------------------------------------
-    def log(self, target_id: str, limit: int = 100) -> list[dict]:
+    def log(self, target_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The target's recent deliveries, newest first."""
         return [
             orjson.loads(e) for e in self.redis.lrange(self.key(target_id, "log"), 0, limit - 1)
@@ -274,11 +276,11 @@ class Deliveries:
     def stats(self, target_id: str) -> dict[str, int]:
         """The target's delivery counters."""
         return {
-            k.decode(): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()
+            as_text(k): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()
         }
 
     # --- dead letters and held items ------------------------------------------------------
-    def bury(self, target_id: str, kind: str, rid: str, error: str, attempts: int) -> None:
+    def bury(self, target_id: str, kind: Kind, rid: str, error: str, attempts: int) -> None:
         """Dead-letter an item after its last failed attempt (replayable)."""
         entry = {
             "kind": kind,
@@ -291,7 +293,7 @@ class Deliveries:
         self.redis.hset(self.key(target_id, "dead"), item(kind, rid), orjson.dumps(entry))
 
     def hold(
-        self, target_id: str, kind: str, rid: str, reason: str, error: str | None = None
+        self, target_id: str, kind: Kind, rid: str, reason: str, error: str | None = None
     ) -> None:
         """Park an item for an admin (``guard``) or for the target to recover (``circuit``)."""
         entry = {
@@ -304,11 +306,13 @@ class Deliveries:
         }
         self.redis.hset(self.key(target_id, "held"), item(kind, rid), orjson.dumps(entry))
 
-    def hold_all(self, target_id: str, items: list[tuple[str, str]], reason: str, why: str) -> None:
+    def hold_all(
+        self, target_id: str, items: Sequence[tuple[Kind, str]], reason: str, why: str
+    ) -> None:
         """Hold ``items`` without examining them (the target is quarantined), logged and
         counted as held: one round trip for a whole batch."""
         at = now_iso()
-        parked = {
+        parked: dict[EncodableT, EncodableT] = {
             item(k, r): orjson.dumps(
                 {"kind": k, "id": r, "reason": reason, "error": None, "attempts": 0, "at": at}
             )
@@ -337,7 +341,7 @@ class Deliveries:
         pipe.hincrby(self.key(target_id, "stats"), "held", len(items))
         pipe.execute()
 
-    def parked(self, target_id: str, which: str) -> list[dict]:
+    def parked(self, target_id: str, which: str) -> list[dict[str, Any]]:
         """Dead letters (``dead``) or held deliveries (``held``), oldest first."""
         entries = [orjson.loads(v) for v in self.redis.hvals(self.key(target_id, which))]
         return sorted(entries, key=lambda e: e["at"])
@@ -364,17 +368,17 @@ class Deliveries:
         pipe.zcard(key)
         return int(pipe.execute()[1])
 
-    def count_deprovision(self, target_id: str, kind: str, rid: str) -> None:
+    def count_deprovision(self, target_id: str, kind: Kind, rid: str) -> None:
         """Count one deprovision for the deletion guard."""
         self.redis.zadd(
             self.key(target_id, "deprovisions"), {f"{item(kind, rid)}:{time.time()}": time.time()}
         )
 
     # --- circuit breaker ------------------------------------------------------------------
-    def breaker(self, target_id: str) -> dict:
+    def breaker(self, target_id: str) -> dict[str, Any]:
         """The target's circuit breaker: state, failures, opened time."""
         raw = self.redis.hgetall(self.key(target_id, "breaker"))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     def record_failure(self, target_id: str, threshold: int) -> bool:
         """Count a failure; True when this one opened the breaker."""

@@ -112,7 +112,10 @@ class Planner:
             return True
         if scope == "groups":
             return bool(target.scope_groups.intersection(record.groups or ()))
-        return matches(target.scope_filter, record.as_resource(), self.resource_types["User"])
+        scope_filter = target.scope_filter  # parsed from the scope: set when its type is filter
+        return scope_filter is not None and matches(
+            scope_filter, record.as_resource(), self.resource_types["User"]
+        )
 
     def payload(self, target: Target, record: Record) -> dict[str, Any]:
         """The record as the target's mapping shows it."""

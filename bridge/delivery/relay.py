@@ -96,7 +96,9 @@ class Policy:
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a target's Retry-After wins when longer."""
-        backoff = min(MAX_RETRY_DELAY, self.base_delay * (2**attempt)) * random.uniform(0.5, 1.5)
+        backoff: float = min(MAX_RETRY_DELAY, self.base_delay * (2**attempt)) * random.uniform(
+            0.5, 1.5
+        )
         return max(backoff, retry_after or 0.0)
 
 

@@ -20,6 +20,15 @@ KIND_OF: dict[str, Kind] = {"User": "user", "Group": "group"}
 """The directory's kind of each SCIM resource type."""
 
 
+def as_kind(text: str) -> Kind:
+    """``text`` as a Kind; ValueError when it names none."""
+    if text == "user":
+        return "user"
+    if text == "group":
+        return "group"
+    raise ValueError(f"not a kind of resource: {text!r}")
+
+
 @dataclass
 class Record:
     """One stored resource: its document plus server-managed metadata."""

@@ -40,7 +40,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class EmbeddedRedis:
@@ -50,7 +51,7 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

@@ -86,7 +86,7 @@ class Mapping:
         if self.identity == bool(self.rules):
             raise ValueError("a mapping is either the identity or has rules, not both or neither")
 
-    def to_spec(self) -> dict | None:
+    def to_spec(self) -> dict[str, Any] | None:
         """The spec ``parse_mapping`` turns back into this mapping; None for the identity."""
         if self.identity:
             return None
@@ -97,7 +97,7 @@ IDENTITY = Mapping(rules=(), identity=True)
 """Send the SCIM resource as is (without ``meta``)."""
 
 
-def parse_mapping(spec: dict | None, rtype: ResourceType) -> Mapping:
+def parse_mapping(spec: dict[str, Any] | None, rtype: ResourceType) -> Mapping:
     """Parse and validate a mapping spec for resources of ``rtype``; raise MappingError."""
     if spec is None:
         return IDENTITY
@@ -115,7 +115,9 @@ def parse_mapping(spec: dict | None, rtype: ResourceType) -> Mapping:
     return Mapping(rules=tuple(rules), identity=False)
 
 
-def apply_mapping(mapping: Mapping, resource: dict, rtype: ResourceType) -> dict:
+def apply_mapping(
+    mapping: Mapping, resource: dict[str, Any], rtype: ResourceType
+) -> dict[str, Any]:
     """The target's view of ``resource``: mapped attributes only, sharing nothing with it.
 
     The caller adds ``schemas``. ValueError if the mapping was parsed for another
@@ -197,7 +199,7 @@ def _parse_expr(spec: Any, rtype: ResourceType, where: str, depth: int = 1) -> E
     return _parse_form(op, spec, rtype, f"{where}.{op}", depth)
 
 
-def _parse_form(op: str, spec: dict, rtype: ResourceType, where: str, depth: int) -> Expr:
+def _parse_form(op: str, spec: dict[str, Any], rtype: ResourceType, where: str, depth: int) -> Expr:
     if op == "const":
         return Const(_json_value(spec[op], where))
     if op in ("lower", "upper"):
@@ -264,7 +266,7 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _write(out: dict, keys: tuple[str, ...], value: Any) -> None:
+def _write(out: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     for key in keys[:-1]:
         out = out.setdefault(key, {})
     out[keys[-1]] = value

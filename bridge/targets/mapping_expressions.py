@@ -29,7 +29,7 @@ class Source:
     text: str
     path: PatchPath
 
-    def evaluate(self, resource: dict) -> Any:
+    def evaluate(self, resource: dict[str, Any]) -> Any:
         resolved = self.path.resolved
         container = get_value(resource, resolved.schema.id) if resolved.is_extension else resource
         if not isinstance(container, dict):
@@ -55,7 +55,7 @@ class Const:
 
     value: Any
 
-    def evaluate(self, resource: dict) -> Any:
+    def evaluate(self, resource: dict[str, Any]) -> Any:
         return self.value
 
     def to_spec(self) -> Any:
@@ -69,7 +69,7 @@ class Case:
     op: str
     expr: Expr
 
-    def evaluate(self, resource: dict) -> Any:
+    def evaluate(self, resource: dict[str, Any]) -> Any:
         return _recase(self.expr.evaluate(resource), self.op)
 
     def to_spec(self) -> Any:
@@ -83,7 +83,7 @@ class Join:
     parts: tuple[Expr, ...]
     sep: str
 
-    def evaluate(self, resource: dict) -> Any:
+    def evaluate(self, resource: dict[str, Any]) -> Any:
         texts = [t for part in self.parts for t in _texts(part.evaluate(resource))]
         return _present(self.sep.join(texts))
 
@@ -97,7 +97,7 @@ class Coalesce:
 
     parts: tuple[Expr, ...]
 
-    def evaluate(self, resource: dict) -> Any:
+    def evaluate(self, resource: dict[str, Any]) -> Any:
         return next((v for p in self.parts if (v := p.evaluate(resource)) is not None), None)
 
     def to_spec(self) -> Any:
@@ -111,7 +111,7 @@ class Default:
     value: Any
     expr: Expr
 
-    def evaluate(self, resource: dict) -> Any:
+    def evaluate(self, resource: dict[str, Any]) -> Any:
         found = self.expr.evaluate(resource)
         return self.value if found is None else found
 
@@ -140,7 +140,7 @@ def _present(value: Any) -> Any:
     return value if is_present(value) else None
 
 
-def _elements(raw: Any) -> list[dict]:
+def _elements(raw: Any) -> list[dict[str, Any]]:
     """The elements of a multi-valued complex attribute."""
     items = raw if isinstance(raw, list) else [raw]
     return [e for e in items if isinstance(e, dict)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import orjson
@@ -36,7 +37,8 @@ class WebhookConnector:
 
     def apply(self, change: Change) -> Applied:
         """Send the change's events: the resource's, then member additions and removals."""
-        status = None
+        status: int | None = None
+        data: dict[str, Any]
         if change.action != "none":
             data = {"id": change.id, "resource": change.payload}
             status = self._send(
@@ -54,7 +56,7 @@ class WebhookConnector:
         """A ``bridge.ping`` event: the receiver answers 2xx when it is up."""
         return Applied(self._send("bridge.ping", {}, f"msg_ping_{int(time.time())}"))
 
-    def _send(self, event: str, data: dict, msg_id: str) -> int:
+    def _send(self, event: str, data: dict[str, Any], msg_id: str) -> int:
         body = orjson.dumps(
             {
                 "type": event,
