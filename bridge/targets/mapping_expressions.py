@@ -30,6 +30,7 @@ class Source:
     path: PatchPath
 
     def evaluate(self, resource: dict[str, Any]) -> Any:
+        """The value in ``resource``; None when it is missing."""
         resolved = self.path.resolved
         container = get_value(resource, resolved.schema.id) if resolved.is_extension else resource
         if not isinstance(container, dict):
@@ -46,6 +47,7 @@ class Source:
         return _present(get_value(raw, sub.name)) if isinstance(raw, dict) else None
 
     def to_spec(self) -> Any:
+        """The spec this expression was parsed from."""
         return self.text
 
 
@@ -56,9 +58,11 @@ class Const:
     value: Any
 
     def evaluate(self, resource: dict[str, Any]) -> Any:
+        """The value in ``resource``; None when it is missing."""
         return self.value
 
     def to_spec(self) -> Any:
+        """The spec this expression was parsed from."""
         return {"const": copy.deepcopy(self.value)}
 
 
@@ -70,9 +74,11 @@ class Case:
     expr: Expr
 
     def evaluate(self, resource: dict[str, Any]) -> Any:
+        """The value in ``resource``; None when it is missing."""
         return _recase(self.expr.evaluate(resource), self.op)
 
     def to_spec(self) -> Any:
+        """The spec this expression was parsed from."""
         return {self.op: self.expr.to_spec()}
 
 
@@ -84,10 +90,12 @@ class Join:
     sep: str
 
     def evaluate(self, resource: dict[str, Any]) -> Any:
+        """The value in ``resource``; None when it is missing."""
         texts = [t for part in self.parts for t in _texts(part.evaluate(resource))]
         return _present(self.sep.join(texts))
 
     def to_spec(self) -> Any:
+        """The spec this expression was parsed from."""
         return {"join": [p.to_spec() for p in self.parts], "sep": self.sep}
 
 
@@ -98,9 +106,11 @@ class Coalesce:
     parts: tuple[Expr, ...]
 
     def evaluate(self, resource: dict[str, Any]) -> Any:
+        """The value in ``resource``; None when it is missing."""
         return next((v for p in self.parts if (v := p.evaluate(resource)) is not None), None)
 
     def to_spec(self) -> Any:
+        """The spec this expression was parsed from."""
         return {"coalesce": [p.to_spec() for p in self.parts]}
 
 
@@ -112,10 +122,12 @@ class Default:
     expr: Expr
 
     def evaluate(self, resource: dict[str, Any]) -> Any:
+        """The value in ``resource``; None when it is missing."""
         found = self.expr.evaluate(resource)
         return self.value if found is None else found
 
     def to_spec(self) -> Any:
+        """The spec this expression was parsed from."""
         return {"default": copy.deepcopy(self.value), "from": self.expr.to_spec()}
 
 
