@@ -36,6 +36,8 @@ from redis.typing import EncodableT
 from bridge.directory.records import Directory
 from bridge.directory.stored import Kind, Record, as_kind, as_text
 
+_LUA_DIR = Path(__file__).parent / "lua"
+
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
 
@@ -43,35 +45,8 @@ QUEUED_MARK_SECONDS = 24 * 3600
 """How long a lane remembers the job queued to take its pending items; whether that job
 still waits is checked each time (a job lost with Redis, or never queued, is replaced)."""
 
-_PEND = """
-redis.call('SADD', KEYS[1], unpack(ARGV, 2))
-local id = redis.call('GET', KEYS[2])
-if id then
-  local status = redis.call('HGET', ARGV[1] .. id, 'status')
-  if status == 'queued' or status == 'rate_limited' or status == 'scheduled' then
-    return 0
-  end
-end
-return 1
-"""
-"""Add items to a lane's pending set; 1 when no job waits to take them (the caller queues
-one and records it), 0 when the recorded job has not started yet (it will take them)."""
-
 TAKEN_SECONDS = 7 * 24 * 3600
 """What a job took outlives the job by this long at most (its failed entry lives a week)."""
-
-_TAKE = """
-if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('SUNIONSTORE', KEYS[3], KEYS[3], KEYS[1])
-  redis.call('DEL', KEYS[1])
-end
-redis.call('EXPIRE', KEYS[3], ARGV[1])
-return redis.call('SMEMBERS', KEYS[3])
-"""
-"""Move a lane's pending items to a job's taken set and, when it is this job, clear the
-lane's record of the queued job (a change after this queues a new one); a job run again
-after its worker died also gets back what it had taken and not finished."""
 
 LOCK_SECONDS = 60
 """A delivery lock expires after this long, should its worker die while holding it. The
@@ -111,11 +86,9 @@ class Deliveries:
     def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
         self.redis = client
         self.prefix = prefix
-        self._finish = client.register_script(
-            (Path(__file__).parent / "lua" / "finish.lua").read_text()
-        )
-        self._take = client.register_script(_TAKE)
-        self._pend = client.register_script(_PEND)
+        self._finish = client.register_script((_LUA_DIR / "finish.lua").read_text())
+        self._take = client.register_script((_LUA_DIR / "take.lua").read_text())
+        self._pend = client.register_script((_LUA_DIR / "pend.lua").read_text())
 
     def key(self, target_id: str, name: str) -> str:
         """The key of one of a target's bookkeeping families."""
@@ -161,7 +134,7 @@ class Deliveries:
         self.redis.set(key, job_id, ex=QUEUED_MARK_SECONDS)
 
     def take_pending(self, target_id: str, lane: str, job_id: str) -> list[tuple[Kind, str]]:
-        """Everything pending in the lane, now the job's (see _TAKE)."""
+        """Everything pending in the lane, now the job's (see lua/take.lua)."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
         raw = self._take(keys=[pending, pending + ":queued", taken], args=[TAKEN_SECONDS, job_id])

@@ -48,6 +48,9 @@ from bridge.targets.model import Target
 
 log = logging.getLogger(__name__)
 
+States = dict[str, State]
+"""The target's states of several items of one kind, by id."""
+
 MAX_RETRY_DELAY = 300.0
 """Longest wait between two attempts of one delivery (seconds)."""
 
@@ -255,11 +258,8 @@ class Relay:
     def _hold_reason(self, it: _Item, change: Change) -> tuple[str, str] | None:
         """Why the change must wait, if it must: for an admin (``guard``) or for the target
         to recover (``circuit``), with the reason the delivery log shows."""
-        if (
-            takes_access_away(change)
-            and not it.batch.bypass_guard
-            and self._guard_tripped(it.target)
-        ):
+        guarded = takes_access_away(change) and not it.batch.bypass_guard
+        if guarded and self._guard_tripped(it.target):
             return "guard", "deletion guard"
         if it.snap.breaker_open and not it.target.shadow:
             return "circuit", "target quarantined"
@@ -333,9 +333,7 @@ class Relay:
         states = self._member_states(it.target, record, state)
         return self.planner.plan_group(it.target, it.rid, record, state, states)
 
-    def _member_states(
-        self, target: Target, record: Record | None, state: State
-    ) -> dict[str, State]:
+    def _member_states(self, target: Target, record: Record | None, state: State) -> States:
         """What the target holds of each directory member and each member it lists."""
         if record is None:
             return {}
