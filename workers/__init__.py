@@ -1,0 +1,1 @@
+"""RQ worker entry points: delivery and reconciliation jobs, lanes, the worker process."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from rq import get_current_job
 
 from bridge.delivery.jobs import ITEMS_PER_JOB
+from bridge.directory.stored import Kind, as_kind
 from bridge.runtime.services import Services
 from bridge.targets.base import TargetError
 from bridge.targets.model import Target
@@ -27,7 +29,7 @@ def deliver(
     urgent: bool = False,
     pending: str | None = None,
     origins: dict[str, str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Bring ``target_id`` in line with the directory for each (kind, id) in ``items``, or
     for everything pending in its lane ``pending`` (see Jobs.changed).
 
@@ -36,7 +38,7 @@ def deliver(
     requests that changed the items (``kind:id`` -> request id), for the log."""
     ctx = context()
     token = _job_token()
-    pairs = [(kind, rid) for kind, rid in items]
+    pairs: list[tuple[Kind, str]] = [(as_kind(kind), rid) for kind, rid in items]
     origins = dict(origins or {})
     if pending is not None:
         pairs += ctx.deliveries.take_pending(target_id, pending, token, origins)
@@ -48,7 +50,7 @@ def deliver(
         _settle(ctx, run, target_id, [f"{k}:{i}" for k, i in pairs])
         ctx.deliveries.done_with(target_id, token, pairs)
         return {"skipped": "target deleted" if target is None else "target disabled"}
-    results: dict = {}
+    results: dict[str, Any] = {}
     users = [p for p in pairs if p[0] == "user"]
     ordered = users + [p for p in pairs if p[0] != "user"]
     for start in range(0, len(ordered), ITEMS_PER_JOB):
@@ -62,14 +64,14 @@ def deliver(
 def _deliver(
     ctx: Services,
     target: Target,
-    items: list[tuple[str, str]],
+    items: list[tuple[Kind, str]],
     token: str,
     attempt: int,
     bypass_guard: bool,
     run: str | None,
     urgent: bool,
     origins: dict[str, str],
-) -> dict:
+) -> dict[str, Any]:
     """One batch through the relay; its retries, follow-ups and probe queued."""
     outcome = ctx.relay.deliver(
         target,
@@ -80,7 +82,6 @@ def _deliver(
         bypass_guard=bypass_guard,
         origins=origins,
     )
-    lane = {"concurrency": target.concurrency, "urgent": urgent}
     later: dict[tuple[int, float], list[list[str]]] = {}
     for again in outcome.retries:
         later.setdefault((again.attempt, again.delay), []).append([again.kind, again.id])
@@ -93,10 +94,14 @@ def _deliver(
             bypass_guard=bypass_guard,
             run=run,
             origins=origins,
-            **lane,
+            concurrency=target.concurrency,
+            urgent=urgent,
         )
     if outcome.follow_ups:
-        ctx.jobs.changed(ctx.deliveries, target.id, [list(i) for i in outcome.follow_ups], **lane)
+        follow_ups: list[list[str]] = [list(i) for i in outcome.follow_ups]
+        ctx.jobs.changed(
+            ctx.deliveries, target.id, follow_ups, concurrency=target.concurrency, urgent=urgent
+        )
     if outcome.breaker_opened:
         log.warning(
             "target %s quarantined after repeated failures",

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import redis
 from rq import Queue, SimpleWorker, worker_registration
@@ -29,6 +30,8 @@ from rq.registry import StartedJobRegistry, clean_registries
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as utc_now
 from rq.worker import WorkerStatus
+
+from bridge.directory.stored import as_text
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +53,10 @@ class LaneWorker(SimpleWorker):
 
     death_penalty_class = TimerDeathPenalty
 
-    def __init__(self, queues: Sequence[Queue], *, lost_after: int, **kwargs) -> None:
+    def __init__(self, queues: Sequence[Queue], *, lost_after: int, **kwargs: Any) -> None:
         super().__init__(queues, **kwargs)
         self.lost_after = lost_after
-        self._running: tuple[Job, object] | None = None
+        self._running: tuple[Job, Execution] | None = None
         self._dequeued: tuple[Job, Queue] | None = None
         self._stranded: dict[str, float] = {}
 
@@ -71,15 +74,18 @@ class LaneWorker(SimpleWorker):
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
+        """RQ's dequeue, remembering the job taken until it starts (see :meth:`recover`)."""
         result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         self._dequeued = result
         return result
 
     def prepare_execution(self, job: Job) -> Execution:
+        """RQ's, after dropping executions of the job left by dead workers."""
         _forget_dead_executions(job)
         return super().prepare_execution(job)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run one job in this thread, remembering it while it runs."""
         execution = self.prepare_execution(job)
         self._dequeued = None
         self._running = (job, execution)
@@ -93,7 +99,7 @@ class LaneWorker(SimpleWorker):
         """Not here: an idle lane is blocked in its dequeue for most of the time, and RQ's
         queue maintenance lock outlives a killed holder by 15 minutes. The process's
         maintenance thread calls :meth:`maintain` instead, on time."""
-        self.last_cleaned_at = utc_now()
+        self.last_cleaned_at = utc_now()  # type: ignore[assignment]  # rq declares it as None only
 
     def maintain(self, every: int) -> None:
         """RQ's queue maintenance (lost jobs re-run, stale registrations and rate-limit
@@ -145,18 +151,18 @@ class LaneWorker(SimpleWorker):
                     job, queue, exc_string="its worker lost Redis before it started"
                 )
                 queue.intermediate_queue.remove(job.id)
-        self.register_death()
+        self.register_death()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
     def beat(self) -> None:
         """Refresh the running job's execution, and register again if Redis lost us."""
         running = self._running
         if running is not None:
-            self.maintain_heartbeats(*running)  # type: ignore[arg-type]
+            self.maintain_heartbeats(*running)
         if self.birth_date is not None and not self.connection.hexists(self.key, "birth"):
             log.warning(
                 "worker %s: registration lost (Redis emptied?); registering again", self.name
             )
-            self.register_birth()
+            self.register_birth()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
 
 
 def _forget_dead_executions(job: Job) -> None:
@@ -167,7 +173,9 @@ def _forget_dead_executions(job: Job) -> None:
     an execution that no longer exists."""
     registry = job.execution_registry
     connection = job.connection
-    ids = [i.decode() for i in connection.zrange(registry.key, 0, -1)]
+    # without scores, ZRANGE answers names only
+    members = cast(list[bytes], connection.zrange(registry.key, 0, -1))
+    ids = [as_text(i) for i in members]
     if not ids:
         return
     pipe = connection.pipeline(transaction=False)
@@ -194,6 +202,7 @@ class Lane(threading.Thread):
         self.generation = 0
 
     def run(self) -> None:
+        """Run lane workers until stopped, a new one whenever one stops (Redis away)."""
         while not self.stopping.is_set():
             self.generation += 1
             try:
@@ -219,10 +228,12 @@ class Lane(threading.Thread):
 
     @property
     def busy(self) -> bool:
+        """Whether the lane runs a job now."""
         worker = self.worker
         return worker is not None and worker._running is not None
 
     def beat(self) -> None:
+        """Heartbeat of the lane's worker, so RQ does not take it for dead."""
         worker = self.worker
         if worker is not None:
             worker.beat()
@@ -240,7 +251,7 @@ class Lane(threading.Thread):
         if worker is None:
             return
         try:
-            worker.register_death()
+            worker.register_death()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
         except redis.RedisError:
             pass  # its registration lapses by itself
         worker.connection.connection_pool.disconnect()

@@ -23,6 +23,7 @@ from rq.utils import now, utcparse
 
 from bridge.delivery.dispatcher import Dispatcher, DispatcherThread
 from bridge.delivery.jobs import DELIVERY_QUEUES, PRIORITY_QUEUE, QUEUE, QUEUES, SYNC_QUEUE
+from bridge.directory.stored import as_text
 from bridge.graph.schedule import Ticker
 from bridge.runtime.config import Settings
 from bridge.runtime.services import Services, connect_for_blocking
@@ -79,6 +80,8 @@ _DELETE_IF_HELD_BY = (
 
 @dataclass
 class WorkerProcess:
+    """One worker process: its lanes, the dispatcher, the ticker and maintenance threads."""
+
     ctx: Services
     role: str
 
@@ -115,6 +118,7 @@ class WorkerProcess:
         s: Settings = self.ctx.settings
 
         def make(name: str) -> LaneWorker:
+            """A lane worker named ``name``."""
             return LaneWorker(
                 [self.ctx.queues[queue]],
                 name=name,
@@ -189,17 +193,17 @@ class WorkerProcess:
             scheduler = RQScheduler(names, connection=self.ctx.redis, interval=SCHEDULER_INTERVAL)
             try:
                 scheduler.register_birth()
-                scheduler.acquire_locks()
+                scheduler.acquire_locks()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
                 tried = time.monotonic()
                 while not self.stop.wait(SCHEDULER_INTERVAL):
                     missing = set(names) - scheduler.acquired_locks
                     if missing and time.monotonic() - tried > SCHEDULER_LOCK_RETRY_SECONDS:
                         self._free_stale_locks(missing)
-                        scheduler.acquire_locks()
+                        scheduler.acquire_locks()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
                         tried = time.monotonic()
-                    scheduler.heartbeat()
-                    scheduler.enqueue_scheduled_jobs()
-                scheduler.stop()
+                    scheduler.heartbeat()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+                    scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+                scheduler.stop()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
             except redis.RedisError as exc:
                 log.warning("scheduler: Redis error (%s); starting again", exc)
                 self.stop.wait(RECONNECT_SECONDS)
@@ -212,10 +216,10 @@ class WorkerProcess:
             holder = r.get(key)
             if holder is None:
                 continue
-            beat = r.hget(SCHEDULER_KEY_TEMPLATE % holder.decode(), "last_heartbeat")
+            beat = r.hget(SCHEDULER_KEY_TEMPLATE % as_text(holder), "last_heartbeat")
             if (
                 beat is None
-                or (now() - utcparse(beat.decode())).total_seconds() > SCHEDULER_STALE_SECONDS
+                or (now() - utcparse(as_text(beat))).total_seconds() > SCHEDULER_STALE_SECONDS
             ):
-                log.warning("scheduler %s of %s is gone; taking its lock", holder.decode(), queue)
+                log.warning("scheduler %s of %s is gone; taking its lock", as_text(holder), queue)
                 r.eval(_DELETE_IF_HELD_BY, 1, key, holder)

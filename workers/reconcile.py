@@ -43,7 +43,7 @@ def resync(
     dry_run: bool = False,
     full: bool = False,
     scope: str = SCOPE,
-) -> dict:
+) -> dict[str, Any]:
     """Graph → directory (``graph``), directory → targets (``targets``), or ``both``.
 
     The run was registered by whoever enqueued it (Runs.start); this job reports progress
@@ -54,7 +54,7 @@ def resync(
     ctx = context()
     runs = ctx.runs
     runs.update(scope, status="running")
-    report: dict = {"status": "completed"}
+    report: dict[str, Any] = {"status": "completed"}
     try:
         if mode in ("graph", "both"):
             report = ctx.graph_runner().reconcile(full=full, dry_run=dry_run, scope=scope)
@@ -74,7 +74,7 @@ def resync(
 
 
 @_traced
-def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -> dict:
+def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -> dict[str, Any]:
     """Apply the deprovisions a guarded run held back, after an admin confirmed them."""
     ctx = context()
     runs = ctx.runs
@@ -86,7 +86,7 @@ def confirm(scope: str = SCOPE, mode: str = "both", target: str | None = None) -
     return runs.finish(scope, _final_status(report), **report)
 
 
-def settle(scope: str = SCOPE) -> dict:
+def settle(scope: str = SCOPE) -> dict[str, Any]:
     """Count what the run's targets phase still waits for; finish the run when nothing
     remains, else look again in PROGRESS_SECONDS (a job of its own each time, so no
     worker thread waits, and a worker that dies meanwhile loses nothing)."""
@@ -130,16 +130,16 @@ def sync_targets(ctx: Services, target: str | None, scope: str) -> int:
     return total
 
 
-def _await_deliveries(ctx: Services, scope: str, report: dict) -> dict:
+def _await_deliveries(ctx: Services, scope: str, report: dict[str, Any]) -> dict[str, Any]:
     """Keep the report with the run and let :func:`settle` finish it."""
     record = ctx.runs.update(scope, phase="targets", report=report)
     ctx.jobs.resync(SETTLE_JOB, scope=scope)
     return record
 
 
-def _final_status(report: dict) -> str:
+def _final_status(report: dict[str, Any]) -> str:
     """``completed``, or ``completed_with_errors`` when the run recorded any."""
-    status = report.pop("status", "completed")
+    status: str = report.pop("status", "completed")
     if status == "completed" and report.get("errors"):
         return "completed_with_errors"
     return status

@@ -24,6 +24,7 @@ from workers.process import ROLES, WorkerProcess
 
 
 def main() -> None:
+    """Start a worker process of the role given on the command line."""
     role = sys.argv[1] if len(sys.argv) > 1 else "all"
     if role not in ROLES:
         raise SystemExit(f"usage: python -m workers.run [{'|'.join(ROLES)}]")

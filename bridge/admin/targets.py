@@ -18,7 +18,8 @@ from marshmallow import ValidationError
 
 from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import Jobs, discard
-from bridge.directory.records import Directory, is_id
+from bridge.directory.ids import is_id
+from bridge.directory.records import Directory
 from bridge.errors import Conflict, InvalidFields
 from bridge.observability.masking import mask_text
 from bridge.runtime.services import Services

@@ -24,15 +24,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis
+from redis.typing import EncodableT
 
-from bridge.directory.records import Directory, Record
+from bridge.directory.records import Directory
+from bridge.directory.stored import Kind, Record, as_kind, as_text
+
+_LUA_DIR = Path(__file__).parent / "lua"
 
 LOG_LENGTH = 1000
 """Recent deliveries kept per target."""
@@ -41,38 +46,8 @@ QUEUED_MARK_SECONDS = 24 * 3600
 """How long a lane remembers the job queued to take its pending items; whether that job
 still waits is checked each time (a job lost with Redis, or never queued, is replaced)."""
 
-_PEND = """
-redis.call('SADD', KEYS[1], unpack(ARGV, 2))
-local id = redis.call('GET', KEYS[2])
-if id then
-  local status = redis.call('HGET', ARGV[1] .. id, 'status')
-  if status == 'queued' or status == 'rate_limited' or status == 'scheduled' then
-    return 0
-  end
-end
-return 1
-"""
-"""Add items to a lane's pending set; 1 when no job waits to take them (the caller queues
-one and records it), 0 when the recorded job has not started yet (it will take them)."""
-
 TAKEN_SECONDS = 7 * 24 * 3600
 """What a job took outlives the job by this long at most (its failed entry lives a week)."""
-
-_TAKE = """
-if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('SUNIONSTORE', KEYS[3], KEYS[3], KEYS[1])
-  redis.call('DEL', KEYS[1])
-end
-redis.call('EXPIRE', KEYS[3], ARGV[1])
-local origins = redis.call('HGETALL', KEYS[4])
-redis.call('DEL', KEYS[4])
-return {redis.call('SMEMBERS', KEYS[3]), origins}
-"""
-"""Move a lane's pending items to a job's taken set and, when it is this job, clear the
-lane's record of the queued job (a change after this queues a new one); a job run again
-after its worker died also gets back what it had taken and not finished. The request ids
-of the lane's changes (KEYS[4]) go with them."""
 
 LOCK_SECONDS = 60
 """A delivery lock expires after this long, should its worker die while holding it. The
@@ -85,21 +60,24 @@ class Snapshot:
     with its derived set (a user's groups, a group's members), and the breaker."""
 
     locked: bool
-    state: dict
+    state: dict[str, Any]
     record: Record | None
     breaker_open: bool
 
 
 def item(kind: str, rid: str) -> str:
+    """An item's text: ``kind:id``."""
     return f"{kind}:{rid}"
 
 
-def split_item(text: str) -> tuple[str, str]:
+def split_item(text: str) -> tuple[Kind, str]:
+    """An item's text back into (kind, id)."""
     kind, _, rid = text.partition(":")
-    return kind, rid
+    return as_kind(kind), rid
 
 
 def now_iso() -> str:
+    """The time now, as the delivery log writes it (UTC, milliseconds)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -109,18 +87,17 @@ class Deliveries:
     def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
         self.redis = client
         self.prefix = prefix
-        self._finish = client.register_script(
-            (Path(__file__).parent / "lua" / "finish.lua").read_text()
-        )
-        self._take = client.register_script(_TAKE)
-        self._pend = client.register_script(_PEND)
+        self._finish = client.register_script((_LUA_DIR / "finish.lua").read_text())
+        self._take = client.register_script((_LUA_DIR / "take.lua").read_text())
+        self._pend = client.register_script((_LUA_DIR / "pend.lua").read_text())
 
     def key(self, target_id: str, name: str) -> str:
+        """The key of one of a target's bookkeeping families."""
         return f"{self.prefix}:target:{target_id}:{name}"
 
     # --- the delivery itself --------------------------------------------------------------
     def snapshot(
-        self, target_id: str, kind: str, rid: str, token: str, directory: Directory
+        self, target_id: str, kind: Kind, rid: str, token: str, directory: Directory
     ) -> Snapshot:
         """Take the item's lock and read everything the delivery needs, in one round trip.
 
@@ -173,9 +150,9 @@ class Deliveries:
 
     def take_pending(
         self, target_id: str, lane: str, job_id: str, origins: dict[str, str] | None = None
-    ) -> list[tuple[str, str]]:
-        """Everything pending in the lane, now the job's (see _TAKE); the request ids
-        that changed them are added to ``origins`` when given."""
+    ) -> list[tuple[Kind, str]]:
+        """Everything pending in the lane, now the job's (see lua/take.lua); the request
+        ids that changed them are added to ``origins`` when given."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
         keys = [pending, pending + ":queued", taken, pending + ":origins"]
@@ -185,15 +162,15 @@ class Deliveries:
                 origins[flat[i].decode()] = flat[i + 1].decode()
         return [split_item(i.decode()) for i in members]
 
-    def done_with(self, target_id: str, job_id: str, items: list[tuple[str, str]]) -> None:
+    def done_with(self, target_id: str, job_id: str, items: Sequence[tuple[Kind, str]]) -> None:
         """The job finished with ``items`` (delivered, or handed to a retry job)."""
         if items:
             self.redis.srem(self.key(target_id, f"taken:{job_id}"), *(item(k, r) for k, r in items))
 
-    def pending_items(self, target_id: str, lane: str) -> list[tuple[str, str]]:
+    def pending_items(self, target_id: str, lane: str) -> list[tuple[Kind, str]]:
         """The items waiting in one lane, sorted."""
         raw = self.redis.smembers(self.key(target_id, f"pending:{lane}"))
-        return sorted(split_item(i.decode()) for i in raw)
+        return sorted(split_item(as_text(i)) for i in raw)
 
     def pending(self, target_id: str) -> int:
         """Items waiting in the target's lanes for a job to take them."""
@@ -202,7 +179,7 @@ class Deliveries:
             pipe.scard(self.key(target_id, f"pending:{lane}"))
         return sum(pipe.execute())
 
-    def status(self, target_id: str) -> dict:
+    def status(self, target_id: str) -> dict[str, Any]:
         """Breaker state, parked counts and counters, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.key(target_id, "breaker"))
@@ -220,25 +197,26 @@ class Deliveries:
             "stats": {k.decode(): int(v) for k, v in stats.items()},
         }
 
-    def states(self, target_id: str, kind: str, ids: list[str]) -> dict[str, dict]:
+    def states(self, target_id: str, kind: Kind, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What the target was last brought to, for each of ``ids`` that has a state."""
         if not ids:
             return {}
         raw = self.redis.hmget(self.key(target_id, "state"), [item(kind, i) for i in ids])
         return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
 
-    def remember(self, target_id: str, kind: str, rid: str, state: dict) -> None:
-        """Save what the target may hold before a delivery tells it (see relay._intent)."""
+    def remember(self, target_id: str, kind: Kind, rid: str, state: dict[str, Any]) -> None:
+        """Save what the target may hold before a delivery tells it (see planning.intent)."""
         self.redis.hset(self.key(target_id, "state"), item(kind, rid), orjson.dumps(state))
 
     def finish(
         self,
         target_id: str,
-        kind: str,
+        kind: Kind,
         rid: str,
         token: str,
         *,
-        state: dict | None,
-        entry: dict,
+        state: dict[str, Any] | None,
+        entry: dict[str, Any],
         counter: str,
         success: bool = False,
     ) -> bool:
@@ -274,26 +252,31 @@ class Deliveries:
             token,
         )
 
-    def unlock(self, target_id: str, kind: str, rid: str, token: str) -> None:
+    def unlock(self, target_id: str, kind: Kind, rid: str, token: str) -> None:
+        """Release an item's delivery lock (a delivery that found nothing to do)."""
         self.release(self.key(target_id, f"lock:{item(kind, rid)}"), token)
 
     @staticmethod
     def new_token() -> str:
+        """A fresh lock token."""
         return uuid.uuid4().hex
 
     # --- reading the log ------------------------------------------------------------------
-    def log(self, target_id: str, limit: int = 100) -> list[dict]:
+    def log(self, target_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The target's recent deliveries, newest first."""
         return [
             orjson.loads(e) for e in self.redis.lrange(self.key(target_id, "log"), 0, limit - 1)
         ]
 
     def stats(self, target_id: str) -> dict[str, int]:
+        """The target's delivery counters."""
         return {
-            k.decode(): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()
+            as_text(k): int(v) for k, v in self.redis.hgetall(self.key(target_id, "stats")).items()
         }
 
     # --- dead letters and held items ------------------------------------------------------
-    def bury(self, target_id: str, kind: str, rid: str, error: str, attempts: int) -> None:
+    def bury(self, target_id: str, kind: Kind, rid: str, error: str, attempts: int) -> None:
+        """Dead-letter an item after its last failed attempt (replayable)."""
         entry = {
             "kind": kind,
             "id": rid,
@@ -305,8 +288,9 @@ class Deliveries:
         self.redis.hset(self.key(target_id, "dead"), item(kind, rid), orjson.dumps(entry))
 
     def hold(
-        self, target_id: str, kind: str, rid: str, reason: str, error: str | None = None
+        self, target_id: str, kind: Kind, rid: str, reason: str, error: str | None = None
     ) -> None:
+        """Park an item for an admin (``guard``) or for the target to recover (``circuit``)."""
         entry = {
             "kind": kind,
             "id": rid,
@@ -317,11 +301,13 @@ class Deliveries:
         }
         self.redis.hset(self.key(target_id, "held"), item(kind, rid), orjson.dumps(entry))
 
-    def hold_all(self, target_id: str, items: list[tuple[str, str]], reason: str, why: str) -> None:
+    def hold_all(
+        self, target_id: str, items: Sequence[tuple[Kind, str]], reason: str, why: str
+    ) -> None:
         """Hold ``items`` without examining them (the target is quarantined), logged and
         counted as held: one round trip for a whole batch."""
         at = now_iso()
-        parked = {
+        parked: dict[EncodableT, EncodableT] = {
             item(k, r): orjson.dumps(
                 {"kind": k, "id": r, "reason": reason, "error": None, "attempts": 0, "at": at}
             )
@@ -350,7 +336,7 @@ class Deliveries:
         pipe.hincrby(self.key(target_id, "stats"), "held", len(items))
         pipe.execute()
 
-    def parked(self, target_id: str, which: str) -> list[dict]:
+    def parked(self, target_id: str, which: str) -> list[dict[str, Any]]:
         """Dead letters (``dead``) or held deliveries (``held``), oldest first."""
         entries = [orjson.loads(v) for v in self.redis.hvals(self.key(target_id, which))]
         return sorted(entries, key=lambda e: e["at"])
@@ -369,6 +355,7 @@ class Deliveries:
 
     # --- deletion guard -------------------------------------------------------------------
     def deprovisions_within(self, target_id: str, window_seconds: int) -> int:
+        """Deprovisions counted in the last ``window_seconds`` (the deletion guard's measure)."""
         key = self.key(target_id, "deprovisions")
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
@@ -376,15 +363,17 @@ class Deliveries:
         pipe.zcard(key)
         return int(pipe.execute()[1])
 
-    def count_deprovision(self, target_id: str, kind: str, rid: str) -> None:
+    def count_deprovision(self, target_id: str, kind: Kind, rid: str) -> None:
+        """Count one deprovision for the deletion guard."""
         self.redis.zadd(
             self.key(target_id, "deprovisions"), {f"{item(kind, rid)}:{time.time()}": time.time()}
         )
 
     # --- circuit breaker ------------------------------------------------------------------
-    def breaker(self, target_id: str) -> dict:
+    def breaker(self, target_id: str) -> dict[str, Any]:
+        """The target's circuit breaker: state, failures, opened time."""
         raw = self.redis.hgetall(self.key(target_id, "breaker"))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     def record_failure(self, target_id: str, threshold: int) -> bool:
         """Count a failure; True when this one opened the breaker."""
@@ -404,9 +393,11 @@ class Deliveries:
         return {t for t, state in zip(ids, pipe.execute(), strict=True) if state == b"open"}
 
     def is_open(self, target_id: str) -> bool:
+        """Whether the target is quarantined (breaker open)."""
         return self.redis.hget(self.key(target_id, "breaker"), "state") == b"open"
 
     def close(self, target_id: str) -> None:
+        """Close the breaker: the target answers again."""
         self.redis.hset(self.key(target_id, "breaker"), mapping={"failures": 0, "state": "closed"})
         self.redis.hdel(self.key(target_id, "breaker"), "opened_at")
 

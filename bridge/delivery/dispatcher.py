@@ -18,12 +18,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import redis
 
 from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import Jobs
+from bridge.directory.stored import Kind, as_kind
 from bridge.targets.model import Target
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ BATCH = 500
 CLAIM_IDLE_MS = 15_000
 """Pending entries idle this long are taken over from a dispatcher that died (a live one
 acknowledges within milliseconds)."""
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+"""A change stream entry as Redis returns it: its id and its fields."""
 
 RECLAIM_SECONDS = 5.0
 """How often a dispatcher looks for entries a dead one left pending."""
@@ -88,11 +93,12 @@ class Dispatcher:
         self.dispatch(entries)
         return len(entries)
 
-    def _read(self, count: int, block_ms: int | None, start: str = ">") -> list:
-        reply = self.redis.xreadgroup(
+    def _read(self, count: int, block_ms: int | None, start: str = ">") -> list[Entry]:
+        reply: Any = self.redis.xreadgroup(
             GROUP, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
-        return reply[0][1] if reply else []
+        entries: list[Entry] = reply[0][1] if reply else []
+        return entries
 
     def resume(self) -> int:
         """Hand over the entries this dispatcher read but had not handed over when it lost
@@ -105,10 +111,10 @@ class Dispatcher:
 
     def reclaim(self, min_idle_ms: int = CLAIM_IDLE_MS) -> int:
         """Take over entries another dispatcher read but never handed over."""
-        _, entries, *_ = self.redis.xautoclaim(
+        claimed: Any = self.redis.xautoclaim(
             self.stream, GROUP, self.consumer, min_idle_time=min_idle_ms, count=BATCH
         )
-        entries = [e for e in entries if e and e[1]]
+        entries: list[Entry] = [e for e in claimed[1] if e and e[1]]
         self.dispatch(entries)
         return len(entries)
 
@@ -127,7 +133,7 @@ class Dispatcher:
             total += n
         return total
 
-    def dispatch(self, entries: list) -> None:
+    def dispatch(self, entries: list[Entry]) -> None:
         """Enqueue the entries' deliveries, then acknowledge and delete the entries."""
         if not entries:
             return
@@ -139,7 +145,7 @@ class Dispatcher:
             target = targets[target_id]
             if target_id in quarantined and not target.shadow:
                 # no job until the target answers again: its probe releases what waits
-                pairs = [(kind, rid) for kind, rid in items]
+                pairs = [(as_kind(kind), rid) for kind, rid in items]
                 self.deliveries.hold_all(target_id, pairs, "circuit", "target quarantined")
                 log.info(
                     "held %d changes for %s: target quarantined",
@@ -164,7 +170,7 @@ class Dispatcher:
 
     def plan(
         self,
-        changes: list[dict],
+        changes: list[dict[str, Any]],
         targets: list[Target],
         origins: dict[tuple[str, str], str] | None = None,
     ) -> dict[tuple[str, bool], list[list[str]]]:
@@ -184,7 +190,7 @@ class Dispatcher:
         return {key: _users_first(items) for key, items in plan.items()}
 
 
-def takes_access_away(change: dict) -> bool:
+def takes_access_away(change: dict[str, Any]) -> bool:
     """A change that may take access away (a disable, a delete, members leaving a group)
     is relayed in the lane that workers serve first."""
     return change.get("deprovision") == "1" or change["op"] == "deleted" or "removed" in change
@@ -194,15 +200,15 @@ def _users_first(items: dict[tuple[str, str], None]) -> list[list[str]]:
     return [list(i) for i in items if i[0] == "user"] + [list(i) for i in items if i[0] != "user"]
 
 
-def relevant_items(target: Target, change: dict) -> list[tuple[str, str]]:
+def relevant_items(target: Target, change: dict[str, Any]) -> list[tuple[Kind, str]]:
     """The resources ``target`` must re-examine after ``change``."""
     kind, rid = change["kind"], change["id"]
-    items: list[tuple[str, str]] = []
+    items: list[tuple[Kind, str]] = []
     if kind == "user":
         if target.receives("user"):
             items.append(("user", rid))
         return items
-    in_scope = target.scope["type"] != "groups" or rid in target.scope_groups
+    in_scope = target.scope_type != "groups" or rid in target.scope_groups
     if target.receives("group") and in_scope:
         items.append(("group", rid))
     if target.receives("user") and rid in target.scope_groups:
@@ -214,7 +220,7 @@ def relevant_items(target: Target, change: dict) -> list[tuple[str, str]]:
 
 def _origins_of(items: list[list[str]], origins: dict[tuple[str, str], str]) -> dict[str, str]:
     """The request ids of ``items``, by ``kind:id``."""
-    found = {}
+    found: dict[str, str] = {}
     for kind, rid in items:
         request_id = origins.get((kind, rid))
         if request_id:
@@ -222,7 +228,7 @@ def _origins_of(items: list[list[str]], origins: dict[tuple[str, str], str]) -> 
     return found
 
 
-def _fields(raw: dict) -> dict:
+def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
@@ -236,6 +242,7 @@ class DispatcherThread(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        """Dispatch the change stream until stopped; Redis errors are waited out, not fatal."""
         ready = False
         reclaimed = 0.0
         beaten = 0.0

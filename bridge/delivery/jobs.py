@@ -65,6 +65,7 @@ ITEMS_PER_JOB = 100
 
 
 def queues_for(connection: Redis) -> dict[str, Queue]:
+    """The RQ queues the bridge uses, by name."""
     return {name: Queue(name, connection=connection) for name in QUEUES}
 
 

@@ -11,6 +11,7 @@ is the one place that rule is written: writes (:func:`index_values`) and lookups
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 UNIQUE: dict[str, tuple[str, ...]] = {
     "user": ("userName", "externalId"),
@@ -38,7 +39,7 @@ def fold(attr: str, value: str) -> str:
     return value.casefold() if attr in FOLDED else value
 
 
-def index_values(kind: str, doc: dict) -> IndexValues:
+def index_values(kind: str, doc: dict[str, Any]) -> IndexValues:
     """The index entries of a stored document: unique attributes and (users) e-mail values."""
     external = doc.get("externalId")
     if kind == "user":

@@ -17,124 +17,43 @@ Key templates (``{p}`` is the configured prefix, ``bridge`` by default)::
 
 Every write is one Lua script (``bridge/lua``): checks first, then the record, its indexes
 and the stream entry that announces it, so a change is never stored without being
-announced, nor announced without being stored.
+announced, nor announced without being stored. The reads are
+:class:`bridge.directory.reader.DirectoryReader`'s; the stored form and its parsing,
+:mod:`bridge.directory.stored`'s; ids, :mod:`bridge.directory.ids`'.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import threading
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import redis
+from redis.commands.core import Script
 
 from bridge import errors
-from bridge.directory.indexes import IndexValues, fold
+from bridge.directory.ids import new_id
+from bridge.directory.indexes import IndexValues
+from bridge.directory.reader import LUA_DIR, DirectoryReader
+from bridge.directory.stored import Kind, as_text
 from bridge.errors import REDIS_UNAVAILABLE, Unavailable
 from bridge.observability import context, metrics
 
 STREAM_MAXLEN = 1_000_000
 """Approximate length the change stream is trimmed to; consumers trim what they processed."""
 
-SCAN_BATCH = 500
-"""Records fetched per round trip when a filter cannot use an index."""
-
-Kind = Literal["user", "group"]
-"""The two kinds of resource the directory holds."""
-
-KINDS: tuple[Kind, ...] = ("user", "group")
-
-KIND_OF = {"User": "user", "Group": "group"}
-"""The directory's kind of each SCIM resource type."""
-
-_LUA_DIR = Path(__file__).parent / "lua"
-
-
-_id_lock = threading.Lock()
-_id_last = [0, 0]  # last millisecond, counter within it
-
-
-def new_id() -> str:
-    """A UUIDv7 (RFC 9562): time-ordered, so id order is creation order.
-
-    Within one millisecond a 12-bit counter (RFC 9562 §6.2, method 1) keeps the ids of
-    one process increasing; ids from different processes interleave by time.
-    """
-    rand = int.from_bytes(os.urandom(9), "big")
-    with _id_lock:
-        ms = time.time_ns() // 1_000_000
-        if ms <= _id_last[0]:
-            ms = _id_last[0]
-            _id_last[1] += 1
-            if _id_last[1] > 0xFFF:
-                ms += 1
-                _id_last[1] = 0
-        else:
-            _id_last[1] = rand >> 64  # a random start below 256 leaves room to count up
-        _id_last[0] = ms
-        counter = _id_last[1]
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_ID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-"""What :func:`new_id` makes: a lower-case UUIDv7 in its canonical 8-4-4-4-12 form."""
-
-
-def is_id(text: object) -> bool:
-    """Whether ``text`` has the shape of an id :func:`new_id` makes.
-
-    Anything else names no resource of ours, so it is answered without a Redis call; it
-    could otherwise name another key family (``<id>:groups``, ``<id>:members``).
-    """
-    return isinstance(text, str) and _ID_SHAPE.fullmatch(text) is not None
-
-
-@dataclass
-class Record:
-    """One stored resource: its document plus server-managed metadata."""
-
-    kind: str
-    id: str
-    version: int
-    created: str
-    last_modified: str
-    doc: dict
-    members: list[dict] | None = None
-    groups: list[str] | None = None
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version}"'
-
-    def as_resource(self) -> dict:
-        """What filters and mappings see: the document plus id, meta and derived attributes."""
-        resource = dict(self.doc)
-        resource["id"] = self.id
-        resource["meta"] = {"created": self.created, "lastModified": self.last_modified}
-        if self.members is not None:
-            resource["members"] = self.members
-        if self.groups is not None:
-            resource["groups"] = [{"value": g} for g in self.groups]
-        return resource
-
 
 @dataclass
 class MemberUpdate:
     """Membership changes for one group write."""
 
-    add: dict[str, dict] = field(default_factory=dict)
+    add: dict[str, dict[str, Any]] = field(default_factory=dict)
     remove: list[str] = field(default_factory=list)
     replace: bool = False
 
-    def to_lua(self) -> dict:
+    def to_lua(self) -> dict[str, Any]:
+        """The update as the write script reads it (member extras as JSON text)."""
         return {
             "add": {mid: (orjson.dumps(x).decode() if x else "") for mid, x in self.add.items()},
             "remove": self.remove,
@@ -144,61 +63,27 @@ class MemberUpdate:
 
 @dataclass(frozen=True)
 class WriteResult:
+    """What a write left: the new version, the timestamps, and whether anything changed."""
+
     version: int
     created: str
     last_modified: str
     changed: bool
 
 
-def parse_record(kind: str, rid: str, raw: bytes) -> Record:
-    header, _, body = raw.partition(b"\n")
-    h = orjson.loads(header)
-    return Record(kind, rid, h["v"], h["c"], h["m"], orjson.loads(body))
-
-
-def parse_member(mid: str, stored: str) -> dict:
-    """A stored member entry back into a SCIM ``members`` value."""
-    mkind, _, extras = stored.partition("|")
-    member = orjson.loads(extras) if extras else {}
-    member["value"] = mid
-    member["type"] = "User" if mkind == "user" else "Group"
-    return member
-
-
-def changes_key(prefix: str) -> str:
-    """The change stream every write appends to, in the same Lua script."""
-    return f"{prefix}:changes"
-
-
-class Directory:
-    """Redis-backed store of SCIM users and groups."""
+class Directory(DirectoryReader):
+    """Redis-backed store of SCIM users and groups: the reads, and the writes in Lua."""
 
     def __init__(self, client: redis.Redis, prefix: str = "bridge") -> None:
-        self.redis = client
-        self.prefix = prefix
-        self._write = client.register_script((_LUA_DIR / "write.lua").read_text())
-        self._delete = client.register_script((_LUA_DIR / "delete.lua").read_text())
-        self._find = client.register_script((_LUA_DIR / "find.lua").read_text())
-
-    # --- keys -----------------------------------------------------------------------------
-    def key(self, kind: str, rid: str) -> str:
-        return f"{self.prefix}:{kind}:{rid}"
-
-    def index_key(self, kind: str, attr: str) -> str:
-        return f"{self.prefix}:idx:{kind}:{attr}"
-
-    def order_key(self, kind: str) -> str:
-        return f"{self.prefix}:{kind}s"
-
-    @property
-    def changes_key(self) -> str:
-        return changes_key(self.prefix)
+        super().__init__(client, prefix)
+        self._write = client.register_script((LUA_DIR / "write.lua").read_text())
+        self._delete = client.register_script((LUA_DIR / "delete.lua").read_text())
 
     # --- writes ---------------------------------------------------------------------------
     def create(
         self,
-        kind: str,
-        doc: dict,
+        kind: Kind,
+        doc: dict[str, Any],
         index: IndexValues,
         now: str,
         members: MemberUpdate | None = None,
@@ -209,19 +94,19 @@ class Directory:
 
     def update(
         self,
-        kind: str,
+        kind: Kind,
         rid: str,
         *,
         expect: int | None,
         now: str,
-        doc: dict | None = None,
+        doc: dict[str, Any] | None = None,
         index: IndexValues | None = None,
         members: MemberUpdate | None = None,
     ) -> WriteResult:
         """Replace the document and/or change memberships, if ``expect`` is still current."""
         return self._run_write(kind, rid, "update", expect, now, doc, index, members)
 
-    def delete(self, kind: str, rid: str, *, expect: int | None, now: str) -> int:
+    def delete(self, kind: Kind, rid: str, *, expect: int | None, now: str) -> int:
         """Delete a resource, release its memberships, announce it. Returns the final version."""
         args = [
             self.prefix,
@@ -238,16 +123,16 @@ class Directory:
 
     def _run_write(
         self,
-        kind: str,
+        kind: Kind,
         rid: str,
         mode: str,
         expect: int | None,
         now: str,
-        doc: dict | None,
+        doc: dict[str, Any] | None,
         index: IndexValues | None,
         members: MemberUpdate | None,
     ) -> WriteResult:
-        request = {
+        request: dict[str, Any] = {
             "prefix": self.prefix,
             "kind": kind,
             "id": rid,
@@ -267,199 +152,46 @@ class Directory:
         reply = self._timed(kind, mode, self._write, [orjson.dumps(request).decode()])
         _raise_for(reply)
         _, version, created, modified, changed = reply
-        return WriteResult(int(version), _s(created), _s(modified), bool(changed))
+        return WriteResult(int(version), as_text(created), as_text(modified), bool(changed))
 
-    def _timed(self, kind: str, op: str, script, args: list) -> list:
+    def _timed(self, kind: Kind, op: str, script: Script, args: list[Any]) -> list[Any]:
         """Run a write script, counting it and its round trip by result."""
         started = time.perf_counter()
         result = "error"
         try:
             reply = self._call(script, args)
-            result = _s(reply[1]) if _s(reply[0]) == "err" else ("ok" if reply[-1] else "unchanged")
-            if op == "delete" and _s(reply[0]) == "ok":
+            result = (
+                as_text(reply[1])
+                if as_text(reply[0]) == "err"
+                else ("ok" if reply[-1] else "unchanged")
+            )
+            if op == "delete" and as_text(reply[0]) == "ok":
                 result = "ok"
             return reply
         finally:
             metrics.observe_write(kind, op, result, time.perf_counter() - started)
 
-    def _call(self, script, args: list) -> list:
+    def _call(self, script: Script, args: list[Any]) -> list[Any]:
         try:
-            return script(args=args)
+            reply: list[Any] = script(args=args)
+            return reply
         except redis.ResponseError as exc:
             raise errors.BridgeError("the directory rejected the write") from exc
         except redis.RedisError as exc:
             raise Unavailable(REDIS_UNAVAILABLE) from exc
 
-    # --- reads ----------------------------------------------------------------------------
-    def get(self, kind: str, rid: str, *, members: bool = False, groups: bool = False) -> Record:
-        """One resource, optionally with its members (groups) or groups (users)."""
-        records = self.get_many(kind, [rid], members=members, groups=groups)
-        if not records:
-            raise errors.NotFound(f"{kind.capitalize()} {rid} not found")
-        return records[0]
 
-    def get_many(
-        self, kind: str, ids: list[str], *, members: bool = False, groups: bool = False
-    ) -> list[Record]:
-        """Records for ``ids`` in one round trip, skipping ids that no longer exist."""
-        if not ids:
-            return []
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.mget([self.key(kind, rid) for rid in ids])
-            for rid in ids:
-                if members:
-                    pipe.hgetall(self.key(kind, rid) + ":members")
-                if groups:
-                    pipe.smembers(self.key(kind, rid) + ":groups")
-            replies = pipe.execute()
-        except redis.RedisError as exc:
-            raise Unavailable(REDIS_UNAVAILABLE) from exc
-        extras = iter(replies[1:])
-        out: list[Record] = []
-        for rid, raw in zip(ids, replies[0], strict=True):
-            member_map = next(extras) if members else None
-            group_set = next(extras) if groups else None
-            if raw is None:
-                continue
-            record = parse_record(kind, rid, raw)
-            if member_map is not None:
-                record.members = [parse_member(_s(k), _s(v)) for k, v in member_map.items()]
-            if group_set is not None:
-                record.groups = sorted(_s(g) for g in group_set)
-            out.append(record)
-        return out
-
-    def find(
-        self,
-        kind: str,
-        how: str,
-        attr: str,
-        value: str,
-        *,
-        members: bool = False,
-        groups: bool = False,
-    ) -> list[Record]:
-        """Records found by ``id``, a ``unique`` index or a ``multi`` index, in one round trip
-        (``value`` as the client wrote it: the index's case rule applies here)."""
-        args = [
-            self.prefix,
-            kind,
-            how,
-            attr,
-            value if how == "id" else fold(attr, value),
-            "1" if groups else "0",
-            "1" if members else "0",
-        ]
-        reply = self._read(lambda: self._find(args=args))
-        out: list[Record] = []
-        i = 0
-        while i < len(reply):
-            record = parse_record(kind, _s(reply[i]), reply[i + 1])
-            i += 2
-            if groups:
-                record.groups = sorted(_s(g) for g in reply[i])
-                i += 1
-            if members:
-                flat = reply[i]
-                record.members = [
-                    parse_member(_s(flat[j]), _s(flat[j + 1])) for j in range(0, len(flat), 2)
-                ]
-                i += 1
-            out.append(record)
-        return out
-
-    def read_in(self, pipe: redis.client.Pipeline, kind: str, rid: str) -> None:
-        """Queue on ``pipe`` the reads of one record with its derived set (a user's groups,
-        a group's members), for a caller that reads more in the same round trip; the two
-        replies, in order, make the record with :meth:`record_from`."""
-        key = self.key(kind, rid)
-        pipe.get(key)
-        if kind == "user":
-            pipe.smembers(key + ":groups")
-        else:
-            pipe.hgetall(key + ":members")
-
-    @staticmethod
-    def record_from(kind: str, rid: str, raw: bytes | None, derived: Any) -> Record | None:
-        """The record from the replies of :meth:`read_in`; None when it does not exist."""
-        if raw is None:
-            return None
-        record = parse_record(kind, rid, raw)
-        if kind == "user":
-            record.groups = sorted(_s(g) for g in derived)
-        else:
-            record.members = [parse_member(_s(k), _s(v)) for k, v in derived.items()]
-        return record
-
-    def lookup(self, kind: str, attr: str, values: list[str]) -> list[str | None]:
-        """The id each value of unique attribute ``attr`` names (None where none), in one
-        round trip."""
-        if not values:
-            return []
-        index = self.index_key(kind, attr)
-        pipe = self.redis.pipeline(transaction=False)
-        for value in values:
-            pipe.hget(index, fold(attr, value))
-        return [_s(rid) if rid else None for rid in self._read(pipe.execute)]
-
-    def count(self, kind: str) -> int:
-        return int(self._read(lambda: self.redis.zcard(self.order_key(kind))))
-
-    def ids(self, kind: str, start: int = 0, stop: int = -1) -> list[str]:
-        """Ids in creation order, ``start``..``stop`` inclusive (ZRANGE semantics)."""
-        return [
-            _s(i) for i in self._read(lambda: self.redis.zrange(self.order_key(kind), start, stop))
-        ]
-
-    def scan(self, kind: str, *, members: bool = False, groups: bool = False) -> Iterator[Record]:
-        """Every record in creation order, fetched in batches."""
-        start = 0
-        while True:
-            batch = self.ids(kind, start, start + SCAN_BATCH - 1)
-            if not batch:
-                return
-            yield from self.get_many(kind, batch, members=members, groups=groups)
-            start += SCAN_BATCH
-
-    def existing(self, ids: Iterable[str]) -> dict[str, str]:
-        """For each id, ``"user"`` or ``"group"`` if such a resource exists."""
-        ids = list(ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for rid in ids:
-            pipe.exists(self.key("user", rid))
-            pipe.exists(self.key("group", rid))
-        replies = self._read(pipe.execute)
-        found = {}
-        for i, rid in enumerate(ids):
-            if replies[2 * i]:
-                found[rid] = "user"
-            elif replies[2 * i + 1]:
-                found[rid] = "group"
-        return found
-
-    def _read(self, fn):
-        try:
-            return fn()
-        except redis.RedisError as exc:
-            raise Unavailable(REDIS_UNAVAILABLE) from exc
-
-
-def _may_deprovision(doc: dict | None, members: MemberUpdate | None) -> bool:
+def _may_deprovision(doc: dict[str, Any] | None, members: MemberUpdate | None) -> bool:
     """Whether a write may take access away: such changes are relayed first."""
     if doc is not None and doc.get("active") is False:
         return True
     return bool(members and (members.remove or members.replace))
 
 
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _raise_for(reply: list) -> None:
-    if _s(reply[0]) == "ok":
+def _raise_for(reply: list[Any]) -> None:
+    if as_text(reply[0]) == "ok":
         return
-    code, detail = _s(reply[1]), _s(reply[2])
+    code, detail = as_text(reply[1]), as_text(reply[2])
     if code == "notfound":
         raise errors.NotFound(f"resource {detail} not found")
     if code == "precondition":

@@ -33,12 +33,15 @@ ADMIN_TOKEN_PREFIX = "adm_"
 
 @dataclass(frozen=True)
 class TokenInfo:
+    """A token's public side: id, name, creation time."""
+
     id: str
     name: str
     created: str
 
 
 def digest(secret: str) -> str:
+    """What is stored of a secret: its SHA-256, never the secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -70,6 +73,7 @@ class TokenStore:
         return info, secret
 
     def list(self) -> list[TokenInfo]:
+        """Every token's public side."""
         return sorted(
             (TokenInfo(**orjson.loads(v)) for v in self.redis.hvals(self.key)),
             key=lambda t: t.created,
@@ -108,4 +112,5 @@ class TokenStore:
         return info
 
     def any(self) -> bool:
+        """Whether any token exists."""
         return bool(self.redis.hlen(self.key))

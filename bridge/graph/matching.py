@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bridge.directory.records import Directory, Record
+from bridge.directory.records import Directory
+from bridge.directory.stored import Record
 from bridge.graph.links import Links
 from bridge.graph.report import Progress
 from bridge.graph.translate import MANAGER, GraphObject, ResourceMapping

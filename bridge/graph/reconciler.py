@@ -27,7 +27,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bridge.directory.records import Directory, Record
+from bridge.directory.records import Directory
+from bridge.directory.stored import Record
 from bridge.graph.errors import DeltaExpired
 from bridge.graph.guard import DeletionGuard, Deprovisions, Doomed
 from bridge.graph.links import DryRunLinks, Links

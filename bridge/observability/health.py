@@ -19,7 +19,7 @@ from rq.utils import utcparse
 
 from bridge.delivery.dispatcher import GROUP, beats_key
 from bridge.delivery.jobs import QUEUES
-from bridge.directory.records import changes_key
+from bridge.directory.reader import changes_key
 
 DISPATCHER_ALIVE_SECONDS = 10.0
 """Dispatchers beat every second (bridge.delivery.dispatcher.BEAT_SECONDS); one silent

@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bridge.graph.settings import GraphSettings
 
@@ -104,7 +105,7 @@ class Settings:
     bulk_max_operations: int = DEFAULT_BULK_MAX_OPERATIONS
     max_results: int = DEFAULT_MAX_RESULTS
     extension_schema_files: tuple[str, ...] = ()
-    extension_schemas: tuple[dict, ...] = field(default_factory=tuple)
+    extension_schemas: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     data_dir: str = "var"
     secret_keys: tuple[str, ...] = ()
     retry_max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
@@ -185,9 +186,10 @@ class Settings:
         )
 
 
-def _load_schema_file(path: str) -> dict:
+def _load_schema_file(path: str) -> dict[str, Any]:
     """A custom extension schema, as an RFC 7643 §7 JSON document, with ``appliesTo``."""
-    return json.loads(Path(path).read_text())
+    schema: dict[str, Any] = json.loads(Path(path).read_text())
+    return schema
 
 
 def _log_format(value: str) -> str:

@@ -37,9 +37,11 @@ def redis_binary() -> str:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class EmbeddedRedis:
@@ -49,13 +51,15 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """The URL to reach this Redis."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start redis-server and wait until it answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             redis_binary(),
@@ -105,6 +109,7 @@ class EmbeddedRedis:
         self.process = None
 
     def kill(self) -> None:
+        """Kill redis-server at once (tests of a Redis that dies)."""
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)

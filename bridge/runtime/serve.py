@@ -10,6 +10,7 @@ than looping. Ctrl-C (or SIGTERM) stops everything cleanly.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import redis
 
@@ -73,14 +75,16 @@ class Child:
     """One supervised process: how to start it, and when it last had to be restarted."""
 
     name: str
-    start: Callable[[], subprocess.Popen | None]
-    process: subprocess.Popen | None = None
+    start: Callable[[], subprocess.Popen[bytes] | None]
+    process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
 
     def run(self) -> None:
+        """Start the child process."""
         self.process = self.start()
 
     def exited(self) -> bool:
+        """Whether the child process has exited."""
         return self.process is not None and self.process.poll() is not None
 
     def failing(self) -> bool:
@@ -91,6 +95,7 @@ class Child:
 
 
 def main() -> int:
+    """Run the bridge's processes (Redis if none is configured, web, workers) until stopped."""
     env = dict(os.environ)
     data_dir = Path(env.get("BRIDGE_DATA_DIR", Settings.data_dir))
     if _came_from_env_file(env, data_dir):
@@ -113,7 +118,8 @@ def main() -> int:
     children = _children(env, bind, embedded)
     stopping = False
 
-    def stop(*_):
+    def stop(signum: int, frame: FrameType | None) -> None:
+        """Signal handler: the supervising loop stops, then the children are stopped."""
         nonlocal stopping
         stopping = True
 
@@ -133,7 +139,7 @@ def main() -> int:
         _stop_all(children)
 
 
-def _children(env: dict, bind: str, embedded: EmbeddedRedis | None) -> list[Child]:
+def _children(env: dict[str, str], bind: str, embedded: EmbeddedRedis | None) -> list[Child]:
     """Redis first (when embedded), then the web tier and the two workers."""
     web = web_command(
         bind,
@@ -147,7 +153,7 @@ def _children(env: dict, bind: str, embedded: EmbeddedRedis | None) -> list[Chil
     children.append(Child("web", lambda: _spawn(web, env)))
     for role in ("deliver", "sync"):
         command = [sys.executable, "-m", "workers.run", role]
-        children.append(Child(f"{role} worker", lambda c=command: _spawn(c, env)))
+        children.append(Child(f"{role} worker", functools.partial(_spawn, command, env)))
     return children
 
 
@@ -169,13 +175,13 @@ def _supervise(children: list[Child], stopping: Callable[[], bool], metrics_dir:
     return 0
 
 
-def _start_redis(embedded: EmbeddedRedis) -> subprocess.Popen:
+def _start_redis(embedded: EmbeddedRedis) -> subprocess.Popen[bytes]:
     embedded.start()
     assert embedded.process is not None
     return embedded.process
 
 
-def _spawn(args: list[str], env: dict) -> subprocess.Popen:
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     # a session of its own: a terminal's Ctrl-C reaches this supervisor, which stops them
     return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=die_with_parent())
 
@@ -208,7 +214,10 @@ def _first_token(settings: Settings) -> str | None:
         client.close()
 
 
-def _announce(settings: Settings, bind: str, token: str | None, embedded, env_file: Path) -> None:
+def _announce(
+    settings: Settings, bind: str, token: str | None, embedded: EmbeddedRedis | None, env_file: Path
+) -> None:
+    """Tell the operator where the bridge listens, its token, and how to reach the CLI."""
     base = settings.public_base_url or f"http://{bind}"
     print("\nEntra ID SCIM bridge is running")
     print(f"  Tenant URL:    {base}/scim/v2")
@@ -259,7 +268,7 @@ def _mark_dead(pid: int, metrics_dir: str) -> None:
         multiprocess.mark_process_dead(pid, metrics_dir)
 
 
-def _write_env_file(data_dir: Path, env: dict) -> Path:
+def _write_env_file(data_dir: Path, env: dict[str, str]) -> Path:
     """The settings this instance runs with, for the operator's CLI (mode 0600)."""
     path = data_dir / "bridge.env"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -269,7 +278,7 @@ def _write_env_file(data_dir: Path, env: dict) -> Path:
     return path
 
 
-def _came_from_env_file(env: dict, data_dir: Path) -> bool:
+def _came_from_env_file(env: dict[str, str], data_dir: Path) -> bool:
     """Whether REDIS_URL is the embedded Redis's, loaded from our own var/bridge.env."""
     path = data_dir / "bridge.env"
     if "REDIS_URL" not in env or env.get(EMBEDDED_MARK) != "1" or not path.exists():
@@ -314,7 +323,7 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
-def _int(env: dict, name: str) -> int | None:
+def _int(env: dict[str, str], name: str) -> int | None:
     return int(env[name]) if env.get(name) else None
 
 

@@ -116,7 +116,8 @@ def connect_for_blocking(settings: Settings) -> redis.Redis:
 
 def resource_types_for(settings: Settings) -> dict[str, ResourceType]:
     """Core types plus the custom extension schemas declared in configuration."""
-    user_ext, group_ext = [], []
+    user_ext: list[Schema] = []
+    group_ext: list[Schema] = []
     for doc in settings.extension_schemas:
         target = group_ext if str(doc.get("appliesTo", "User")).lower() == "group" else user_ext
         target.append(Schema.from_scim({k: v for k, v in doc.items() if k != "appliesTo"}))

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bridge.directory.records import KIND_OF, Directory, Record, is_id
+from bridge.directory.ids import is_id
+from bridge.directory.records import Directory
+from bridge.directory.stored import KIND_OF, Record
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute
 from bridge.scim.filter import Filter, indexed_equalities, parse_filter

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.directory.records import Record
+from bridge.directory.stored import Record
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute
 from bridge.scim.resource_types import ResourceType

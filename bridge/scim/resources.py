@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bridge.directory.records import is_id
+from bridge.directory.ids import is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, AttributeType, Schema
 from bridge.scim.resource_types import ResourceType

@@ -14,16 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.directory.ids import is_id
 from bridge.directory.indexes import index_values
-from bridge.directory.records import (
-    KIND_OF,
-    Directory,
-    MemberUpdate,
-    Record,
-    VersionMismatch,
-    WriteResult,
-    is_id,
-)
+from bridge.directory.records import Directory, MemberUpdate, VersionMismatch, WriteResult
+from bridge.directory.stored import KIND_OF, Record
 from bridge.scim import errors
 from bridge.scim.patch import parse_operations
 from bridge.scim.patch_apply import apply_operations

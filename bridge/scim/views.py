@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, g, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from bridge.directory.records import Record
+from bridge.directory.stored import Record
 from bridge.directory.tokens import digest
 from bridge.scim import backpressure, bulk, discovery, errors, query
 from bridge.scim.current import base_url, resource_service, services

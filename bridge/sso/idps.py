@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
-from bridge.directory.records import new_id
+from bridge.directory.ids import new_id
 from bridge.errors import Conflict, NotFound
 from bridge.graph.links import text
 from bridge.targets.secrets import SecretBox

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 import redis
 
 from bridge import errors
-from bridge.directory.records import Directory, Record, is_id
+from bridge.directory.ids import is_id
+from bridge.directory.records import Directory
+from bridge.directory.stored import Record
 from bridge.graph.links import Links, text
 from bridge.scim.patch import PATCH_OP_URN
 from bridge.scim.resource_types import ResourceType

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Generator
+from typing import Any
 
 import httpx
 
@@ -48,7 +50,8 @@ class ClientCredentials(httpx.Auth):
         self._expires = 0.0
         self._lock = threading.Lock()
 
-    def auth_flow(self, request: httpx.Request):
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send with the current token; after a 401, fetch a new one and send once more."""
         request.headers["Authorization"] = f"Bearer {self._current()}"
         response = yield request
         if response.status_code == 401:
@@ -88,7 +91,7 @@ class ClientCredentials(httpx.Auth):
             raise TargetError("OAuth2 token response has no access_token", retryable=False) from exc
 
 
-def http_client(auth: dict, timeout: httpx.Timeout) -> httpx.Client:
+def http_client(auth: dict[str, Any], timeout: httpx.Timeout) -> httpx.Client:
     """An HTTP client that authenticates every request as the target requires."""
     headers = {"User-Agent": USER_AGENT}
     flow: httpx.Auth | None = None

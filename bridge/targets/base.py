@@ -8,12 +8,17 @@ delivery engine decides about retries, dead letters and the circuit breaker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 
+from bridge.directory.stored import Kind
+
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth another attempt (plus network errors and timeouts)."""
+
+Action = Literal["create", "update", "deactivate", "delete", "none"]
+"""What a change asks of a target (``none``: only a group's members change)."""
 
 
 class TargetError(Exception):
@@ -37,16 +42,16 @@ class TargetError(Exception):
 class Change:
     """What one target must do for one resource.
 
-    ``action`` is ``create``, ``update``, ``deactivate`` or ``delete``; for groups,
+    ``action`` is ``create``, ``update``, ``deactivate``, ``delete`` or ``none``; for groups,
     ``members_added``/``members_removed`` hold our ids of members to add or remove.
     ``state`` is what the bridge last delivered (connector-specific fields included).
     """
 
-    kind: str
+    kind: Kind
     id: str
-    action: str
-    payload: dict | None
-    state: dict
+    action: Action
+    payload: dict[str, Any] | None
+    state: dict[str, Any]
     idempotency_key: str
     members_added: list[str] = field(default_factory=list)
     members_removed: list[str] = field(default_factory=list)
@@ -58,11 +63,15 @@ class Applied:
     """What a connector did: last HTTP status and anything it must remember."""
 
     status: int | None
-    remember: dict = field(default_factory=dict)
+    remember: dict[str, Any] = field(default_factory=dict)
 
 
 class Connector(Protocol):
-    def apply(self, change: Change) -> Applied: ...
+    """What the relay needs of a target's connector."""
+
+    def apply(self, change: Change) -> Applied:
+        """Bring the target's copy of one resource in line with ``change``."""
+        ...
 
     def check(self) -> Applied:
         """Probe the target (used by ``targets test`` and the circuit breaker)."""

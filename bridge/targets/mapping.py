@@ -22,7 +22,8 @@ case-insensitively (RFC 7643 §2.1). A multi-valued attribute gives its list; a 
 filter gives one element, the primary one when several match (RFC 7643 §2.4). An
 unassigned value (null, ``""``, ``[]`` or ``{}``, RFC 7643 §2.5) is *missing*, and a
 target attribute whose expression is missing is left out. An empty or absent mapping is
-the identity: the resource as stored, minus ``meta``.
+the identity: the resource as stored, minus ``meta``. The expressions and their
+evaluation are :mod:`bridge.targets.mapping_expressions`'.
 """
 
 from __future__ import annotations
@@ -30,16 +31,25 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 from bridge.scim.attributes import Attribute
 from bridge.scim.errors import ScimError
 from bridge.scim.filter import And, Filter, Not, Or
 from bridge.scim.filter_eval import is_present, matches_element
-from bridge.scim.paths import PatchPath, delete_value, get_value, parse_patch_path
+from bridge.scim.paths import delete_value, parse_patch_path
 from bridge.scim.resource_types import ResourceType
+from bridge.targets.mapping_expressions import (
+    Case,
+    Coalesce,
+    Const,
+    Default,
+    Expr,
+    Join,
+    Source,
+    sources,
+)
 
 MAX_DEPTH = 8
 """Deepest nesting of expressions accepted, so a hostile spec cannot exhaust the stack."""
@@ -53,108 +63,6 @@ _SEGMENT = re.compile(r'^[^\s.:\[\]"]+$')
 
 class MappingError(ValueError):
     """A mapping spec is malformed; the message names the offending key or expression."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """A SCIM attribute path in the source resource."""
-
-    text: str
-    path: PatchPath
-
-    def evaluate(self, resource: dict) -> Any:
-        resolved = self.path.resolved
-        container = get_value(resource, resolved.schema.id) if resolved.is_extension else resource
-        if not isinstance(container, dict):
-            return None
-        raw = get_value(container, resolved.attribute.name)
-        sub = self.path.sub_attr
-        if self.path.value_filter is not None:
-            return _select(raw, self.path.value_filter, resolved.attribute, sub)
-        if sub is None:
-            return _present(raw)
-        if resolved.attribute.multi_valued:
-            values = (get_value(e, sub.name) for e in _elements(raw))
-            return _present([v for v in values if is_present(v)])
-        return _present(get_value(raw, sub.name)) if isinstance(raw, dict) else None
-
-    def to_spec(self) -> Any:
-        return self.text
-
-
-@dataclass(frozen=True)
-class Const:
-    """A fixed JSON value."""
-
-    value: Any
-
-    def evaluate(self, resource: dict) -> Any:
-        return self.value
-
-    def to_spec(self) -> Any:
-        return {"const": copy.deepcopy(self.value)}
-
-
-@dataclass(frozen=True)
-class Case:
-    """``lower`` or ``upper``: strings, and strings in lists, change case; others pass."""
-
-    op: str
-    expr: Expr
-
-    def evaluate(self, resource: dict) -> Any:
-        return _recase(self.expr.evaluate(resource), self.op)
-
-    def to_spec(self) -> Any:
-        return {self.op: self.expr.to_spec()}
-
-
-@dataclass(frozen=True)
-class Join:
-    """The present parts as text, separated by ``sep``; missing when none is present."""
-
-    parts: tuple[Expr, ...]
-    sep: str
-
-    def evaluate(self, resource: dict) -> Any:
-        texts = [t for part in self.parts for t in _texts(part.evaluate(resource))]
-        return _present(self.sep.join(texts))
-
-    def to_spec(self) -> Any:
-        return {"join": [p.to_spec() for p in self.parts], "sep": self.sep}
-
-
-@dataclass(frozen=True)
-class Coalesce:
-    """The first present part."""
-
-    parts: tuple[Expr, ...]
-
-    def evaluate(self, resource: dict) -> Any:
-        return next((v for p in self.parts if (v := p.evaluate(resource)) is not None), None)
-
-    def to_spec(self) -> Any:
-        return {"coalesce": [p.to_spec() for p in self.parts]}
-
-
-@dataclass(frozen=True)
-class Default:
-    """``expr``, or ``value`` when it is missing."""
-
-    value: Any
-    expr: Expr
-
-    def evaluate(self, resource: dict) -> Any:
-        found = self.expr.evaluate(resource)
-        return self.value if found is None else found
-
-    def to_spec(self) -> Any:
-        return {"default": copy.deepcopy(self.value), "from": self.expr.to_spec()}
-
-
-Expr: TypeAlias = Source | Const | Case | Join | Coalesce | Default
-"""An expression: ``evaluate(resource)`` gives its value (None when missing, never an
-unassigned value), ``to_spec()`` the JSON it was parsed from."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +87,7 @@ class Mapping:
         if self.identity == bool(self.rules):
             raise ValueError("a mapping is either the identity or has rules, not both or neither")
 
-    def to_spec(self) -> dict | None:
+    def to_spec(self) -> dict[str, Any] | None:
         """The spec ``parse_mapping`` turns back into this mapping; None for the identity."""
         if self.identity:
             return None
@@ -190,7 +98,7 @@ IDENTITY = Mapping(rules=(), identity=True)
 """Send the SCIM resource as is (without ``meta``)."""
 
 
-def parse_mapping(spec: dict | None, rtype: ResourceType) -> Mapping:
+def parse_mapping(spec: dict[str, Any] | None, rtype: ResourceType) -> Mapping:
     """Parse and validate a mapping spec for resources of ``rtype``; raise MappingError."""
     if spec is None:
         return IDENTITY
@@ -208,7 +116,9 @@ def parse_mapping(spec: dict | None, rtype: ResourceType) -> Mapping:
     return Mapping(rules=tuple(rules), identity=False)
 
 
-def apply_mapping(mapping: Mapping, resource: dict, rtype: ResourceType) -> dict:
+def apply_mapping(
+    mapping: Mapping, resource: dict[str, Any], rtype: ResourceType
+) -> dict[str, Any]:
     """The target's view of ``resource``: mapped attributes only, sharing nothing with it.
 
     The caller adds ``schemas``. ValueError if the mapping was parsed for another
@@ -290,7 +200,7 @@ def _parse_expr(spec: Any, rtype: ResourceType, where: str, depth: int = 1) -> E
     return _parse_form(op, spec, rtype, f"{where}.{op}", depth)
 
 
-def _parse_form(op: str, spec: dict, rtype: ResourceType, where: str, depth: int) -> Expr:
+def _parse_form(op: str, spec: dict[str, Any], rtype: ResourceType, where: str, depth: int) -> Expr:
     if op == "const":
         return Const(_json_value(spec[op], where))
     if op in ("lower", "upper"):
@@ -357,66 +267,15 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-# --- Evaluation -------------------------------------------------------------------------
-
-
-def _present(value: Any) -> Any:
-    """``value``, or None when it is unassigned (RFC 7643 §2.5)."""
-    return value if is_present(value) else None
-
-
-def _elements(raw: Any) -> list[dict]:
-    """The elements of a multi-valued complex attribute."""
-    items = raw if isinstance(raw, list) else [raw]
-    return [e for e in items if isinstance(e, dict)]
-
-
-def _select(raw: Any, selector: Filter, attr: Attribute, sub: Attribute | None) -> Any:
-    """The element (or its ``sub``) the filter selects; the primary one first (RFC 7643 §2.4)."""
-    matched = [e for e in _elements(raw) if matches_element(selector, e, attr)]
-    matched.sort(key=lambda e: get_value(e, "primary") is not True)
-    values = (get_value(e, sub.name) if sub is not None else e for e in matched)
-    return next((v for v in values if is_present(v)), None)
-
-
-def _recase(value: Any, op: str) -> Any:
-    if isinstance(value, str):
-        return value.lower() if op == "lower" else value.upper()
-    if isinstance(value, list):
-        return [_recase(v, op) for v in value]
-    return value
-
-
-def _texts(value: Any) -> list[str]:
-    """The text of a value for ``join``: lists flattened, objects skipped."""
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, str | int | float):
-        return [str(value)] if is_present(value) else []
-    if isinstance(value, list):
-        return [t for v in value for t in _texts(v)]
-    return []
-
-
-def _write(out: dict, keys: tuple[str, ...], value: Any) -> None:
+def _write(out: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     for key in keys[:-1]:
         out = out.setdefault(key, {})
     out[keys[-1]] = value
 
 
-def _sources(expr: Expr) -> Iterator[Source]:
-    if isinstance(expr, Source):
-        yield expr
-    elif isinstance(expr, Case | Default):
-        yield from _sources(expr.expr)
-    elif isinstance(expr, Join | Coalesce):
-        for part in expr.parts:
-            yield from _sources(part)
-
-
 def _check_resource_type(mapping: Mapping, rtype: ResourceType) -> None:
     schema_ids = set(rtype.schema_ids())
     for rule in mapping.rules:
-        for source in _sources(rule.expr):
+        for source in sources(rule.expr):
             if source.path.resolved.schema.id not in schema_ids:
                 raise ValueError(f"mapping[{rule.target!r}] was not parsed for {rtype.name}")

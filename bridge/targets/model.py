@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, get_args
 
+from bridge.directory.stored import Kind
 from bridge.observability.masking import mask_url
 from bridge.scim.filter import Filter, parse_filter
 from bridge.scim.resource_types import ResourceType
@@ -14,12 +15,24 @@ from bridge.targets.mapping import Mapping, parse_mapping
 SECRET_FIELDS = (("auth", "token"), ("auth", "client_secret"), (None, "signing_secret"))
 """Where secrets sit in a target's configuration: encrypted at rest, never returned."""
 
-DEPROVISION_MODES = ("disable", "disable_and_remove_from_groups", "delete")
+TargetKind = Literal["scim", "webhook"]
+"""How the bridge reaches a target: SCIM 2.0 requests, or signed webhook events."""
+
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
+
+ScopeType = Literal["all", "groups", "filter"]
+"""Which users a target receives: all, members of chosen groups, or those a filter matches."""
+
+SCOPE_TYPES: tuple[ScopeType, ...] = get_args(ScopeType)
+
+DeprovisionMode = Literal["disable", "disable_and_remove_from_groups", "delete"]
+
+DEPROVISION_MODES: tuple[DeprovisionMode, ...] = get_args(DeprovisionMode)
 """What a target does with a user who is disabled, deleted or leaves its scope: set
 ``active: false`` there; the same and take the user out of the target's groups; or delete
 the user there. A deleted user is always deleted."""
 
-KEEPS_INACTIVE_MEMBERS = frozenset({"disable"})
+KEEPS_INACTIVE_MEMBERS: frozenset[DeprovisionMode] = frozenset({"disable"})
 """Deprovision modes under which a disabled user stays in the target's groups."""
 
 
@@ -29,41 +42,48 @@ class Target:
 
     id: str
     name: str
-    kind: str
+    kind: TargetKind
     url: str
-    auth: dict
+    auth: dict[str, Any]
     resources: tuple[str, ...]
     user_mapping: Mapping
     group_mapping: Mapping
-    scope: dict
-    deprovision: str
+    scope: dict[str, Any]
+    deprovision: DeprovisionMode
     enabled: bool
     shadow: bool
-    deletion_guard: dict
+    deletion_guard: dict[str, int]
     concurrency: int | None = None
     """Delivery jobs of this target that may be queued or running at once (None: default)."""
     signing_secret: str | None = None
-    config: dict = field(default_factory=dict, compare=False, repr=False)
+    config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def receives(self, kind: str) -> bool:
+    def receives(self, kind: Kind) -> bool:
         """Whether this target gets ``kind`` ("user" or "group") resources."""
         return f"{kind}s" in self.resources
 
     @cached_property
     def scope_filter(self) -> Filter | None:
         """The scope's SCIM filter, parsed once per configuration."""
-        return parse_filter(self.scope["filter"]) if self.scope["type"] == "filter" else None
+        return parse_filter(self.scope["filter"]) if self.scope_type == "filter" else None
+
+    @property
+    def scope_type(self) -> ScopeType:
+        """Which users the target receives (see ScopeType)."""
+        scope: ScopeType = self.scope["type"]
+        return scope
 
     @property
     def scope_groups(self) -> frozenset[str]:
+        """The groups whose members a ``groups`` scope takes (empty for other scopes)."""
         return (
             frozenset(self.scope.get("groups") or ())
-            if self.scope["type"] == "groups"
+            if self.scope_type == "groups"
             else frozenset()
         )
 
     @classmethod
-    def from_config(cls, config: dict, resource_types: dict[str, ResourceType]) -> Target:
+    def from_config(cls, config: dict[str, Any], resource_types: dict[str, ResourceType]) -> Target:
         """Build from a stored configuration whose secrets are already decrypted."""
         return cls(
             id=config["id"],
@@ -87,7 +107,7 @@ class Target:
         )
 
 
-def public_view(config: dict) -> dict[str, Any]:
+def public_view(config: dict[str, Any]) -> dict[str, Any]:
     """A stored configuration without its secrets, for the API and the CLI; credentials
     in its URLs (``?api_key=…``, ``https://user:pw@…``) are masked too."""
     out = {k: v for k, v in config.items() if k != "signing_secret"}
@@ -100,7 +120,7 @@ def public_view(config: dict) -> dict[str, Any]:
     return out
 
 
-def merged(old: dict, changes: dict) -> dict:
+def merged(old: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """``old`` with partial ``changes``; secrets the changes leave out are kept, as long as
     the auth type stays the same."""
     config = {**old, **{k: v for k, v in changes.items() if k != "auth"}}

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import redis
 
-from bridge.directory.records import new_id
+from bridge.directory.ids import new_id
+from bridge.directory.stored import as_text
 from bridge.errors import Conflict, NotFound
 from bridge.scim.resource_types import ResourceType
 from bridge.targets.mapping import MappingError, parse_mapping
@@ -55,22 +57,25 @@ class TargetStore:
         self._cache: tuple[str, dict[str, Target]] | None = None
 
     # --- reads ----------------------------------------------------------------------------
-    def configs(self) -> list[dict]:
+    def configs(self) -> list[dict[str, Any]]:
         """Every stored configuration (secrets still encrypted), by name."""
         raw = self.redis.hvals(self.key)
         return sorted((orjson.loads(v) for v in raw), key=lambda c: c["name"].casefold())
 
-    def config(self, target_id: str) -> dict:
+    def config(self, target_id: str) -> dict[str, Any]:
+        """One target's stored configuration, secrets decrypted."""
         raw = self.redis.hget(self.key, target_id)
         if raw is None:
             raise TargetNotFound(target_id)
-        return orjson.loads(raw)
+        config: dict[str, Any] = orjson.loads(raw)
+        return config
 
     def get(self, target_id: str) -> Target:
         """A target ready to deliver to: secrets decrypted, mappings parsed."""
         return Target.from_config(self._decrypted(self.config(target_id)), self.resource_types)
 
     def all(self) -> list[Target]:
+        """Every target, ready for delivery."""
         return [Target.from_config(self._decrypted(c), self.resource_types) for c in self.configs()]
 
     def current(self) -> dict[str, Target]:
@@ -88,8 +93,9 @@ class TargetStore:
         return target
 
     def version(self) -> str:
+        """A stamp that changes whenever any target's configuration does."""
         value = self.redis.get(self.version_key)
-        return value.decode() if value else ""
+        return as_text(value) if value else ""
 
     def resolve(self, name_or_id: str) -> str:
         """The id of a target named or identified by ``name_or_id``."""
@@ -98,10 +104,10 @@ class TargetStore:
         found = self.redis.hget(self.names_key, name_or_id.casefold())
         if found is None:
             raise TargetNotFound(name_or_id)
-        return found.decode()
+        return as_text(found)
 
     # --- writes ---------------------------------------------------------------------------
-    def create(self, data: dict) -> dict:
+    def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new target from validated input; returns its stored configuration."""
         now = _now()
         config = {"id": new_id(), **data, "created": now, "updated": now}
@@ -109,7 +115,7 @@ class TargetStore:
         self._save(config, old_name=None)
         return self.config(config["id"])
 
-    def update(self, target_id: str, changes: dict) -> dict:
+    def update(self, target_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply validated partial changes; secrets not given are kept."""
         old = self._decrypted(self.config(target_id))
         config = {**merged(old, changes), "updated": _now()}
@@ -118,6 +124,7 @@ class TargetStore:
         return self.config(target_id)
 
     def delete(self, target_id: str) -> None:
+        """Delete a target's configuration."""
         config = self.config(target_id)
         with self.redis.pipeline() as pipe:
             pipe.hdel(self.key, target_id)
@@ -125,22 +132,22 @@ class TargetStore:
             pipe.set(self.version_key, uuid.uuid4().hex)
             pipe.execute()
 
-    def _check(self, config: dict) -> None:
+    def _check(self, config: dict[str, Any]) -> None:
         try:
             parse_mapping(config.get("user_mapping"), self.resource_types["User"])
             parse_mapping(config.get("group_mapping"), self.resource_types["Group"])
         except MappingError as exc:
             raise ValueError(f"mapping: {exc}") from exc
 
-    def _save(self, config: dict, old_name: str | None) -> None:
+    def _save(self, config: dict[str, Any], old_name: str | None) -> None:
         stored = self._encrypted(config)
         name = config["name"].casefold()
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self.names_key)
+                    pipe.watch(self.names_key)  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.watch unannotated
                     owner = pipe.hget(self.names_key, name)
-                    if owner is not None and owner.decode() != config["id"]:
+                    if owner is not None and as_text(owner) != config["id"]:
                         raise TargetConflict(f"a target named {config['name']!r} exists")
                     pipe.multi()
                     if old_name is not None and old_name.casefold() != name:
@@ -159,16 +166,16 @@ class TargetStore:
             raise ValueError("BRIDGE_SECRET_KEYS is not set: target secrets cannot be stored")
         return self.secrets
 
-    def _encrypted(self, config: dict) -> dict:
-        out = orjson.loads(orjson.dumps(config))
+    def _encrypted(self, config: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = orjson.loads(orjson.dumps(config))
         for section, name in SECRET_FIELDS:
             holder = out.get(section) if section else out
             if isinstance(holder, dict) and holder.get(name):
                 holder[name] = self._box().encrypt(holder[name])
         return out
 
-    def _decrypted(self, config: dict) -> dict:
-        out = orjson.loads(orjson.dumps(config))
+    def _decrypted(self, config: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = orjson.loads(orjson.dumps(config))
         for section, name in SECRET_FIELDS:
             holder = out.get(section) if section else out
             if isinstance(holder, dict) and holder.get(name):

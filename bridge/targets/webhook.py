@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import orjson
@@ -27,13 +28,17 @@ EVENT_OF_ACTION = {
 
 
 class WebhookConnector:
+    """Sends each change to ``url`` as signed events (Standard Webhooks)."""
+
     def __init__(self, url: str, secret: str, client: httpx.Client) -> None:
         self.url = url
         self.secret = secret
         self.client = client
 
     def apply(self, change: Change) -> Applied:
-        status = None
+        """Send the change's events: the resource's, then member additions and removals."""
+        status: int | None = None
+        data: dict[str, Any]
         if change.action != "none":
             data = {"id": change.id, "resource": change.payload}
             status = self._send(
@@ -51,7 +56,7 @@ class WebhookConnector:
         """A ``bridge.ping`` event: the receiver answers 2xx when it is up."""
         return Applied(self._send("bridge.ping", {}, f"msg_ping_{int(time.time())}"))
 
-    def _send(self, event: str, data: dict, msg_id: str) -> int:
+    def _send(self, event: str, data: dict[str, Any], msg_id: str) -> int:
         body = orjson.dumps(
             {
                 "type": event,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from bridge.directory.records import new_id
+from bridge.directory.ids import new_id
 from bridge.targets.signing import new_secret
 
 

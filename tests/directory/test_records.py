@@ -85,7 +85,7 @@ def test_failed_write_announces_nothing(scim, redis_client):
 
 def test_ids_increase_in_creation_order():
     """RFC 9562 UUIDv7 with a counter: many ids in one millisecond still sort in order."""
-    from bridge.directory.records import new_id
+    from bridge.directory.ids import new_id
 
     ids = [new_id() for _ in range(5000)]
     assert ids == sorted(ids)

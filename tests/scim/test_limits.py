@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.directory.records import is_id, new_id
+from bridge.directory.ids import is_id, new_id
 from bridge.scim.errors import InvalidFilter
 from bridge.scim.filter import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, parse_filter
 from bridge.scim.filter_eval import check_filter, matches
