@@ -20,6 +20,7 @@ import threading
 import weakref
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import redis
@@ -92,7 +93,7 @@ class AuditLog:
         return self.max_entries > 0
 
     # --- writing ------------------------------------------------------------------------
-    def append(self, entry: dict) -> None:
+    def append(self, entry: dict[str, Any]) -> None:
         """Queue one entry; the process's writer thread sends it within FLUSH_SECONDS."""
         if not self.enabled:
             return
@@ -127,13 +128,13 @@ class AuditLog:
         since: datetime | None = None,
         request_id: str | None = None,
         limit: int = 100,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Newest first, those that match every filter given: ``status`` an exact code
         (``404``) or a class (``4xx``); ``resource`` a resource id, a resource type
         (``Users``) or a token name; ``since`` a time."""
         low = f"{int(since.timestamp() * 1000)}-0" if since else "-"
         high = "+"
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         scanned = 0
         while len(found) < limit and scanned < SCAN_LIMIT:
             rows = self.redis.xrevrange(self.key, max=high, min=low, count=READ_BATCH)
@@ -193,7 +194,7 @@ class _Writer:
 _writer = _Writer()
 
 
-def _matches(entry: dict, status: str | None, resource: str | None, request_id) -> bool:
+def _matches(entry: dict[str, Any], status: str | None, resource: str | None, request_id) -> bool:
     if status:
         code = str(entry.get("status", ""))
         if status.lower().endswith("xx"):

@@ -28,6 +28,8 @@ Settings has checked the directory by then).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 # --- per process ---------------------------------------------------------------------------
@@ -114,7 +116,7 @@ def observe_delivery(target: str, outcome: str, seconds: float | None) -> None:
         DELIVERY_LATENCY.labels(target, outcome).observe(seconds)
 
 
-def observe_run(status: str, drift: dict | None) -> None:
+def observe_run(status: str, drift: dict[str, Any] | None) -> None:
     RECONCILE_RUNS.labels(status).inc()
     for name, count in (drift or {}).items():
         if isinstance(count, int) and count:

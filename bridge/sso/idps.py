@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import redis
@@ -44,7 +45,7 @@ class Idp:
     id: str
     name: str
     protocol: str
-    config: dict
+    config: dict[str, Any]
 
     def __getitem__(self, key: str):
         return self.config[key]
@@ -63,14 +64,14 @@ class IdpStore:
         self.stats_prefix = f"{prefix}:sso:stats:"
         self.secrets = secrets
 
-    def configs(self) -> list[dict]:
+    def configs(self) -> list[dict[str, Any]]:
         """Every stored configuration (secrets still encrypted), by name."""
         return sorted(
             (orjson.loads(v) for v in self.redis.hvals(self.key)),
             key=lambda c: c["name"].casefold(),
         )
 
-    def config(self, idp_id: str) -> dict:
+    def config(self, idp_id: str) -> dict[str, Any]:
         raw = self.redis.hget(self.key, idp_id)
         if raw is None:
             raise IdpNotFound(idp_id)
@@ -90,7 +91,7 @@ class IdpStore:
         config = self.decrypted(self.resolve(name_or_id))
         return Idp(config["id"], config["name"], config["protocol"], config)
 
-    def create(self, data: dict) -> dict:
+    def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new IdP from validated input; returns its stored configuration."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         config = {"id": new_id(), **data, "created": now, "updated": now}
@@ -113,7 +114,7 @@ class IdpStore:
                     continue
         return self.config(config["id"])
 
-    def update(self, idp_id: str, changes: dict) -> dict:
+    def update(self, idp_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply validated changes (not the name); secrets not given are kept."""
         stored = self.config(idp_id)
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -124,7 +125,7 @@ class IdpStore:
         self.redis.hset(self.key, idp_id, orjson.dumps(config))
         return self.config(idp_id)
 
-    def decrypted(self, idp_id: str) -> dict:
+    def decrypted(self, idp_id: str) -> dict[str, Any]:
         """A stored configuration with its secrets in the clear (to check a change whole)."""
         config = self.config(idp_id)
         for name in SECRET_FIELDS:
@@ -157,7 +158,7 @@ class IdpStore:
         return self.secrets
 
 
-def public_view(config: dict) -> dict:
+def public_view(config: dict[str, Any]) -> dict[str, Any]:
     """A configuration without its secrets (``has_client_secret`` says whether one is set)."""
     view = {k: v for k, v in config.items() if k not in SECRET_FIELDS}
     if config.get("protocol") == "oidc":

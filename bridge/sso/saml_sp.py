@@ -13,6 +13,7 @@ import secrets
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import redis
@@ -34,7 +35,7 @@ class SpUrls:
     metadata_url: str
 
 
-def sp_urls(base_url: str, idp: Idp | dict) -> SpUrls:
+def sp_urls(base_url: str, idp: Idp | dict[str, Any]) -> SpUrls:
     """The bridge's URLs for ``idp`` under ``base_url`` (BRIDGE_PUBLIC_URL)."""
     base = f"{base_url.rstrip('/')}/sso/saml/{idp['name']}"
     entity_id = idp.get("sp_entity_id") or base

@@ -73,7 +73,7 @@ def _forget(_exc: BaseException | None = None) -> None:
     context.set_current(None)
 
 
-def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict:
+def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict[str, Any]:
     """One audit entry: what was asked, by whom, and what was answered."""
     resource_type = metrics.scim_resource(path)
     rest = path[len(SCIM_PREFIX) + 1 :].split("/")
