@@ -38,6 +38,8 @@ STALLED_SECONDS = 60.0
 
 @dataclass
 class StreamState:
+    """The change stream as health and metrics report it: backlog, pending, lag, readers."""
+
     length: int
     pending: int
     oldest_age_seconds: float

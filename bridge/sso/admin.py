@@ -35,12 +35,15 @@ class IdpAdmin:
 
     @classmethod
     def of(cls, state: Services, base_url: str = "") -> IdpAdmin:
+        """The service over the app's services; ``base_url`` overrides BRIDGE_PUBLIC_URL."""
         return cls(store_of(state), base_url or state.settings.public_base_url)
 
     def all(self) -> list[dict[str, Any]]:
+        """Every IdP's public view, by name."""
         return [self._public(c) for c in self.idps.configs()]
 
     def show(self, ref: str) -> dict[str, Any]:
+        """One IdP's public view, by id or name."""
         return self._public(self.idps.config(self.resolve(ref)))
 
     def create(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +64,7 @@ class IdpAdmin:
         try:
             IdpSchema().load(merged)
         except ValidationError as exc:
-            messages = exc.normalized_messages()
+            messages = exc.normalized_messages()  # type: ignore[no-untyped-call]  # marshmallow's helper is untyped
             raise InvalidFields(
                 "the identity provider would be incomplete", details=messages
             ) from exc
@@ -101,9 +104,11 @@ class IdpAdmin:
         return data
 
     def delete(self, ref: str) -> None:
+        """Remove an IdP (by id or name) and its sign-in counters."""
         self.idps.delete(self.resolve(ref))
 
     def resolve(self, ref: str) -> str:
+        """The id of the IdP with this id or name; IdpNotFound else."""
         return self.idps.resolve(ref)
 
     def metadata(self, ref: str) -> bytes:

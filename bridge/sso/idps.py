@@ -47,10 +47,11 @@ class Idp:
     protocol: str
     config: dict[str, Any]
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         return self.config[key]
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
+        """A setting, or ``default`` when the IdP has none."""
         return self.config.get(key, default)
 
 
@@ -72,10 +73,12 @@ class IdpStore:
         )
 
     def config(self, idp_id: str) -> dict[str, Any]:
+        """One stored configuration by id (secrets still encrypted); IdpNotFound else."""
         raw = self.redis.hget(self.key, idp_id)
         if raw is None:
             raise IdpNotFound(idp_id)
-        return orjson.loads(raw)
+        config: dict[str, Any] = orjson.loads(raw)
+        return config
 
     def resolve(self, name_or_id: str) -> str:
         """The id of the IdP named or identified by ``name_or_id``."""
@@ -102,7 +105,7 @@ class IdpStore:
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self.names_key)
+                    pipe.watch(self.names_key)  # type: ignore[no-untyped-call]  # redis-py's Pipeline.watch is untyped
                     if pipe.hexists(self.names_key, config["name"].casefold()):
                         raise IdpConflict(f"an identity provider named {config['name']!r} exists")
                     pipe.multi()
@@ -134,6 +137,7 @@ class IdpStore:
         return config
 
     def delete(self, idp_id: str) -> None:
+        """Remove the IdP, its name and its sign-in counters in one transaction."""
         config = self.config(idp_id)
         with self.redis.pipeline() as pipe:
             pipe.hdel(self.key, idp_id)
@@ -143,6 +147,7 @@ class IdpStore:
 
     # --- metrics --------------------------------------------------------------------------
     def stats_key(self, name: str) -> str:
+        """The hash counting IdP ``name``'s sign-ins by outcome."""
         return f"{self.stats_prefix}{name.casefold()}"
 
     def count(self, name: str, outcome: str) -> None:
@@ -150,6 +155,7 @@ class IdpStore:
         self.redis.hincrby(self.stats_key(name), outcome, 1)
 
     def stats(self, name: str) -> dict[str, int]:
+        """IdP ``name``'s sign-ins by outcome."""
         return {text(k): int(v) for k, v in self.redis.hgetall(self.stats_key(name)).items()}
 
     def _box(self) -> SecretBox:

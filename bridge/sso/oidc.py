@@ -68,8 +68,11 @@ class _Keys:
     fetched: float
 
 
-_apps: dict[tuple, msal.ConfidentialClientApplication] = {}
-_keys: dict[tuple, _Keys] = {}
+_AppKey = tuple[str, str, str, str | None]
+"""authority, client id, client secret, CA bundle: what an msal app is cached by."""
+
+_apps: dict[_AppKey, msal.ConfidentialClientApplication] = {}
+_keys: dict[_AppKey, _Keys] = {}
 _lock = threading.Lock()
 
 
@@ -87,9 +90,10 @@ class OidcClient:
         self.idp = idp
         self.ca_bundle = ca_bundle
         self.authority = idp["authority"].rstrip("/")
-        self.key = (self.authority, idp["client_id"], idp["client_secret"], ca_bundle)
+        self.key: _AppKey = (self.authority, idp["client_id"], idp["client_secret"], ca_bundle)
 
     def app(self) -> msal.ConfidentialClientApplication:
+        """The IdP's msal app, built once per process and settings (discovery is costly)."""
         with _lock:
             app = _apps.get(self.key)
         if app is None:
@@ -108,9 +112,10 @@ class OidcClient:
 
     def start(self, redirect_uri: str) -> dict[str, Any]:
         """A new flow: ``auth_uri`` to send the browser to, ``state``, nonce, verifier."""
-        return self.app().initiate_auth_code_flow(
+        flow: dict[str, Any] = self.app().initiate_auth_code_flow(
             scopes=["email"], redirect_uri=redirect_uri, response_mode="form_post"
         )
+        return flow
 
     def finish(self, flow: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         """The ID token's claims, checked by msal and then by signature; OidcRejected else."""
@@ -200,10 +205,12 @@ class Flows:
         return f"{self.prefix}:sso:oidc:{idp_id}:{state}"
 
     def save(self, idp_id: str, flow: dict[str, Any], next_url: str | None) -> None:
+        """Keep a started flow and where to go next, for FLOW_TTL seconds."""
         value = orjson.dumps({"flow": flow, "next": next_url})
         self.redis.set(self._key(idp_id, flow["state"]), value, ex=FLOW_TTL)
 
     def take(self, idp_id: str, state: str) -> tuple[dict[str, Any], str | None] | None:
+        """The flow ``state`` names and its next URL, removed so it is used once; None if gone."""
         raw = self.redis.getdel(self._key(idp_id, state))
         if raw is None:
             return None

@@ -123,6 +123,8 @@ class Claims:
 
 @dataclass(frozen=True)
 class Result:
+    """What a sign-in did to the directory: the user, the action, memberships changed."""
+
     user_id: str
     action: str
     """``created``, ``updated``, ``unchanged`` (nothing differed) or ``kept`` (update mode)."""

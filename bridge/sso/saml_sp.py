@@ -50,6 +50,7 @@ class AuthnRequests:
         self.prefix = prefix
 
     def key(self, idp_id: str, request_id: str) -> str:
+        """Where an issued AuthnRequest's id waits for its response."""
         return f"{self.prefix}:sso:authn:{idp_id}:{request_id}"
 
     def issue(self, idp: Idp, urls: SpUrls, relay_state: str | None) -> str:
@@ -86,4 +87,4 @@ def authn_request(request_id: str, destination: str, urls: SpUrls) -> bytes:
         root, q("saml", "Issuer"), nsmap={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
     )
     issuer.text = urls.entity_id
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
