@@ -8,6 +8,8 @@ metadata read by :mod:`bridge.sso.admin`, which answers 422 for what it cannot u
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from bridge.sso.provision import MAPPABLE
@@ -119,7 +121,7 @@ class IdpSchema(Schema):
     )
 
     @validates_schema
-    def _mappable(self, data, **_):
+    def _mappable(self, data: dict[str, Any], **_: Any) -> None:
         unknown = sorted(set(data.get("claim_mapping") or {}) - MAPPABLE)
         if unknown:
             allowed = ", ".join(sorted(MAPPABLE))
@@ -128,7 +130,7 @@ class IdpSchema(Schema):
             )
 
     @validates_schema
-    def _complete(self, data, partial=False, **_):
+    def _complete(self, data: dict[str, Any], partial: bool = False, **_: Any) -> None:
         if partial:
             return
         if data.get("protocol") == "saml" and not data.get("metadata_xml"):
@@ -147,11 +149,11 @@ class IdpChangesSchema(IdpSchema):
     """A PATCH body: any of an IdP's settings but its name and protocol (its URLs and
     Entra's configuration depend on them); a secret left out is kept."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)
 
     @validates_schema
-    def _fixed(self, data, **_):
+    def _fixed(self, data: dict[str, Any], **_: Any) -> None:
         fixed = [k for k in ("name", "protocol") if k in data]
         if fixed:
             raise ValidationError({k: ["cannot be changed: remove and add the IdP"] for k in fixed})

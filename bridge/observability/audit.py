@@ -20,6 +20,7 @@ import threading
 import weakref
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import orjson
 import redis
@@ -89,10 +90,11 @@ class AuditLog:
 
     @property
     def enabled(self) -> bool:
+        """Whether SCIM requests are recorded (``max_entries`` above 0)."""
         return self.max_entries > 0
 
     # --- writing ------------------------------------------------------------------------
-    def append(self, entry: dict) -> None:
+    def append(self, entry: dict[str, Any]) -> None:
         """Queue one entry; the process's writer thread sends it within FLUSH_SECONDS."""
         if not self.enabled:
             return
@@ -106,7 +108,7 @@ class AuditLog:
         """Write what is buffered, in one round trip per BATCH entries."""
         written = 0
         while self._buffer:
-            batch = []
+            batch: list[bytes] = []
             while self._buffer and len(batch) < BATCH:
                 batch.append(self._buffer.popleft())
             try:
@@ -127,16 +129,20 @@ class AuditLog:
         since: datetime | None = None,
         request_id: str | None = None,
         limit: int = 100,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Newest first, those that match every filter given: ``status`` an exact code
         (``404``) or a class (``4xx``); ``resource`` a resource id, a resource type
         (``Users``) or a token name; ``since`` a time."""
         low = f"{int(since.timestamp() * 1000)}-0" if since else "-"
         high = "+"
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         scanned = 0
         while len(found) < limit and scanned < SCAN_LIMIT:
-            rows = self.redis.xrevrange(self.key, max=high, min=low, count=READ_BATCH)
+            # the client does not decode responses: ids and fields are bytes
+            rows = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                self.redis.xrevrange(self.key, max=high, min=low, count=READ_BATCH),
+            )
             if not rows:
                 break
             for entry_id, fields in rows:
@@ -193,7 +199,9 @@ class _Writer:
 _writer = _Writer()
 
 
-def _matches(entry: dict, status: str | None, resource: str | None, request_id) -> bool:
+def _matches(
+    entry: dict[str, Any], status: str | None, resource: str | None, request_id: str | None
+) -> bool:
     if status:
         code = str(entry.get("status", ""))
         if status.lower().endswith("xx"):
@@ -229,4 +237,5 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the millisecond, as audit entries carry it."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -44,6 +44,7 @@ def current() -> str | None:
 
 
 def set_current(request_id: str | None) -> None:
+    """Make ``request_id`` this context's request id (None: no request)."""
     _current.set(request_id)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from rq import Worker
@@ -37,6 +38,8 @@ STALLED_SECONDS = 60.0
 
 @dataclass
 class StreamState:
+    """The change stream as health and metrics report it: backlog, pending, lag, readers."""
+
     length: int
     pending: int
     oldest_age_seconds: float
@@ -102,7 +105,7 @@ def schedulers_alive(client: redis.Redis) -> dict[str, bool]:
     return alive
 
 
-def workers_alive(client: redis.Redis) -> dict:
+def workers_alive(client: redis.Redis) -> dict[str, Any]:
     """Registered worker lanes (RQ drops a lane whose process stopped heart-beating)
     and the processes they belong to, by the queues they serve."""
     lanes = Worker.all(connection=client)
@@ -114,7 +117,7 @@ def workers_alive(client: redis.Redis) -> dict:
     return {"lanes": len(lanes), "processes": len(processes), "queues": by_queue}
 
 
-def readiness(client: redis.Redis, prefix: str) -> tuple[dict, int]:
+def readiness(client: redis.Redis, prefix: str) -> tuple[dict[str, Any], int]:
     """The ``/readyz`` body and status: 503 only when Redis does not answer."""
     try:
         client.ping()

@@ -30,6 +30,7 @@ class RequestIdFilter(logging.Filter):
     does not carry one already."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Fill in the request id; every record passes."""
         if getattr(record, "request_id", None) is None:
             record.request_id = context.current()
         return True
@@ -46,6 +47,7 @@ class MaskedJsonFormatter(JsonFormatter):
         )
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Drop an empty request id and mask every value, so no secret reaches the log."""
         if log_data.get("request_id") is None:
             log_data.pop("request_id", None)
         return {k: _masked(v) for k, v in log_data.items()}
@@ -58,6 +60,7 @@ class MaskedTextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s%(rid)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        """The line with the request id in brackets after the logger name, masked."""
         rid = getattr(record, "request_id", None)
         record.rid = f" [{rid}]" if rid else ""
         return mask_text(super().format(record))
@@ -74,6 +77,7 @@ def _masked(value: Any) -> Any:
 
 
 def formatter(fmt: str) -> logging.Formatter:
+    """The masked formatter for BRIDGE_LOG_FORMAT: ``json``, else one text line."""
     return MaskedJsonFormatter() if fmt == "json" else MaskedTextFormatter()
 
 

@@ -28,6 +28,8 @@ Settings has checked the directory by then).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 # --- per process ---------------------------------------------------------------------------
@@ -98,23 +100,27 @@ def scim_resource(path: str) -> str:
 
 
 def observe_request(method: str, path: str, status: int, seconds: float) -> None:
+    """Count one SCIM request and its latency, by resource type rather than path."""
     resource = scim_resource(path)
     SCIM_REQUESTS.labels(method, resource, str(status)).inc()
     SCIM_LATENCY.labels(method, resource).observe(seconds)
 
 
 def observe_write(kind: str, op: str, result: str, seconds: float) -> None:
+    """Count one directory write and its latency."""
     DIRECTORY_WRITES.labels(kind, op, result).inc()
     DIRECTORY_WRITE_LATENCY.labels(op).observe(seconds)
 
 
 def observe_delivery(target: str, outcome: str, seconds: float | None) -> None:
+    """Count one delivery attempt; its latency only when the target was called."""
     DELIVERY_ATTEMPTS.labels(target, outcome).inc()
     if seconds is not None and outcome in DELIVERY_CALLED:
         DELIVERY_LATENCY.labels(target, outcome).observe(seconds)
 
 
-def observe_run(status: str, drift: dict | None) -> None:
+def observe_run(status: str, drift: dict[str, Any] | None) -> None:
+    """Count one finished resync or reconciliation and the drift it found, by class."""
     RECONCILE_RUNS.labels(status).inc()
     for name, count in (drift or {}).items():
         if isinstance(count, int) and count:

@@ -11,8 +11,10 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 import orjson
 import redis
@@ -34,6 +36,10 @@ from bridge.delivery.jobs import PRIORITY_QUEUE, QUEUE
 from bridge.graph.runner import SCOPE
 from bridge.observability import health
 
+if TYPE_CHECKING:  # services imports the app's whole object graph
+    from bridge.directory.records import Directory
+    from bridge.runtime.services import Services
+
 log = logging.getLogger(__name__)
 
 
@@ -42,10 +48,11 @@ class RedisCollector(Collector):
     """Gauges and counters read from Redis when scraped; a Redis error yields
     ``bridge_redis_up 0`` and nothing else (the scrape itself still succeeds)."""
 
-    def __init__(self, services) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     def collect(self) -> Iterator[Metric]:
+        """``bridge_redis_up``, then the cluster state when Redis answered."""
         up = GaugeMetricFamily("bridge_redis_up", "Whether Redis answered this scrape.")
         try:
             metrics = list(self._collect())
@@ -87,7 +94,7 @@ class RedisCollector(Collector):
             "bridge_dispatchers_alive", "Change-stream dispatchers alive.", state.dispatchers
         )
 
-    def _directory(self, r: redis.Redis, directory) -> Iterator[Metric]:
+    def _directory(self, r: redis.Redis, directory: Directory) -> Iterator[Metric]:
         pipe = r.pipeline(transaction=False)
         pipe.zcard(directory.order_key("user"))
         pipe.zcard(directory.order_key("group"))
@@ -99,7 +106,7 @@ class RedisCollector(Collector):
         family.add_metric(["group"], groups)
         yield family
 
-    def _queues(self, r: redis.Redis, s) -> Iterator[Metric]:
+    def _queues(self, r: redis.Redis, s: Services) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
             "bridge_jobs",
             "RQ jobs by queue and state (queued, waiting for a place in their target's "
@@ -164,7 +171,7 @@ class RedisCollector(Collector):
             schedulers.add_metric([queue], 1 if alive else 0)
         yield schedulers
 
-    def _targets(self, r: redis.Redis, s) -> Iterator[Metric]:
+    def _targets(self, r: redis.Redis, s: Services) -> Iterator[Metric]:
         configs = s.targets.configs()
         d = s.deliveries
         pipe = r.pipeline(transaction=False)
@@ -228,7 +235,7 @@ class RedisCollector(Collector):
                 totals.add_metric([name, outcome.decode()], int(count))
         yield from (dead, held, pending, breaker, failures, enabled, totals)
 
-    def _reconcile(self, s) -> Iterator[Metric]:
+    def _reconcile(self, s: Services) -> Iterator[Metric]:
         run = s.runs.get(SCOPE)
         drift = GaugeMetricFamily(
             "bridge_reconcile_last_drift",
@@ -276,12 +283,12 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def registry(metrics_dir: str, services=None) -> CollectorRegistry:
+def registry(metrics_dir: str, services: Services | None = None) -> CollectorRegistry:
     """What ``/metrics`` exposes: every process's metrics from ``metrics_dir`` (or this
     process's alone), plus the cluster state read from Redis when ``services`` is given."""
     reg = CollectorRegistry(auto_describe=False)
     if metrics_dir:
-        MultiProcessCollector(reg, path=metrics_dir)
+        MultiProcessCollector(reg, path=metrics_dir)  # type: ignore[no-untyped-call]  # untyped in prometheus_client
     else:
         reg.register(_ThisProcess())
     if services is not None:
@@ -290,6 +297,7 @@ def registry(metrics_dir: str, services=None) -> CollectorRegistry:
 
 
 def exposition(reg: CollectorRegistry) -> tuple[bytes, str]:
+    """The registry in Prometheus text format, with its content type."""
     return generate_latest(reg), CONTENT_TYPE_LATEST
 
 
@@ -301,9 +309,11 @@ class TokenCheck:
 
     @property
     def configured(self) -> bool:
+        """Whether a metrics token is set (without one, nothing is served)."""
         return self._digest is not None
 
     def allows(self, authorization: str | None) -> bool:
+        """Whether an ``Authorization`` header carries the metrics token as a bearer."""
         if self._digest is None or not authorization:
             return False
         scheme, _, presented = authorization.partition(" ")
@@ -315,7 +325,7 @@ class TokenCheck:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Scrapes are not worth a log line each."""
 
 
@@ -325,7 +335,7 @@ def serve_worker_metrics(bind: str, token: str, metrics_dir: str) -> WSGIServer:
     check = TokenCheck(token)
     host, _, port = bind.rpartition(":")
 
-    def app(environ, start_response):
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]

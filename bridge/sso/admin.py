@@ -8,6 +8,7 @@ metadata, checks certificates, needs a key for secrets, and raises the admin err
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from marshmallow import ValidationError
 
@@ -34,21 +35,24 @@ class IdpAdmin:
 
     @classmethod
     def of(cls, state: Services, base_url: str = "") -> IdpAdmin:
+        """The service over the app's services; ``base_url`` overrides BRIDGE_PUBLIC_URL."""
         return cls(store_of(state), base_url or state.settings.public_base_url)
 
-    def all(self) -> list[dict]:
+    def all(self) -> list[dict[str, Any]]:
+        """Every IdP's public view, by name."""
         return [self._public(c) for c in self.idps.configs()]
 
-    def show(self, ref: str) -> dict:
+    def show(self, ref: str) -> dict[str, Any]:
+        """One IdP's public view, by id or name."""
         return self._public(self.idps.config(self.resolve(ref)))
 
-    def create(self, data: dict) -> dict:
+    def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new IdP: metadata read into entity id, sign-on URL and certificates."""
         data = self._read(data, data["protocol"])
         stored = self.idps.create(data)
         return self._public(stored)
 
-    def update(self, ref: str, changes: dict) -> dict:
+    def update(self, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply ``changes`` (IdpChangesSchema), e.g. new certificates for a rollover or new
         federation metadata; the IdP must still be complete afterwards."""
         idp_id = self.resolve(ref)
@@ -60,13 +64,13 @@ class IdpAdmin:
         try:
             IdpSchema().load(merged)
         except ValidationError as exc:
-            messages = exc.normalized_messages()
+            messages = exc.normalized_messages()  # type: ignore[no-untyped-call]  # marshmallow's helper is untyped
             raise InvalidFields(
                 "the identity provider would be incomplete", details=messages
             ) from exc
         return self._public(self.idps.update(idp_id, changes))
 
-    def _read(self, data: dict, protocol: str, replace: bool = False) -> dict:
+    def _read(self, data: dict[str, Any], protocol: str, replace: bool = False) -> dict[str, Any]:
         """``data`` with federation metadata read into its fields and certificates as PEM;
         metadata fills only what is not given, unless ``replace`` (an update)."""
         data = dict(data)
@@ -100,9 +104,11 @@ class IdpAdmin:
         return data
 
     def delete(self, ref: str) -> None:
+        """Remove an IdP (by id or name) and its sign-in counters."""
         self.idps.delete(self.resolve(ref))
 
     def resolve(self, ref: str) -> str:
+        """The id of the IdP with this id or name; IdpNotFound else."""
         return self.idps.resolve(ref)
 
     def metadata(self, ref: str) -> bytes:
@@ -120,7 +126,7 @@ class IdpAdmin:
         urls = sp_urls(self.base_url, config)
         return sp_metadata(urls.entity_id, urls.acs_url)
 
-    def _public(self, config: dict) -> dict:
+    def _public(self, config: dict[str, Any]) -> dict[str, Any]:
         view = public_view(config)
         view["stats"] = self.idps.stats(config["name"])
         if config["protocol"] == "saml" and self.base_url:

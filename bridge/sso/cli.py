@@ -25,6 +25,7 @@ idps_cli = AppGroup("idps", help="Manage identity providers for just-in-time sig
 
 
 def admin() -> IdpAdmin:
+    """The IdP service over the app's services (inside the CLI's app context)."""
     return IdpAdmin.of(current_app.extensions["bridge"])
 
 
@@ -59,7 +60,7 @@ def _read(path: str | None) -> str | None:
 @click.option("--no-match-username", is_flag=True, help="Never link an existing user by userName.")
 @click.option("--clock-skew", type=int, default=120, show_default=True, help="Seconds.")
 @click.option("--groups", is_flag=True, help="The groups claim adds memberships.")
-def add_idp(**o) -> None:
+def add_idp(**o: Any) -> None:
     """Add an identity provider."""
     data: dict[str, Any] = {
         "name": o["name"],
@@ -140,7 +141,7 @@ def idp_metadata(idp: str) -> None:
 @click.option("--clock-skew", type=int, help="Seconds.")
 @click.option("--idp-initiated/--no-idp-initiated", default=None)
 @click.option("--groups/--no-groups", default=None)
-def update_idp(idp: str, **o) -> None:
+def update_idp(idp: str, **o: Any) -> None:
     """Change an identity provider, e.g. both certificates during a rollover."""
     changes: dict[str, Any] = {}
     if o["metadata_file"]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import redis
@@ -44,12 +45,13 @@ class Idp:
     id: str
     name: str
     protocol: str
-    config: dict
+    config: dict[str, Any]
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         return self.config[key]
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
+        """A setting, or ``default`` when the IdP has none."""
         return self.config.get(key, default)
 
 
@@ -63,18 +65,20 @@ class IdpStore:
         self.stats_prefix = f"{prefix}:sso:stats:"
         self.secrets = secrets
 
-    def configs(self) -> list[dict]:
+    def configs(self) -> list[dict[str, Any]]:
         """Every stored configuration (secrets still encrypted), by name."""
         return sorted(
             (orjson.loads(v) for v in self.redis.hvals(self.key)),
             key=lambda c: c["name"].casefold(),
         )
 
-    def config(self, idp_id: str) -> dict:
+    def config(self, idp_id: str) -> dict[str, Any]:
+        """One stored configuration by id (secrets still encrypted); IdpNotFound else."""
         raw = self.redis.hget(self.key, idp_id)
         if raw is None:
             raise IdpNotFound(idp_id)
-        return orjson.loads(raw)
+        config: dict[str, Any] = orjson.loads(raw)
+        return config
 
     def resolve(self, name_or_id: str) -> str:
         """The id of the IdP named or identified by ``name_or_id``."""
@@ -90,7 +94,7 @@ class IdpStore:
         config = self.decrypted(self.resolve(name_or_id))
         return Idp(config["id"], config["name"], config["protocol"], config)
 
-    def create(self, data: dict) -> dict:
+    def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new IdP from validated input; returns its stored configuration."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         config = {"id": new_id(), **data, "created": now, "updated": now}
@@ -101,7 +105,7 @@ class IdpStore:
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self.names_key)
+                    pipe.watch(self.names_key)  # type: ignore[no-untyped-call]  # redis-py's Pipeline.watch is untyped
                     if pipe.hexists(self.names_key, config["name"].casefold()):
                         raise IdpConflict(f"an identity provider named {config['name']!r} exists")
                     pipe.multi()
@@ -113,7 +117,7 @@ class IdpStore:
                     continue
         return self.config(config["id"])
 
-    def update(self, idp_id: str, changes: dict) -> dict:
+    def update(self, idp_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply validated changes (not the name); secrets not given are kept."""
         stored = self.config(idp_id)
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -124,7 +128,7 @@ class IdpStore:
         self.redis.hset(self.key, idp_id, orjson.dumps(config))
         return self.config(idp_id)
 
-    def decrypted(self, idp_id: str) -> dict:
+    def decrypted(self, idp_id: str) -> dict[str, Any]:
         """A stored configuration with its secrets in the clear (to check a change whole)."""
         config = self.config(idp_id)
         for name in SECRET_FIELDS:
@@ -133,6 +137,7 @@ class IdpStore:
         return config
 
     def delete(self, idp_id: str) -> None:
+        """Remove the IdP, its name and its sign-in counters in one transaction."""
         config = self.config(idp_id)
         with self.redis.pipeline() as pipe:
             pipe.hdel(self.key, idp_id)
@@ -142,6 +147,7 @@ class IdpStore:
 
     # --- metrics --------------------------------------------------------------------------
     def stats_key(self, name: str) -> str:
+        """The hash counting IdP ``name``'s sign-ins by outcome."""
         return f"{self.stats_prefix}{name.casefold()}"
 
     def count(self, name: str, outcome: str) -> None:
@@ -149,6 +155,7 @@ class IdpStore:
         self.redis.hincrby(self.stats_key(name), outcome, 1)
 
     def stats(self, name: str) -> dict[str, int]:
+        """IdP ``name``'s sign-ins by outcome."""
         return {text(k): int(v) for k, v in self.redis.hgetall(self.stats_key(name)).items()}
 
     def _box(self) -> SecretBox:
@@ -157,7 +164,7 @@ class IdpStore:
         return self.secrets
 
 
-def public_view(config: dict) -> dict:
+def public_view(config: dict[str, Any]) -> dict[str, Any]:
     """A configuration without its secrets (``has_client_secret`` says whether one is set)."""
     view = {k: v for k, v in config.items() if k not in SECRET_FIELDS}
     if config.get("protocol") == "oidc":

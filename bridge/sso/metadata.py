@@ -30,6 +30,8 @@ class MetadataError(ValueError):
 
 @dataclass(frozen=True)
 class IdpMetadata:
+    """What federation metadata tells about an IdP: its entity id, sign-on URL, certificates."""
+
     entity_id: str
     sso_url: str
     certificates: list[str]
@@ -102,4 +104,4 @@ def sp_metadata(entity_id: str, acs_url: str) -> bytes:
         index="0",
         isDefault="true",
     )
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

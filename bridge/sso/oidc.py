@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -67,8 +68,11 @@ class _Keys:
     fetched: float
 
 
-_apps: dict[tuple, msal.ConfidentialClientApplication] = {}
-_keys: dict[tuple, _Keys] = {}
+_AppKey = tuple[str, str, str, str | None]
+"""authority, client id, client secret, CA bundle: what an msal app is cached by."""
+
+_apps: dict[_AppKey, msal.ConfidentialClientApplication] = {}
+_keys: dict[_AppKey, _Keys] = {}
 _lock = threading.Lock()
 
 
@@ -86,9 +90,10 @@ class OidcClient:
         self.idp = idp
         self.ca_bundle = ca_bundle
         self.authority = idp["authority"].rstrip("/")
-        self.key = (self.authority, idp["client_id"], idp["client_secret"], ca_bundle)
+        self.key: _AppKey = (self.authority, idp["client_id"], idp["client_secret"], ca_bundle)
 
     def app(self) -> msal.ConfidentialClientApplication:
+        """The IdP's msal app, built once per process and settings (discovery is costly)."""
         with _lock:
             app = _apps.get(self.key)
         if app is None:
@@ -105,13 +110,14 @@ class OidcClient:
                 _apps[self.key] = app
         return app
 
-    def start(self, redirect_uri: str) -> dict:
+    def start(self, redirect_uri: str) -> dict[str, Any]:
         """A new flow: ``auth_uri`` to send the browser to, ``state``, nonce, verifier."""
-        return self.app().initiate_auth_code_flow(
+        flow: dict[str, Any] = self.app().initiate_auth_code_flow(
             scopes=["email"], redirect_uri=redirect_uri, response_mode="form_post"
         )
+        return flow
 
-    def finish(self, flow: dict, params: dict[str, str]) -> dict:
+    def finish(self, flow: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         """The ID token's claims, checked by msal and then by signature; OidcRejected else."""
         try:
             result = self.app().acquire_token_by_auth_code_flow(flow, params)
@@ -129,7 +135,7 @@ class OidcClient:
             raise OidcRejected("id_token", "the IdP returned no ID token")
         return self.verify(raw)
 
-    def verify(self, raw: str) -> dict:
+    def verify(self, raw: str) -> dict[str, Any]:
         """The claims of an ID token signed by one of the IdP's keys, for our client id."""
         skew = int(self.idp.get("clock_skew_seconds", 120))
         try:
@@ -198,11 +204,13 @@ class Flows:
     def _key(self, idp_id: str, state: str) -> str:
         return f"{self.prefix}:sso:oidc:{idp_id}:{state}"
 
-    def save(self, idp_id: str, flow: dict, next_url: str | None) -> None:
+    def save(self, idp_id: str, flow: dict[str, Any], next_url: str | None) -> None:
+        """Keep a started flow and where to go next, for FLOW_TTL seconds."""
         value = orjson.dumps({"flow": flow, "next": next_url})
         self.redis.set(self._key(idp_id, flow["state"]), value, ex=FLOW_TTL)
 
-    def take(self, idp_id: str, state: str) -> tuple[dict, str | None] | None:
+    def take(self, idp_id: str, state: str) -> tuple[dict[str, Any], str | None] | None:
+        """The flow ``state`` names and its next URL, removed so it is used once; None if gone."""
         raw = self.redis.getdel(self._key(idp_id, state))
         if raw is None:
             return None
@@ -210,7 +218,7 @@ class Flows:
         return saved["flow"], saved["next"]
 
 
-def oidc_claims(claims: dict, overrides: dict[str, str] | None = None) -> Claims:
+def oidc_claims(claims: dict[str, Any], overrides: dict[str, str] | None = None) -> Claims:
     """Entra's ID token claims in the bridge's terms; ``overrides``: the IdP's claim mapping."""
     texts = {k: v for k, v in claims.items() if isinstance(v, str) and v}
     core, extra = mapped(texts, OIDC_DEFAULTS, overrides)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -124,6 +125,8 @@ class Claims:
 
 @dataclass(frozen=True)
 class Result:
+    """What a sign-in did to the directory: the user, the action, memberships changed."""
+
     user_id: str
     action: str
     """``created``, ``updated``, ``unchanged`` (nothing differed) or ``kept`` (update mode)."""
@@ -284,7 +287,7 @@ class Provisioner:
 
     def _members(self, gid: str, op: str, user_id: str) -> bool:
         """Add or remove one member through the SCIM write path; False if the group is gone."""
-        operation: dict = {"op": op, "path": "members", "value": [{"value": user_id}]}
+        operation: dict[str, Any] = {"op": op, "path": "members", "value": [{"value": user_id}]}
         if op == "remove":
             operation = {"op": "remove", "path": f'members[value eq "{user_id}"]'}
         try:
@@ -294,9 +297,9 @@ class Provisioner:
         return True
 
 
-def user_body(claims: Claims) -> dict:
+def user_body(claims: Claims) -> dict[str, Any]:
     """A SCIM User for a first sign-in."""
-    body: dict = {"schemas": [USER_SCHEMA], "userName": claims.user_name, "active": True}
+    body: dict[str, Any] = {"schemas": [USER_SCHEMA], "userName": claims.user_name, "active": True}
     name = {}
     if claims.given_name:
         name["givenName"] = claims.given_name
@@ -318,16 +321,16 @@ def user_body(claims: Claims) -> dict:
     return body
 
 
-def current_value(doc: dict, path: str) -> object:
+def current_value(doc: dict[str, Any], path: str) -> object:
     """The value at one of EXTRA_PATHS in a stored document."""
     if path.startswith(ENTERPRISE + ":"):
         return (doc.get(ENTERPRISE) or {}).get(path.rsplit(":", 1)[1])
     return doc.get(path)
 
 
-def update_operations(doc: dict, claims: Claims) -> list[dict]:
+def update_operations(doc: dict[str, Any], claims: Claims) -> list[dict[str, Any]]:
     """PATCH operations that bring ``doc`` to what the claims say (only claims present)."""
-    ops: list[dict] = []
+    ops: list[dict[str, Any]] = []
 
     def replace(path: str, current: object, value: str | None) -> None:
         if value and value != current:

@@ -13,6 +13,7 @@ import secrets
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import redis
@@ -34,7 +35,7 @@ class SpUrls:
     metadata_url: str
 
 
-def sp_urls(base_url: str, idp: Idp | dict) -> SpUrls:
+def sp_urls(base_url: str, idp: Idp | dict[str, Any]) -> SpUrls:
     """The bridge's URLs for ``idp`` under ``base_url`` (BRIDGE_PUBLIC_URL)."""
     base = f"{base_url.rstrip('/')}/sso/saml/{idp['name']}"
     entity_id = idp.get("sp_entity_id") or base
@@ -49,6 +50,7 @@ class AuthnRequests:
         self.prefix = prefix
 
     def key(self, idp_id: str, request_id: str) -> str:
+        """Where an issued AuthnRequest's id waits for its response."""
         return f"{self.prefix}:sso:authn:{idp_id}:{request_id}"
 
     def issue(self, idp: Idp, urls: SpUrls, relay_state: str | None) -> str:
@@ -85,4 +87,4 @@ def authn_request(request_id: str, destination: str, urls: SpUrls) -> bytes:
         root, q("saml", "Issuer"), nsmap={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
     )
     issuer.text = urls.entity_id
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier
 from signxml.exceptions import InvalidDigest
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from bridge.sso.idps import Idp
 from bridge.sso.saml_sp import AuthnRequests, SpUrls

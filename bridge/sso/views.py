@@ -49,14 +49,18 @@ class Refusal(Exception):
 
 
 def state() -> Services:
-    return current_app.extensions["bridge"]
+    """The app's services."""
+    services: Services = current_app.extensions["bridge"]
+    return services
 
 
 def base_url() -> str:
+    """The URL the bridge is reached at: BRIDGE_PUBLIC_URL, else the request's host."""
     return state().settings.public_base_url or request.host_url.rstrip("/")
 
 
 def page(title: str, message: str, status: int) -> Response:
+    """A small HTML page, not cached, with the text escaped."""
     t, m = html.escape(title), html.escape(message)
     body = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{t}</title></head>"
@@ -68,6 +72,7 @@ def page(title: str, message: str, status: int) -> Response:
 
 
 def refused(idp_name: str, reason: str, detail: str, status: int) -> Response:
+    """Log and count a refusal by reason, and answer it with a page and ``status``."""
     log.warning("sign-in refused: idp=%s reason=%s (%s)", _safe(idp_name), reason, detail)
     if reason not in ("unknown_idp", "unavailable"):
         count(idp_name, f"refused:{reason}")
@@ -88,6 +93,7 @@ def _safe(name: str) -> str:
 
 
 def load_idp(name: str, protocol: str) -> Idp:
+    """The enabled IdP of this name and protocol; Refusal (404) else."""
     try:
         idp = store_of(state()).get(name)
     except IdpNotFound as exc:
@@ -134,7 +140,7 @@ def landing(idp: Idp, result: Result, destination: str | None) -> BaseResponse:
 
 # --- SAML ---------------------------------------------------------------------------------
 @blp.get("/saml/<idp_name>/metadata")
-def saml_metadata(idp_name: str):
+def saml_metadata(idp_name: str) -> Response:
     """Our SP metadata for this IdP: entity id and ACS (HTTP-POST)."""
     try:
         idp = load_idp(idp_name, "saml")
@@ -147,7 +153,7 @@ def saml_metadata(idp_name: str):
 
 
 @blp.get("/saml/<idp_name>/login")
-def saml_login(idp_name: str):
+def saml_login(idp_name: str) -> BaseResponse:
     """SP-initiated sign-in: an AuthnRequest by HTTP-Redirect, its id remembered."""
     try:
         idp = load_idp(idp_name, "saml")
@@ -168,7 +174,7 @@ def saml_login(idp_name: str):
 
 
 @blp.post("/saml/<idp_name>/acs")
-def saml_acs(idp_name: str):
+def saml_acs(idp_name: str) -> BaseResponse:
     """The Assertion Consumer Service (HTTP-POST binding): validate, provision, go on."""
     try:
         idp = load_idp(idp_name, "saml")
@@ -239,15 +245,17 @@ and therefore ``Secure``: OIDC sign-in needs the bridge behind HTTPS."""
 
 
 def oidc_client(idp: Idp) -> OidcClient:
+    """The IdP's OIDC client, trusting the bundle Graph calls use."""
     return OidcClient(idp, state().settings.graph.ca_bundle)
 
 
 def callback_url(idp: Idp) -> str:
+    """The redirect URI registered with the IdP for its callback."""
     return f"{base_url()}/sso/oidc/{idp.name}/callback"
 
 
 @blp.get("/oidc/<idp_name>/login")
-def oidc_login(idp_name: str):
+def oidc_login(idp_name: str) -> BaseResponse:
     """Start the authorization code flow (state, nonce, PKCE by msal); the flow waits in Redis."""
     try:
         idp = load_idp(idp_name, "oidc")
@@ -278,7 +286,7 @@ def oidc_login(idp_name: str):
 
 
 @blp.post("/oidc/<idp_name>/callback")
-def oidc_callback(idp_name: str):
+def oidc_callback(idp_name: str) -> BaseResponse:
     """The IdP's form_post answer: redeem the code (msal), check the ID token (msal and the
     JWKS), provision, go on."""
     try:

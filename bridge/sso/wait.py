@@ -11,6 +11,7 @@ background.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bridge.delivery.deliveries import Deliveries
 from bridge.directory.records import Directory
@@ -24,7 +25,7 @@ POLL_SECONDS = 0.02
 
 
 def targets_for(
-    targets: TargetStore, record_groups: list[str], resource: dict, rtype: ResourceType
+    targets: TargetStore, record_groups: list[str], resource: dict[str, Any], rtype: ResourceType
 ) -> list[Target]:
     """The targets that should receive this user."""
     out = []

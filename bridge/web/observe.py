@@ -46,7 +46,9 @@ def init_app(app: Flask, services: Any, api: Any) -> None:
 
 
 def audit_log(app: Flask) -> AuditLog:
-    return app.extensions[EXTENSION_KEY]["audit"]
+    """The app's audit log of SCIM requests."""
+    audit: AuditLog = app.extensions[EXTENSION_KEY]["audit"]
+    return audit
 
 
 def _start() -> None:
@@ -73,7 +75,7 @@ def _forget(_exc: BaseException | None = None) -> None:
     context.set_current(None)
 
 
-def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict:
+def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict[str, Any]:
     """One audit entry: what was asked, by whom, and what was answered."""
     resource_type = metrics.scim_resource(path)
     rest = path[len(SCIM_PREFIX) + 1 :].split("/")
@@ -110,7 +112,7 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
     return entry
 
 
-def _metrics():
+def _metrics() -> Response:
     """The Prometheus text format; 404 unless a metrics token is configured, 401 without
     it (SCIM and admin tokens are not accepted)."""
     state = current_app.extensions[EXTENSION_KEY]
