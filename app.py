@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz():
+    def readyz() -> ResponseReturnValue:
         """503 only without Redis; workers, dispatchers, schedulers and the change
         stream are reported, not required (see bridge.observability.health)."""
         return health.readiness(state.redis, settings.key_prefix)

@@ -30,7 +30,7 @@ class AuditQuerySchema(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
 
     @validates("since")
-    def _since(self, value: str | None, **_) -> None:
+    def _since(self, value: str | None, **_: object) -> None:
         try:
             parse_since(value)
         except (ValueError, OverflowError) as exc:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything into .venv and run the whole test suite (lint included).
+# Install everything into .venv and run the whole test suite (lint, types and coverage included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -7,4 +7,6 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/mypy
+# coverage of bridge/ and workers/ (floor in pyproject.toml: [tool.coverage.report])
+exec .venv/bin/python -m pytest --cov --cov-report=term:skip-covered "$@"

@@ -22,12 +22,12 @@ PROGRESS_SECONDS = 1.0
 """How often a resync waiting for its deliveries counts how many remain."""
 
 
-def _traced(job: Callable[..., dict]) -> Callable[..., dict]:
+def _traced(job: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """Run a resync job as the work of ``resync-<run id>``: the directory writes it makes
     carry that id into the change stream, and the deliveries they cause log it."""
 
     @functools.wraps(job)
-    def run(*args: Any, **kwargs: Any) -> dict:
+    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
         scope = kwargs.get("scope", SCOPE)
         record = context().runs.get(scope) or {}
         with trace.bound(f"resync-{record['id']}" if record.get("id") else None):

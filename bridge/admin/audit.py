@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import orjson
 from flask import current_app
@@ -23,7 +25,7 @@ def _log() -> AuditLog:
     return audit_log(current_app)
 
 
-def _read(args: dict) -> list[dict]:
+def _read(args: dict[str, Any]) -> list[dict[str, Any]]:
     log = _log()
     log.flush()  # this process's own last requests too
     return log.read(
@@ -39,7 +41,7 @@ def _read(args: dict) -> list[dict]:
 class Audit(MethodView):
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEntrySchema(many=True))
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Any:
         """SCIM requests, newest first, filtered by status, resource and time."""
         return _read(args)
 
@@ -52,7 +54,14 @@ class Audit(MethodView):
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, MAX_LIMIT))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, bodies too.")
 @with_appcontext
-def audit_cli(status, resource, since, request_id, limit, as_json) -> None:
+def audit_cli(
+    status: str | None,
+    resource: str | None,
+    since: str | None,
+    request_id: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """The audit trail of SCIM requests, newest first (secrets masked)."""
     errors = AuditQuerySchema().validate(
         {"status": status, "resource": resource, "since": since, "request_id": request_id}

@@ -138,7 +138,7 @@ class Deliveries:
         if not origins:
             return bool(self._pend(keys=[pending, pending + ":queued"], args=args))
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(pending + ":origins", mapping=origins)
+        pipe.hset(pending + ":origins", mapping=dict[EncodableT, EncodableT](origins.items()))
         pipe.expire(pending + ":origins", QUEUED_MARK_SECONDS)
         self._pend(keys=[pending, pending + ":queued"], args=args, client=pipe)
         return bool(pipe.execute()[-1])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.directory.records import Directory
+from bridge.directory.stored import Kind
 from bridge.graph.report import AWAITING_CONFIRMATION, Progress
 from bridge.graph.runs import Runs
 from bridge.graph.settings import DEFAULT_GUARD_MAX, DEFAULT_GUARD_SHARE
@@ -64,7 +65,7 @@ class Deprovisions:
         self.confirmed = confirmed
         """An admin confirmed this run's deprovisions: the guard does not stop it."""
 
-    def unseen(self, kind: str, seen: set[str]) -> Doomed:
+    def unseen(self, kind: Kind, seen: set[str]) -> Doomed:
         """Directory resources a full run did not find in scope (disabled users aside)."""
         out: Doomed = []
         for record in self.directory.scan(kind):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bridge.directory.records import Directory
-from bridge.directory.stored import Record
+from bridge.directory.stored import Record, as_kind
 from bridge.graph.links import Links
 from bridge.graph.report import Progress
 from bridge.graph.translate import MANAGER, GraphObject, ResourceMapping
@@ -52,7 +52,9 @@ class Matcher:
                 keyed.append((obj["id"], value))
         if not keyed:
             return found
-        ids = self.directory.lookup(kind, self.attributes[kind], [value for _, value in keyed])
+        ids = self.directory.lookup(
+            as_kind(kind), self.attributes[kind], [value for _, value in keyed]
+        )
         for (graph_id, _), rid in zip(keyed, ids, strict=True):
             if rid:
                 found[graph_id] = rid
@@ -61,7 +63,9 @@ class Matcher:
     def records(self, kind: str, found: dict[str, str]) -> dict[str, Record]:
         """Graph id -> the record its bridge id names, for those that exist."""
         ids = list(set(found.values()))
-        by_id = {r.id: r for r in self.directory.get_many(kind, ids, members=kind == "group")}
+        by_id = {
+            r.id: r for r in self.directory.get_many(as_kind(kind), ids, members=kind == "group")
+        }
         return {g: by_id[rid] for g, rid in found.items() if rid in by_id}
 
     async def prepare(self, source: GraphSource, kind: str, objects: list[GraphObject]) -> Prepared:

@@ -265,7 +265,7 @@ def _mark_dead(pid: int, metrics_dir: str) -> None:
     from prometheus_client import multiprocess
 
     if Path(metrics_dir).is_dir():
-        multiprocess.mark_process_dead(pid, metrics_dir)
+        multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]  # untyped library
 
 
 def _write_env_file(data_dir: Path, env: dict[str, str]) -> Path:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from bridge.directory.ids import is_id
 from bridge.directory.records import Directory
-from bridge.directory.stored import KIND_OF, Record
+from bridge.directory.stored import KIND_OF, Kind, Record
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute
 from bridge.scim.filter import Filter, indexed_equalities, parse_filter
@@ -161,7 +161,7 @@ def _concatenated(
 
 def _matching(
     directory: Directory,
-    kind: str,
+    kind: Kind,
     rtype: ResourceType,
     node: Filter | None,
     members: bool,
@@ -178,7 +178,7 @@ def _matching(
 
 
 def _from_index(
-    directory: Directory, kind: str, rtype: ResourceType, node: Filter, members: bool, groups: bool
+    directory: Directory, kind: Kind, rtype: ResourceType, node: Filter, members: bool, groups: bool
 ) -> list[Record] | None:
     """Records that can possibly match, from an index; None when only a scan will do."""
     for path, value in indexed_equalities(node):

@@ -17,7 +17,7 @@ from typing import Any
 from bridge.directory.ids import is_id
 from bridge.directory.indexes import index_values
 from bridge.directory.records import Directory, MemberUpdate, VersionMismatch, WriteResult
-from bridge.directory.stored import KIND_OF, Record
+from bridge.directory.stored import KIND_OF, Kind, Record
 from bridge.scim import errors
 from bridge.scim.patch import parse_operations
 from bridge.scim.patch_apply import apply_operations
@@ -207,5 +207,5 @@ class ResourceService:
         return list(seen.values())
 
 
-def _record(kind: str, rid: str, result: WriteResult, doc: dict[str, Any]) -> Record:
+def _record(kind: Kind, rid: str, result: WriteResult, doc: dict[str, Any]) -> Record:
     return Record(kind, rid, result.version, result.created, result.last_modified, doc)
