@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
-from bridge.observability.audit import parse_since
+from bridge.observability.audit_log import parse_since
 
 MAX_LIMIT = 1000
 

@@ -3,7 +3,7 @@
 The OIDC ``client_secret`` and the federation ``metadata_xml`` are ``load_only``: the
 secret is stored encrypted and never read back; the metadata is read into ``entity_id``,
 ``sso_url`` and ``certificates`` when the IdP is added. Certificates are parsed and the
-metadata read by :mod:`bridge.sso.admin`, which answers 422 for what it cannot use.
+metadata read by :mod:`bridge.sso.idp_admin`, which answers 422 for what it cannot use.
 """
 
 from __future__ import annotations

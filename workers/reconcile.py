@@ -12,7 +12,7 @@ import redis
 from bridge.delivery.jobs import SETTLE_JOB
 from bridge.graph.reconciler import Cancelled
 from bridge.graph.runner import SCOPE
-from bridge.observability import context as trace
+from bridge.observability import request_context as trace
 from bridge.runtime.services import Services
 from workers.context import context
 

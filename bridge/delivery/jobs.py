@@ -27,9 +27,10 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
 
-from bridge.delivery.deliveries import Deliveries, split_item
+from bridge.delivery.deliveries import Deliveries
+from bridge.delivery.pending import split_item
 from bridge.directory.records import Directory
-from bridge.observability import context
+from bridge.observability import request_context
 
 QUEUE = "bridge"
 PRIORITY_QUEUE = "bridge-deprovision"
@@ -116,7 +117,7 @@ class Jobs:
         limit = RateLimit(
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
-        if origins is None and (current := context.current()):
+        if origins is None and (current := request_context.current()):
             # queued by an admin request or a resync run: its id goes with every item
             origins = {f"{k}:{i}": current for k, i in items}
         for start in range(0, len(items), ITEMS_PER_JOB):

@@ -42,7 +42,7 @@ from bridge.delivery.planning import (
 )
 from bridge.directory.records import Directory
 from bridge.directory.stored import Kind, Record
-from bridge.observability import context, metrics
+from bridge.observability import metrics, request_context
 from bridge.observability.masking import mask_text
 from bridge.scim.resource_types import ResourceType
 from bridge.targets.base import Change, Connector, TargetError
@@ -210,7 +210,7 @@ class Relay:
             if kind == "group":
                 # this delivery sees every user state the batch wrote before it
                 outcome.follow_ups.pop((kind, rid), None)
-            with context.bound(origins.get(key)):
+            with request_context.bound(origins.get(key)):
                 result = self._deliver_item(batch, kind, rid)
             outcome.results[key] = result
             if result in (Result.NOOP, Result.BUSY):
@@ -225,7 +225,7 @@ class Relay:
         if not snap.locked:
             batch.outcome.retries.append(Again(kind, rid, batch.attempt, LOCK_BUSY_DELAY))
             return Result.BUSY
-        it = _Item(batch, kind, rid, snap, request_id=context.current())
+        it = _Item(batch, kind, rid, snap, request_id=request_context.current())
         try:
             plan = self._plan(it)
         except TargetError as exc:

@@ -38,7 +38,7 @@ from bridge.directory.indexes import IndexValues
 from bridge.directory.reader import LUA_DIR, DirectoryReader
 from bridge.directory.stored import Kind, as_text
 from bridge.errors import REDIS_UNAVAILABLE, Unavailable
-from bridge.observability import context, metrics
+from bridge.observability import metrics, request_context
 
 STREAM_MAXLEN = 1_000_000
 """Approximate length the change stream is trimmed to; consumers trim what they processed."""
@@ -115,7 +115,7 @@ class Directory(DirectoryReader):
             "" if expect is None else str(expect),
             now,
             STREAM_MAXLEN,
-            context.current() or "",
+            request_context.current() or "",
         ]
         reply = self._timed(kind, "delete", self._delete, args)
         _raise_for(reply)
@@ -147,7 +147,7 @@ class Directory(DirectoryReader):
             "members": members.to_lua() if members else False,
             "stream_maxlen": STREAM_MAXLEN,
             "deprovision": _may_deprovision(doc, members),
-            "request_id": context.current() or False,
+            "request_id": request_context.current() or False,
         }
         reply = self._timed(kind, mode, self._write, [orjson.dumps(request).decode()])
         _raise_for(reply)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from bridge.observability import context
+from bridge.observability import request_context
 from bridge.observability.masking import mask_text
 
 _HANDLER_MARK = "_bridge_handler"
@@ -32,7 +32,7 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Fill in the request id; every record passes."""
         if getattr(record, "request_id", None) is None:
-            record.request_id = context.current()
+            record.request_id = request_context.current()
         return True
 
 

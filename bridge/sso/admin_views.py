@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from bridge.sso.admin import IdpAdmin
+from bridge.sso.idp_admin import IdpAdmin
 from schemas.sso import IdpChangesSchema, IdpSchema
 
 blp = Blueprint(
@@ -62,7 +62,7 @@ class IdpResource(MethodView):
 
 
 @blp.route("/idps/<idp>/metadata")
-class IdpMetadata(MethodView):
+class IdpSpMetadata(MethodView):
     """The SAML SP metadata to give the IdP (Entra's enterprise application)."""
 
     @blp.response(200)

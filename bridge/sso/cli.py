@@ -1,6 +1,6 @@
 """``flask --app app idps ...``: identity providers for just-in-time sign-in.
 
-Calls :class:`bridge.sso.admin.IdpAdmin`, as ``/admin/idps`` does. Secrets are never
+Calls :class:`bridge.sso.idp_admin.IdpAdmin`, as ``/admin/idps`` does. Secrets are never
 taken on the command line (where ``ps`` and shell history would show them): the OIDC
 client secret is read from a file or standard input (``--client-secret-file -``).
 """
@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from bridge.admin.cli_support import call, field_lines
-from bridge.sso.admin import IdpAdmin
+from bridge.sso.idp_admin import IdpAdmin
 from schemas.sso import PROTOCOLS, UPDATE_MODES, IdpChangesSchema, IdpSchema
 
 idps_cli = AppGroup("idps", help="Manage identity providers for just-in-time sign-in.")

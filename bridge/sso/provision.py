@@ -124,7 +124,7 @@ class Claims:
 
 
 @dataclass(frozen=True)
-class Result:
+class SignInResult:
     """What a sign-in did to the directory: the user, the action, memberships changed."""
 
     user_id: str
@@ -154,7 +154,7 @@ class Provisioner:
         self.graph_links_key = f"{prefix}:graph:link:user"
         self.graph_rlinks_key = f"{prefix}:graph:rlink:user"
 
-    def provision(self, idp: Idp, claims: Claims, name_id: str) -> Result:
+    def provision(self, idp: Idp, claims: Claims, name_id: str) -> SignInResult:
         """Create or update the user; Refused for a disabled user or a conflict."""
         wanted_tenant = idp.get("tenant_id")
         if wanted_tenant and claims.tenant_id != wanted_tenant:
@@ -178,7 +178,7 @@ class Provisioner:
                 action = self._update(idp, claims, record, linked)
             self._link(subject, claims, user_id)
             added, removed = self._sync_groups(idp, claims, user_id)
-            return Result(user_id, action, added, removed)
+            return SignInResult(user_id, action, added, removed)
         raise Refused("conflict", "the user changed while signing in; retry", 409)
 
     # --- matching --------------------------------------------------------------------------

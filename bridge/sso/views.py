@@ -18,11 +18,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from bridge.errors import BridgeError, Unavailable
 from bridge.runtime.services import Services
-from bridge.sso.admin import store_of
+from bridge.sso.idp_admin import store_of
 from bridge.sso.idps import Idp, IdpNotFound
 from bridge.sso.metadata import sp_metadata
 from bridge.sso.oidc import FLOW_TTL, Flows, OidcClient, OidcRejected, oidc_claims
-from bridge.sso.provision import Claims, Provisioner, Refused, Result, saml_claims
+from bridge.sso.provision import Claims, Provisioner, Refused, SignInResult, saml_claims
 from bridge.sso.saml_sp import AuthnRequests, sp_urls
 from bridge.sso.saml_validate import MAX_RESPONSE_BYTES, Rejected, Validator
 from bridge.sso.wait import wait_for_targets
@@ -127,7 +127,7 @@ def allowed_redirect(url: str | None, allow_list: list[str]) -> bool:
     return False
 
 
-def landing(idp: Idp, result: Result, destination: str | None) -> BaseResponse:
+def landing(idp: Idp, result: SignInResult, destination: str | None) -> BaseResponse:
     """Where the browser goes after a sign-in."""
     if destination:
         response = redirect(destination, code=303)
@@ -204,7 +204,7 @@ def saml_acs(idp_name: str) -> BaseResponse:
     return landing(idp, result, relay)
 
 
-def provision(idp: Idp, claims: Claims, name_id: str) -> Result:
+def provision(idp: Idp, claims: Claims, name_id: str) -> SignInResult:
     """Create or update the user; every outcome logged (who, which IdP, what happened)."""
     s = state()
     provisioner = Provisioner(s.directory, s.resource_types, s.redis, s.settings.key_prefix)

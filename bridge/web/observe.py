@@ -1,7 +1,7 @@
 """Request ids, SCIM metrics and the audit trail on every request; ``/metrics``.
 
 Every response carries ``X-Request-Id``: the client's when it is sane (see
-:func:`bridge.observability.context.accept`), else a new one. While the request runs the
+:func:`bridge.observability.request_context.accept`), else a new one. While the request runs the
 id is the current one, so its log lines carry it and a directory write puts it in the
 change-stream entry it appends. A ``/scim`` request is counted and timed, and appended to
 the audit trail; none of this costs a Redis round trip.
@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from bridge.observability import context, metrics, scrape
-from bridge.observability.audit import AuditLog, body_text, now_iso, response_text
+from bridge.observability import metrics, request_context, scrape
+from bridge.observability.audit_log import AuditLog, body_text, now_iso, response_text
 from bridge.observability.masking import mask_text
 from bridge.web.scim_paths import SCIM_PREFIX
 
@@ -27,8 +27,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def init_app(app: Flask, services: Any, api: Any) -> None:
     """Install the hooks, ``/metrics`` (served only when BRIDGE_METRICS_TOKEN is set), and
     the audit trail's admin endpoint and CLI."""
-    from bridge.admin.audit import audit_cli
-    from bridge.admin.audit import blp as audit_blp
+    from bridge.admin.audit_trail import audit_cli
+    from bridge.admin.audit_trail import blp as audit_blp
 
     settings = services.settings
     app.extensions[EXTENSION_KEY] = {
@@ -53,14 +53,14 @@ def audit_log(app: Flask) -> AuditLog:
 
 def _start() -> None:
     g.started = time.perf_counter()
-    g.request_id = context.accept(request.headers.get(context.HEADER))
-    context.set_current(g.request_id)
+    g.request_id = request_context.accept(request.headers.get(request_context.HEADER))
+    request_context.set_current(g.request_id)
 
 
 def _finish(response: Response) -> Response:
     request_id = g.get("request_id")
     if request_id:
-        response.headers[context.HEADER] = request_id
+        response.headers[request_context.HEADER] = request_id
     path = request.path
     if path.startswith(SCIM_PREFIX) and "started" in g:
         seconds = time.perf_counter() - g.started
@@ -72,7 +72,7 @@ def _finish(response: Response) -> Response:
 
 
 def _forget(_exc: BaseException | None = None) -> None:
-    context.set_current(None)
+    request_context.set_current(None)
 
 
 def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import logging
 
-from bridge.observability import context, logs
+from bridge.observability import logs, request_context
 from bridge.runtime.config import Settings
 from tests.live_server import serve
 
 
 def test_a_json_line_has_time_level_logger_message_and_request_id(log_lines):
-    with context.bound("req-json"):
+    with request_context.bound("req-json"):
         logging.getLogger("bridge.test").warning("something %s", "happened")
     (line,) = [e for e in log_lines.all() if e["logger"] == "bridge.test"]
     assert line["message"] == "something happened"
@@ -30,7 +30,7 @@ def test_text_format_is_one_human_line_with_the_request_id():
     buffer = io.StringIO()
     logs.configure("text", "INFO", stream=buffer)
     try:
-        with context.bound("req-text"):
+        with request_context.bound("req-text"):
             logging.getLogger("bridge.test").info("hello")
     finally:
         logs.configure("json", "INFO")

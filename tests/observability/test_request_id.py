@@ -4,7 +4,7 @@ delivery jobs."""
 from __future__ import annotations
 
 from bridge.directory.records import IndexValues
-from bridge.observability.context import MAX_LENGTH
+from bridge.observability.request_context import MAX_LENGTH
 from workers.context import context
 
 

@@ -138,7 +138,7 @@ def test_cli_reads_the_client_secret_from_stdin_and_never_prints_it(app, redis_c
     outputs = result.output + run(app, "idps", "show", "oidc").output
     assert "s3cret-from-stdin" not in outputs
     store = app.extensions["bridge"]
-    from bridge.sso.admin import store_of
+    from bridge.sso.idp_admin import store_of
 
     assert store_of(store).get("oidc")["client_secret"] == "s3cret-from-stdin"
 
@@ -180,7 +180,7 @@ def test_patch_cannot_rename_or_empty_an_idp(admin, entra):
 
 
 def test_patch_keeps_the_client_secret_left_out(admin, app):
-    from bridge.sso.admin import store_of
+    from bridge.sso.idp_admin import store_of
 
     admin.post("/idps", json=oidc_body())
     answer = admin.patch("/idps/entra-oidc", json={"update": "never"})
@@ -202,7 +202,7 @@ def test_cli_update_replaces_the_certificates(app, entra, tmp_path):
     )  # fmt: skip
     result = run(app, "idps", "update", "entra", "--cert-file", str(cert), "--cert-file", str(nxt))
     assert result.exit_code == 0, result.output
-    from bridge.sso.admin import store_of
+    from bridge.sso.idp_admin import store_of
 
     assert len(store_of(app.extensions["bridge"]).get("entra")["certificates"]) == 2
 

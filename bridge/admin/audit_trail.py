@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from bridge.observability.audit import AuditLog, parse_since
+from bridge.observability.audit_log import AuditLog, parse_since
 from schemas.audit import MAX_LIMIT, AuditEntrySchema, AuditQuerySchema
 
 blp = Blueprint(

@@ -1,0 +1,104 @@
+"""Coalesced changes per target lane: a pending set that one job takes when it starts.
+
+However often a resource changes while its target is busy or down, it waits in its lane
+once; the job queued for the lane takes everything pending (``lua/take.lua``), and the
+request ids of those changes go with it for the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+from redis.commands.core import Script
+from redis.typing import EncodableT
+
+from bridge.directory.stored import Kind, as_kind, as_text
+
+TAKEN_SECONDS = 7 * 24 * 3600
+"""What a job took outlives the job by this long at most (its failed entry lives a week)."""
+
+QUEUED_MARK_SECONDS = 24 * 3600
+"""How long a lane remembers the job queued to take its pending items; whether that job
+still waits is checked each time (a job lost with Redis, or never queued, is replaced)."""
+
+
+def item(kind: str, rid: str) -> str:
+    """An item's text: ``kind:id``."""
+    return f"{kind}:{rid}"
+
+
+def split_item(text: str) -> tuple[Kind, str]:
+    """An item's text back into (kind, id)."""
+    kind, _, rid = text.partition(":")
+    return as_kind(kind), rid
+
+
+class PendingChanges:
+    """The lanes' pending sets, as part of :class:`bridge.delivery.deliveries.Deliveries`."""
+
+    redis: redis.Redis
+    _pend: Script
+    _take: Script
+
+    def key(self, target_id: str, name: str) -> str:  # pragma: no cover - Deliveries'
+        raise NotImplementedError
+
+    # --- coalesced changes ------------------------------------------------------------------
+    def pend(
+        self,
+        target_id: str,
+        lane: str,
+        items: list[list[str]],
+        job_prefix: str,
+        origins: dict[str, str] | None = None,
+    ) -> bool:
+        """Add ``items`` to the lane's pending set; True when no job waits to take them
+        (the caller queues one, then :meth:`queued` records it). ``job_prefix`` is where
+        RQ keeps its jobs' hashes. ``origins`` (``kind:id`` -> request id) are kept for
+        the job that takes the items, in the same round trip."""
+        pending = self.key(target_id, f"pending:{lane}")
+        args = [job_prefix, *(item(k, r) for k, r in items)]
+        if not origins:
+            return bool(self._pend(keys=[pending, pending + ":queued"], args=args))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(pending + ":origins", mapping=dict[EncodableT, EncodableT](origins.items()))
+        pipe.expire(pending + ":origins", QUEUED_MARK_SECONDS)
+        self._pend(keys=[pending, pending + ":queued"], args=args, client=pipe)
+        return bool(pipe.execute()[-1])
+
+    def queued(self, target_id: str, lane: str, job_id: str) -> None:
+        """Record the job queued to take the lane's pending items."""
+        key = self.key(target_id, f"pending:{lane}:queued")
+        self.redis.set(key, job_id, ex=QUEUED_MARK_SECONDS)
+
+    def take_pending(
+        self, target_id: str, lane: str, job_id: str, origins: dict[str, str] | None = None
+    ) -> list[tuple[Kind, str]]:
+        """Everything pending in the lane, now the job's (see lua/take.lua); the request
+        ids that changed them are added to ``origins`` when given."""
+        pending = self.key(target_id, f"pending:{lane}")
+        taken = self.key(target_id, f"taken:{job_id}")
+        keys = [pending, pending + ":queued", taken, pending + ":origins"]
+        members, flat = self._take(keys=keys, args=[TAKEN_SECONDS, job_id])
+        if origins is not None:
+            for i in range(0, len(flat) - 1, 2):
+                origins[flat[i].decode()] = flat[i + 1].decode()
+        return [split_item(i.decode()) for i in members]
+
+    def done_with(self, target_id: str, job_id: str, items: Sequence[tuple[Kind, str]]) -> None:
+        """The job finished with ``items`` (delivered, or handed to a retry job)."""
+        if items:
+            self.redis.srem(self.key(target_id, f"taken:{job_id}"), *(item(k, r) for k, r in items))
+
+    def pending_items(self, target_id: str, lane: str) -> list[tuple[Kind, str]]:
+        """The items waiting in one lane, sorted."""
+        raw = self.redis.smembers(self.key(target_id, f"pending:{lane}"))
+        return sorted(split_item(as_text(i)) for i in raw)
+
+    def pending(self, target_id: str) -> int:
+        """Items waiting in the target's lanes for a job to take them."""
+        pipe = self.redis.pipeline(transaction=False)
+        for lane in ("changes", "deprovision"):
+            pipe.scard(self.key(target_id, f"pending:{lane}"))
+        return sum(pipe.execute())
