@@ -15,7 +15,7 @@ Key templates (``{p}`` is the configured prefix, ``bridge`` by default)::
     {p}:changes                   stream announcing every change (kind, id, op, v, added,
                                   removed, deprovision, req: the writing request's id)
 
-Every write is one Lua script (``bridge/lua``): checks first, then the record, its indexes
+Every write is one Lua script (``bridge/directory/lua``): checks first, then the record, its indexes
 and the stream entry that announces it, so a change is never stored without being
 announced, nor announced without being stored. The reads are
 :class:`bridge.directory.reader.DirectoryReader`'s; the stored form and its parsing,
