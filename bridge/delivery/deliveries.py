@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from redis.typing import EncodableT
 from bridge.delivery.pending import PendingChanges, item
 from bridge.directory.records import Directory
 from bridge.directory.stored import Kind, Record, as_text
+from bridge.runtime import clock
 
 _LUA_DIR = Path(__file__).parent / "lua"
 
@@ -61,7 +61,7 @@ class Snapshot:
 
 def now_iso() -> str:
     """The time now, as the delivery log writes it (UTC, milliseconds)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return clock.now("milliseconds")
 
 
 class Deliveries(PendingChanges):

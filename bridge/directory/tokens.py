@@ -14,12 +14,12 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 import redis
 
 from bridge.errors import REDIS_UNAVAILABLE, Unavailable
+from bridge.runtime import clock
 
 TOKEN_CACHE_SECONDS = 5.0
 """How long a process trusts a verified token without asking Redis; bounds revocation delay."""
@@ -67,7 +67,7 @@ class TokenStore:
         info = TokenInfo(
             id=secrets.token_hex(4),
             name=name,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            created=clock.now(),
         )
         self.redis.hset(self.key, digest(secret), orjson.dumps(info.__dict__))
         return info, secret

@@ -13,7 +13,6 @@ Keys::
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,6 +20,7 @@ import redis
 
 from bridge.errors import Conflict
 from bridge.observability import metrics
+from bridge.runtime import clock
 
 LOCK_SECONDS = 600
 """A run refreshes its lock as it goes; a dead worker's lock lapses after this long."""
@@ -37,7 +37,7 @@ class AlreadyRunning(Conflict):
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return clock.now()
 
 
 class Runs:

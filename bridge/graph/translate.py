@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from bridge.graph.settings import GraphSettings
+from bridge.scim import urns
 from bridge.scim.errors import ScimError
 from bridge.scim.filter_eval import is_present, matches_element
 from bridge.scim.paths import PatchPath, element_from_filter, get_value, parse_patch_path
@@ -28,9 +29,9 @@ from bridge.scim.resource_types import ResourceType
 GraphObject: TypeAlias = dict[str, Any]
 """A Graph object as Graph's JSON: camelCase properties, ``@removed``, ``members@delta``."""
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = urns.ENTERPRISE_USER
+USER_SCHEMA = urns.USER
+GROUP_SCHEMA = urns.GROUP
 
 MANAGER = "manager"
 """The Graph property that names another user: mapped to that user's id in the bridge."""

@@ -27,6 +27,7 @@ import redis
 
 from bridge.observability import metrics
 from bridge.observability.masking import mask_body, mask_text
+from bridge.runtime import clock
 
 log = logging.getLogger(__name__)
 
@@ -238,4 +239,4 @@ def parse_since(text: str | None) -> datetime | None:
 
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the millisecond, as audit entries carry it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return clock.now("milliseconds")

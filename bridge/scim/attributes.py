@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, TypeVar, get_args
 
-SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+from bridge.scim import urns
+
+SCHEMA_SCHEMA = urns.SCHEMA
 
 AttributeType = Literal[
     "string", "boolean", "decimal", "integer", "dateTime", "binary", "reference", "complex"

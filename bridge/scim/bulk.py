@@ -15,13 +15,13 @@ from typing import Any, Literal
 from flask import Response, current_app
 
 from bridge.errors import BridgeError
-from bridge.scim import current, errors
+from bridge.scim import current, errors, urns
 from bridge.scim.http import json_body, parse_etag, scim_response
 from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+BULK_REQUEST = urns.BULK_REQUEST
+BULK_RESPONSE = urns.BULK_RESPONSE
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
 """The HTTP methods a bulk operation may carry (RFC 7644 §3.7)."""
 

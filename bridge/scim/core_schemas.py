@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.scim import urns
 from bridge.scim.attributes import Attribute, MutabilityRule, Schema
 
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_USER_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+USER_URN = urns.USER
+ENTERPRISE_USER_URN = urns.ENTERPRISE_USER
+GROUP_URN = urns.GROUP
 
 
 def _str(name: str, description: str = "", **kw: Any) -> Attribute:

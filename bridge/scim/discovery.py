@@ -6,13 +6,14 @@ from typing import Any
 
 from bridge.runtime.config import Settings
 from bridge.runtime.services import Services
+from bridge.scim import urns
 from bridge.scim.attributes import Schema
 
 
 def service_provider_config(settings: Settings, base_url: str) -> dict[str, Any]:
     """RFC 7643 §5: true to what the endpoint implements."""
     return {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "schemas": [urns.SERVICE_PROVIDER_CONFIG],
         "patch": {"supported": True},
         "bulk": {
             "supported": True,

@@ -32,8 +32,9 @@ from __future__ import annotations
 from typing import Any
 
 from bridge import errors as domain
+from bridge.scim import urns
 
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+ERROR_SCHEMA = urns.ERROR
 
 
 class ScimError(domain.BridgeError):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-from bridge.scim import errors
+from bridge.scim import errors, urns
 from bridge.scim.paths import find_key
 
-PATCH_OP_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+PATCH_OP_URN = urns.PATCH_OP
 
 PatchOpName = Literal["add", "remove", "replace"]
 """The ``op`` values of RFC 7644 §3.5.2, in the lower case this module normalises to."""

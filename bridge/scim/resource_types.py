@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from bridge.scim import urns
 from bridge.scim.attributes import ATTR_NAME, Attribute, Schema, by_name
 from bridge.scim.core_schemas import COMMON_ATTRIBUTES, CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
-RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+RESOURCE_TYPE_SCHEMA = urns.RESOURCE_TYPE
 
 MEMO_LIMIT = 4096
 """Resolved paths a resource type remembers before it starts over (client input varies)."""

@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from bridge.directory.stored import Record
 from bridge.directory.tokens import digest
-from bridge.scim import backpressure, bulk, discovery, errors, query
+from bridge.scim import backpressure, bulk, discovery, errors, query, urns
 from bridge.scim.current import base_url, resource_service, services
 from bridge.scim.http import (
     bearer_token,
@@ -25,8 +25,8 @@ from bridge.scim.service import ResourceService
 from bridge.web.ratelimit import retry_after
 from schemas.scim import LIST_QUERY
 
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+LIST_RESPONSE = urns.LIST_RESPONSE
+SEARCH_REQUEST = urns.SEARCH_REQUEST
 
 blp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 

@@ -11,7 +11,6 @@ Keys::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ import redis
 from bridge.directory.ids import new_id
 from bridge.errors import Conflict, NotFound
 from bridge.graph.links import text
+from bridge.runtime import clock
 from bridge.targets.secrets import SecretBox
 
 SECRET_FIELDS = ("client_secret",)
@@ -96,7 +96,7 @@ class IdpStore:
 
     def create(self, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new IdP from validated input; returns its stored configuration."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = clock.now()
         config = {"id": new_id(), **data, "created": now, "updated": now}
         stored = dict(config)
         for name in SECRET_FIELDS:
@@ -120,7 +120,7 @@ class IdpStore:
     def update(self, idp_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply validated changes (not the name); secrets not given are kept."""
         stored = self.config(idp_id)
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = clock.now()
         for name in SECRET_FIELDS:
             if changes.get(name):
                 changes = {**changes, name: self._box().encrypt(changes[name])}

@@ -29,6 +29,7 @@ from bridge.directory.ids import is_id
 from bridge.directory.records import Directory
 from bridge.directory.stored import Record
 from bridge.graph.links import Links, text
+from bridge.scim import urns
 from bridge.scim.patch import PATCH_OP_URN
 from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
@@ -36,7 +37,7 @@ from bridge.sso.idps import Idp
 
 log = logging.getLogger(__name__)
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+USER_SCHEMA = urns.USER
 
 CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 MS_CLAIMS = "http://schemas.microsoft.com/identity/claims/"
@@ -52,7 +53,7 @@ ROLES = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
 GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
 """Entra's claim names in a SAML assertion (its default claims for an enterprise app)."""
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ENTERPRISE = urns.ENTERPRISE_USER
 
 SAML_DEFAULTS = {
     "userName": NAME,

@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from bridge.directory.stored import Kind
+from bridge.scim import urns
 from bridge.targets.base import (
     Applied,
     Change,
@@ -27,10 +28,10 @@ from bridge.targets.base import (
 log = logging.getLogger(__name__)
 
 SCIM_MEDIA_TYPE = "application/scim+json"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+PATCH_OP = urns.PATCH_OP
 CORE_SCHEMA: dict[Kind, str] = {
-    "user": "urn:ietf:params:scim:schemas:core:2.0:User",
-    "group": "urn:ietf:params:scim:schemas:core:2.0:Group",
+    "user": urns.USER,
+    "group": urns.GROUP,
 }
 ENDPOINT: dict[Kind, str] = {"user": "/Users", "group": "/Groups"}
 

@@ -11,7 +11,6 @@ Keys::
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ import redis
 from bridge.directory.ids import new_id
 from bridge.directory.stored import as_text
 from bridge.errors import Conflict, NotFound
+from bridge.runtime import clock
 from bridge.scim.resource_types import ResourceType
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, merged
@@ -184,4 +184,4 @@ class TargetStore:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return clock.now()

@@ -10,12 +10,12 @@ it stays the same across retries of the same content, so receivers can de-duplic
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 
+from bridge.runtime import clock
 from bridge.targets import signing
 from bridge.targets.base import Applied, Change, raise_for_response, translate_transport_error
 
@@ -60,7 +60,7 @@ class WebhookConnector:
         body = orjson.dumps(
             {
                 "type": event,
-                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "timestamp": clock.now("milliseconds"),
                 "data": data,
             }
         )
