@@ -114,7 +114,7 @@ class AuditLog:
                 batch.append(self._buffer.popleft())
             try:
                 self._append(keys=[self.key], args=[self.max_entries, *batch])
-            except redis.RedisError as exc:
+            except Exception as exc:  # noqa: BLE001 - a broken or closed connection (not always a RedisError) must not stop the writer thread
                 metrics.AUDIT_DROPPED.labels("redis").inc(len(batch))
                 log.warning("audit: %d entries dropped, Redis refused them: %s", len(batch), exc)
                 return written
