@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import orjson
 
 
 def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -23,3 +29,23 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return math.nan
     index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
     return sorted_values[index]
+
+
+def run_main(
+    args: argparse.Namespace,
+    run_benchmark: Callable[[argparse.Namespace], dict[str, Any]],
+    print_report: Callable[[dict[str, Any]], None],
+) -> int:
+    """A benchmark's main: run it (every process stopped on Ctrl-C or SIGTERM), print the
+    report and write the results to ``args.output`` as JSON."""
+    stop_on_signals()
+    try:
+        results = run_benchmark(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; all processes stopped", file=sys.stderr)
+        return 130
+    print_report(results)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"written to {args.output}")
+    return 0

@@ -22,11 +22,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import redis
 
 from bench import entra, fanout_profile
-from bench.common import percentile, stop_on_signals
+from bench.common import percentile, run_main
 from bench.fanout_drive import (
     Child,
     Receipts,
@@ -623,18 +622,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    stop_on_signals()
-    try:
-        results = run_benchmark(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted; all processes stopped", file=sys.stderr)
-        return 130
-    print_report(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(f"written to {args.output}")
-    return 0
+    return run_main(parse_args(argv), run_benchmark, print_report)
 
 
 if __name__ == "__main__":

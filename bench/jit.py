@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import orjson
 import redis
 from lxml import etree
 
-from bench.common import stop_on_signals
+from bench.common import run_main
 from bench.fanout import KIND, PREFIX, SCIM, WEBHOOK, Stack, ms_summary
 from bridge.sso.idps import IdpStore
 from bridge.targets.secrets import SecretBox
@@ -288,18 +287,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    stop_on_signals()
-    try:
-        results = run_benchmark(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted; all processes stopped", file=sys.stderr)
-        return 130
-    print_report(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(f"written to {args.output}")
-    return 0
+    return run_main(parse_args(argv), run_benchmark, print_report)
 
 
 if __name__ == "__main__":
