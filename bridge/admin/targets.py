@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from marshmallow import ValidationError
 
 from bridge.delivery.deliveries import Deliveries
@@ -30,6 +29,7 @@ from bridge.scim.resource_types import ResourceType
 from bridge.targets import signing
 from bridge.targets.base import TargetError
 from bridge.targets.connectors import build_connector, timeouts
+from bridge.targets.http import Timeouts
 from bridge.targets.mapping import MappingError, parse_mapping
 from bridge.targets.model import SECRET_FIELDS, Target, public_view
 from bridge.targets.model import merged as merge_changes
@@ -59,7 +59,7 @@ class TargetAdmin:
     directory: Directory
     jobs: Jobs
     resource_types: dict[str, ResourceType]
-    timeout: httpx.Timeout
+    timeout: Timeouts
 
     @classmethod
     def of(cls, state: Services) -> TargetAdmin:

@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from bridge.observability import request_context
 from bridge.observability.masking import mask_text
@@ -36,8 +36,8 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class MaskedJsonFormatter(JsonFormatter):
-    """python-json-logger's formatter, with every string value masked."""
+class MaskedJsonFormatter(OrjsonFormatter):
+    """python-json-logger's orjson formatter, with every string value masked."""
 
     def __init__(self) -> None:
         super().__init__(

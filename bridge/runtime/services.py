@@ -44,7 +44,7 @@ EXTENSION_KEY = "bridge"
 
 class Connectors:
     """One connector (and HTTP connection pool) per target per process, shared by its
-    threads (httpx clients are thread-safe); rebuilt when the target's settings change."""
+    threads (urllib3's pools are thread-safe); rebuilt when the target's settings change."""
 
     def __init__(self, settings: Settings) -> None:
         self._timeout = timeouts(settings.target_connect_timeout, settings.target_read_timeout)

@@ -10,12 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import httpx
-
 from bridge.directory.stored import Kind
-
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-"""HTTP statuses worth another attempt (plus network errors and timeouts)."""
 
 Action = Literal["create", "update", "deactivate", "delete", "none"]
 """What a change asks of a target (``none``: only a group's members change)."""
@@ -76,32 +71,3 @@ class Connector(Protocol):
     def check(self) -> Applied:
         """Probe the target (used by ``targets test`` and the circuit breaker)."""
         ...
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """``Retry-After`` as seconds (delta form; the HTTP-date form is rare from APIs)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def raise_for_response(response: httpx.Response, what: str) -> None:
-    """TargetError for a non-2xx response, retryable per RETRYABLE_STATUSES."""
-    if response.is_success:
-        return
-    detail = response.text[:300].strip()
-    raise TargetError(
-        f"{what}: HTTP {response.status_code} {detail}",
-        retryable=response.status_code in RETRYABLE_STATUSES,
-        status=response.status_code,
-        retry_after=retry_after_seconds(response),
-    )
-
-
-def translate_transport_error(exc: httpx.HTTPError, what: str) -> TargetError:
-    """Network errors and timeouts are retryable."""
-    return TargetError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)

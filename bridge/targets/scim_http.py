@@ -12,18 +12,12 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from bridge.directory.stored import Kind
 from bridge.scim import urns
-from bridge.targets.base import (
-    Applied,
-    Change,
-    TargetError,
-    raise_for_response,
-    translate_transport_error,
-)
+from bridge.targets.base import Applied, Change, TargetError
+from bridge.targets.http import Answer, TargetHttp, raise_for_answer
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +38,9 @@ JsonObject = dict[str, Any]
 class ScimHttp:
     """Requests to a SCIM 2.0 service provider at ``base_url`` (ending in ``/v2``)."""
 
-    def __init__(self, base_url: str, client: httpx.Client) -> None:
+    def __init__(self, base_url: str, http: TargetHttp) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = client
+        self.http = http
         self._patch: bool | None = None
 
     def check(self) -> Applied:
@@ -70,7 +64,7 @@ class ScimHttp:
         body: JsonObject | None = None,
         params: dict[str, str] | None = None,
         allow: frozenset[int] = frozenset(),
-    ) -> httpx.Response:
+    ) -> Answer:
         """One call; TargetError for network errors and non-2xx answers not in ``allow``."""
         headers = {"Accept": SCIM_MEDIA_TYPE}
         if key:
@@ -80,15 +74,12 @@ class ScimHttp:
             headers["Content-Type"] = SCIM_MEDIA_TYPE
             content = orjson.dumps(body)
         what = f"SCIM {method} {path}"
-        try:
-            response = self.client.request(
-                method, self.base_url + path, content=content, params=params, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            raise translate_transport_error(exc, what) from exc
-        if response.status_code not in allow:
-            raise_for_response(response, what)
-        return response
+        answer = self.http.request(
+            method, self.base_url + path, body=content, params=params, headers=headers, what=what
+        )
+        if answer.status_code not in allow:
+            raise_for_answer(answer, what)
+        return answer
 
 
 class ChangeCalls:
@@ -120,7 +111,7 @@ class ChangeCalls:
         """PATCH the account with ``ops`` (RFC 7644 §3.5.2)."""
         self.write("PATCH", self.path(), label, {"schemas": [PATCH_OP], "Operations": ops})
 
-    def read(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+    def read(self, path: str, params: dict[str, str] | None = None) -> Answer:
         """GET ``path``."""
         return self.connector.request("GET", path, key=self.change.idempotency_key, params=params)
 
@@ -131,7 +122,7 @@ class ChangeCalls:
         label: str,
         body: JsonObject | None,
         allow: frozenset[int] = frozenset(),
-    ) -> httpx.Response:
+    ) -> Answer:
         """A write, its idempotency key the change's plus ``label``; keeps its status."""
         key = self.change.idempotency_key + (f"_{label}" if label else "")
         response = self.connector.request(method, path, key=key, body=body, allow=allow)
@@ -139,7 +130,7 @@ class ChangeCalls:
         return response
 
 
-def patch_flag(response: httpx.Response) -> bool:
+def patch_flag(response: Answer) -> bool:
     """``patch.supported`` from a ``/ServiceProviderConfig`` answer; True when unsaid."""
     if not response.is_success:
         return True
@@ -153,7 +144,7 @@ def patch_flag(response: httpx.Response) -> bool:
     return not (supported is False or str(supported).lower() == "false")
 
 
-def json_object(response: httpx.Response, what: str) -> JsonObject:
+def json_object(response: Answer, what: str) -> JsonObject:
     """The answer's JSON object; TargetError when it is not one."""
     try:
         body = response.json()
@@ -164,7 +155,7 @@ def json_object(response: httpx.Response, what: str) -> JsonObject:
     return body
 
 
-def resource_id(response: httpx.Response, what: str) -> str:
+def resource_id(response: Answer, what: str) -> str:
     """The created resource's id: from the body, or the ``Location`` header (§3.3)."""
     try:
         body = response.json()
@@ -173,7 +164,7 @@ def resource_id(response: httpx.Response, what: str) -> str:
     rid = body.get("id") if isinstance(body, dict) else None
     if isinstance(rid, str) and rid:
         return rid
-    location = response.headers.get("Location", "").rstrip("/")
+    location = (response.header("Location") or "").rstrip("/")
     if "/" in location:
         return str(location.rsplit("/", 1)[1])
     raise garbage(what, f"HTTP {response.status_code} without the new resource's id")

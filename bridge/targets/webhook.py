@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import orjson
 
 from bridge.runtime import clock
 from bridge.targets import signing
-from bridge.targets.base import Applied, Change, raise_for_response, translate_transport_error
+from bridge.targets.base import Applied, Change
+from bridge.targets.http import TargetHttp, raise_for_answer
 
 EVENT_OF_ACTION = {
     "create": "created",
@@ -30,10 +30,10 @@ EVENT_OF_ACTION = {
 class WebhookConnector:
     """Sends each change to ``url`` as signed events (Standard Webhooks)."""
 
-    def __init__(self, url: str, secret: str, client: httpx.Client) -> None:
+    def __init__(self, url: str, secret: str, http: TargetHttp) -> None:
         self.url = url
         self.secret = secret
-        self.client = client
+        self.http = http
 
     def apply(self, change: Change) -> Applied:
         """Send the change's events: the resource's, then member additions and removals."""
@@ -66,9 +66,7 @@ class WebhookConnector:
         )
         headers = signing.headers(self.secret, msg_id, int(time.time()), body)
         headers["Content-Type"] = "application/json"
-        try:
-            response = self.client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise translate_transport_error(exc, f"webhook {event}") from exc
-        raise_for_response(response, f"webhook {event}")
-        return response.status_code
+        what = f"webhook {event}"
+        answer = self.http.request("POST", self.url, body=body, headers=headers, what=what)
+        raise_for_answer(answer, what)
+        return answer.status_code

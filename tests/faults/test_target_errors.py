@@ -45,7 +45,9 @@ def test_target_slower_than_the_read_timeout_is_retried_and_converges(bridge, fa
     bridge.create_user()
     converge(bridge, [hook], timeout=READ_TIMEOUT * 4 + 15)
     timeouts = [
-        d for d in bridge.deliveries(hook) if d["outcome"] == "failed" and "Timeout" in d["error"]
+        d
+        for d in bridge.deliveries(hook)
+        if d["outcome"] == "failed" and "read timeout" in d["error"]
     ]
     assert timeouts, f"no attempt timed out: {bridge.deliveries(hook)}"
 
@@ -60,7 +62,7 @@ def test_target_hanging_on_connect_fails_at_the_connect_timeout(bridge, fakes):
         failure = _wait_failure(bridge, hung, timeout=15)
     finally:
         hole.close()
-    assert "ConnectTimeout" in failure["error"], failure
+    assert "connect timeout" in failure["error"], failure
     assert failure["latency_ms"] < CONNECT_TIMEOUT * 2000, failure
 
 

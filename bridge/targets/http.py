@@ -1,0 +1,273 @@
+"""HTTP towards targets, on urllib3: pooled keep-alive connections, strict timeouts, no
+redirects, no proxies from the environment, certificates checked against certifi's roots.
+
+Every delivery makes one or two requests, so the client's own cost is most of a delivery's
+CPU: urllib3 spends about half of what a general-purpose client with cookie jars, hooks
+and URL models does per request (``bench/README.md``, "Fan-out benchmark").
+
+:class:`TargetHttp` is shared by every thread of a process for one target (urllib3's pools
+are thread-safe); :class:`Answer` is what a request returns, read in full.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import certifi
+import orjson
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import HTTPError as TransportError
+
+from bridge.targets.base import TargetError
+
+USER_AGENT = "entra-scim-bridge"
+
+POOL_SIZE = 8
+"""Keep-alive connections kept per target host (a process's lanes share them); more are
+opened when more requests run at once, and closed after their answer."""
+
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
+"""Longest answer body read from a target; a longer one is an unreadable answer."""
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses worth another attempt (plus network errors and timeouts)."""
+
+TOKEN_LEEWAY_SECONDS = 60
+"""A cached OAuth2 token is renewed this long before it expires."""
+
+DEFAULT_TOKEN_LIFETIME = 3600
+"""Assumed lifetime when a token response has no ``expires_in``."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to open a connection to a target, and to wait for each read of its answer."""
+
+    connect: float
+    read: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A target's answer, read in full."""
+
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+    url: str
+
+    @property
+    def is_success(self) -> bool:
+        """A 2xx status."""
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        """The body as text (undecodable bytes replaced)."""
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not JSON."""
+        try:
+            return orjson.loads(self.content)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def header(self, name: str) -> str | None:
+        """A header's value, by case-insensitive name."""
+        return self.headers.get(name.lower())
+
+
+class TargetHttp:
+    """Requests to one target, authenticated as it requires (see :func:`target_http`)."""
+
+    def __init__(
+        self,
+        timeouts: Timeouts,
+        headers: dict[str, str] | None = None,
+        token: ClientCredentials | None = None,
+    ) -> None:
+        self.pool = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=POOL_SIZE,
+            timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+        self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self.token = token
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        what: str,
+    ) -> Answer:
+        """One request; TargetError (retryable) when the target cannot be reached or does
+        not answer in time. After a 401 with OAuth2, a fresh token and one more try."""
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        sent = {**self.headers, **(headers or {})}
+        if self.token is None:
+            return self._send(method, url, body, sent, what)
+        sent["Authorization"] = f"Bearer {self.token.current(self)}"
+        answer = self._send(method, url, body, sent, what)
+        if answer.status_code == 401:
+            self.token.forget()
+            sent["Authorization"] = f"Bearer {self.token.current(self)}"
+            answer = self._send(method, url, body, sent, what)
+        return answer
+
+    def _send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], what: str
+    ) -> Answer:
+        try:
+            response = self.pool.request(
+                method, url, body=body, headers=headers, redirect=False, preload_content=False
+            )
+            content = response.read(MAX_ANSWER_BYTES + 1)
+        except TransportError as exc:
+            raise transport_error(exc, what) from exc
+        if len(content) > MAX_ANSWER_BYTES:
+            response.close()  # the rest is never read: the connection cannot be reused
+            raise TargetError(
+                f"{what}: answer longer than {MAX_ANSWER_BYTES} bytes", retryable=False
+            )
+        response.release_conn()
+        answer_headers = {k.lower(): v for k, v in response.headers.items()}
+        return Answer(response.status, answer_headers, content, url)
+
+    def close(self) -> None:
+        """Close the pooled connections (the target's settings changed)."""
+        self.pool.clear()
+
+
+def retry_after_seconds(answer: Answer) -> float | None:
+    """``Retry-After`` as seconds (delta form; the HTTP-date form is rare from APIs)."""
+    value = answer.header("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def raise_for_answer(answer: Answer, what: str) -> None:
+    """TargetError for a non-2xx answer, retryable per RETRYABLE_STATUSES."""
+    if answer.is_success:
+        return
+    detail = answer.text[:300].strip()
+    raise TargetError(
+        f"{what}: HTTP {answer.status_code} {detail}",
+        retryable=answer.status_code in RETRYABLE_STATUSES,
+        status=answer.status_code,
+        retry_after=retry_after_seconds(answer),
+    )
+
+
+def transport_error(exc: TransportError, what: str) -> TargetError:
+    """Network errors and timeouts are retryable; the message says which, in words."""
+    return TargetError(f"{what}: {_failure(exc)}", retryable=True)
+
+
+def _failure(exc: TransportError) -> str:
+    # urllib3's NewConnectionError is a ConnectTimeoutError too: refused before timed out
+    reason = getattr(exc, "reason", None)
+    cause = reason if isinstance(reason, TransportError) else exc
+    if isinstance(cause, NewConnectionError):
+        detail = str(cause).rpartition(": ")[2] or "refused"
+        return f"cannot connect ({detail})"
+    if isinstance(cause, ConnectTimeoutError):
+        return "no connection within the connect timeout"
+    if isinstance(cause, ReadTimeoutError):
+        return "no answer within the read timeout"
+    if isinstance(cause, SSLError):
+        return f"TLS failed ({cause})"
+    if isinstance(cause, ProtocolError):
+        return f"connection broken ({cause})"
+    return f"{type(cause).__name__}: {cause}"
+
+
+class ClientCredentials:
+    """An OAuth2 client-credentials token (RFC 6749 §4.4), cached per process until
+    TOKEN_LEEWAY_SECONDS before it expires, and fetched again after a 401."""
+
+    def __init__(
+        self, token_url: str, client_id: str, client_secret: str, scope: str | None
+    ) -> None:
+        self.token_url = token_url
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        if scope:
+            form["scope"] = scope
+        self.form = urlencode(form).encode()
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def current(self, http: TargetHttp) -> str:
+        """The cached token, or a new one."""
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires:
+                self._token, lifetime = self._fetch(http)
+                self._expires = time.monotonic() + max(0.0, lifetime - TOKEN_LEEWAY_SECONDS)
+            return self._token
+
+    def forget(self) -> None:
+        """The target refused the token: the next request fetches another."""
+        with self._lock:
+            self._token = None
+
+    def _fetch(self, http: TargetHttp) -> tuple[str, float]:
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+            **http.headers,
+        }
+        answer = http._send("POST", self.token_url, self.form, headers, what="OAuth2 token request")
+        if not answer.is_success:
+            status = answer.status_code
+            raise TargetError(
+                f"OAuth2 token request failed: HTTP {status} {answer.text[:200]}",
+                retryable=status >= 500 or status == 429,
+                status=status,
+            )
+        try:
+            body = answer.json()
+            return body["access_token"], float(body.get("expires_in", DEFAULT_TOKEN_LIFETIME))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TargetError("OAuth2 token response has no access_token", retryable=False) from exc
+
+
+def target_http(auth: dict[str, Any], timeouts: Timeouts) -> TargetHttp:
+    """The HTTP client for a target's ``auth`` settings: none, a static bearer token, or
+    OAuth2 client credentials."""
+    kind = auth.get("type", "none")
+    if kind == "bearer":
+        return TargetHttp(timeouts, headers={"Authorization": f"Bearer {auth['token']}"})
+    if kind == "oauth2":
+        token = ClientCredentials(
+            auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope")
+        )
+        return TargetHttp(timeouts, token=token)
+    return TargetHttp(timeouts)
