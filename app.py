@@ -13,7 +13,7 @@ from bridge.admin.tokens_cli import admin_tokens_cli, tokens_cli
 from bridge.admin.views import blp as admin_blp
 from bridge.errors import BridgeError
 from bridge.observability import health, logs
-from bridge.runtime import services
+from bridge.runtime import gil, services
 from bridge.runtime.config import Settings
 from bridge.scim import errors
 from bridge.scim.backpressure import Backpressure
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; tests hand in their own settings, production reads the environment."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
+    gil.hand_over_quickly()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
     app.wsgi_app = BodyLimit(ScimPaths(app.wsgi_app), settings.max_body_bytes)  # type: ignore[method-assign]

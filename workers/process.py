@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from bridge.delivery.dispatcher import Dispatcher, DispatcherThread
 from bridge.delivery.jobs import DELIVERY_QUEUES, PRIORITY_QUEUE, QUEUE, QUEUES, SYNC_QUEUE
 from bridge.directory.stored import as_text
 from bridge.graph.schedule import Ticker
+from bridge.runtime import gil
 from bridge.runtime.config import Settings
 from bridge.runtime.services import Services, connect_for_blocking
 from workers.lanes import Lane, LaneWorker
@@ -56,15 +56,6 @@ def lane_queues(role: str, threads: int) -> list[str]:
         lanes += [SYNC_QUEUE] * SYNC_LANES
     return lanes
 
-
-SWITCH_INTERVAL = 0.0005
-"""Seconds a thread may hold the GIL while another waits for it (Python's default: 5 ms).
-
-Every thread here mostly waits on Redis and on targets, and each of its round trips ends
-by taking the GIL back. With the default, a thread coming back from Redis while a lane
-runs Python code waits up to 5 ms, per round trip: a change's way from the stream to a
-target takes some thirty round trips (dispatch, RQ's job bookkeeping, the delivery), so
-the wait, not the work, set the write-to-target latency under load."""
 
 SCHEDULER_INTERVAL = 1
 """Seconds between two looks at RQ's scheduled jobs (delayed retries, probes)."""
@@ -145,7 +136,7 @@ class WorkerProcess:
         """Start every thread and wait for a signal; then stop them in order."""
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        sys.setswitchinterval(SWITCH_INTERVAL)
+        gil.hand_over_quickly()
         for thread in self.threads:
             thread.start()
         log.info("worker %s serving %s with %d lanes", self.consumer, self.role, len(self.lanes))
