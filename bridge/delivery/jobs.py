@@ -17,6 +17,7 @@ Jobs are named by import path so that the web process never imports worker code.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -153,15 +154,17 @@ class Jobs:
         wait beside them for the job that takes them."""
         lane_name = "deprovision" if urgent else "changes"
         prefix = Job.redis_job_namespace_prefix
-        if deliveries.pend(target_id, lane_name, items, prefix, origins):
+        job_id = str(uuid.uuid4())
+        if deliveries.pend(target_id, lane_name, items, prefix, job_id, origins):
             queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
             limit = RateLimit(
                 lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
             )
             kwargs = {"urgent": urgent, "pending": lane_name}
             options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
-            job = queue.enqueue(DELIVER_JOB, args=(target_id, []), kwargs=kwargs, **options)
-            deliveries.queued(target_id, lane_name, job.id)
+            queue.enqueue(
+                DELIVER_JOB, args=(target_id, []), kwargs=kwargs, job_id=job_id, **options
+            )
 
     def probe(self, target_id: str, delay: float) -> None:
         """Probe a quarantined target after ``delay`` seconds (outside its lane: a probe is

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import redis
 from redis.commands.core import Script
-from redis.typing import EncodableT
 
 from bridge.directory.stored import Kind, as_kind, as_text
 
@@ -51,26 +50,20 @@ class PendingChanges:
         lane: str,
         items: list[list[str]],
         job_prefix: str,
+        job_id: str,
         origins: dict[str, str] | None = None,
     ) -> bool:
-        """Add ``items`` to the lane's pending set; True when no job waits to take them
-        (the caller queues one, then :meth:`queued` records it). ``job_prefix`` is where
-        RQ keeps its jobs' hashes. ``origins`` (``kind:id`` -> request id) are kept for
-        the job that takes the items, in the same round trip."""
+        """Add ``items`` to the lane's pending set, in one round trip; True when no job waits
+        to take them: ``job_id`` is then recorded as the lane's queued job, and the caller
+        queues a job of that id. ``job_prefix`` is where RQ keeps its jobs' hashes.
+        ``origins`` (``kind:id`` -> request id) are kept for the job that takes the items."""
         pending = self.key(target_id, f"pending:{lane}")
-        args = [job_prefix, *(item(k, r) for k, r in items)]
-        if not origins:
-            return bool(self._pend(keys=[pending, pending + ":queued"], args=args))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(pending + ":origins", mapping=dict[EncodableT, EncodableT](origins.items()))
-        pipe.expire(pending + ":origins", QUEUED_MARK_SECONDS)
-        self._pend(keys=[pending, pending + ":queued"], args=args, client=pipe)
-        return bool(pipe.execute()[-1])
-
-    def queued(self, target_id: str, lane: str, job_id: str) -> None:
-        """Record the job queued to take the lane's pending items."""
-        key = self.key(target_id, f"pending:{lane}:queued")
-        self.redis.set(key, job_id, ex=QUEUED_MARK_SECONDS)
+        pairs = [part for pair in (origins or {}).items() for part in pair]
+        args: list[str | int] = [job_prefix, job_id, QUEUED_MARK_SECONDS, len(pairs) // 2]
+        args += pairs
+        args += [item(k, r) for k, r in items]
+        keys = [pending, pending + ":queued", pending + ":origins"]
+        return bool(self._pend(keys=keys, args=args))
 
     def take_pending(
         self, target_id: str, lane: str, job_id: str, origins: dict[str, str] | None = None

@@ -1,8 +1,17 @@
--- Add items to a lane's pending set; 1 when no job waits to take them (the caller queues
--- one and records it), 0 when the recorded job has not started yet (it will take them).
--- KEYS: pending set, the lane's queued-job mark
--- ARGV: RQ's job hash prefix, item, item, ...
-redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+-- Add items to a lane's pending set, with the request ids that changed them. When no job
+-- waits to take them, record ``new job id`` as the lane's queued job and return 1 (the
+-- caller queues a job of that id); return 0 when the recorded job has not started yet
+-- (it will take them).
+-- KEYS: pending set, the lane's queued-job mark, the lane's origins hash
+-- ARGV: RQ's job hash prefix, new job id, seconds the mark and origins live,
+--       number of origin pairs n, n x (kind:id, request id), item, item, ...
+local n = tonumber(ARGV[4])
+local first_item = 5 + 2 * n
+if n > 0 then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 5, first_item - 1))
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+redis.call('SADD', KEYS[1], unpack(ARGV, first_item))
 local id = redis.call('GET', KEYS[2])
 if id then
   local status = redis.call('HGET', ARGV[1] .. id, 'status')
@@ -10,4 +19,5 @@ if id then
     return 0
   end
 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return 1
