@@ -26,7 +26,7 @@ import orjson
 import redis
 
 from bench import loadgen, memory, profiling
-from bench.common import percentile, stop_on_signals
+from bench.common import percentile, run_main, stop_on_signals
 from bench.scenarios import CEILING, P99_TARGET_MS, SCENARIOS, TARGETS, Context, Scenario
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.directory.tokens import TokenStore
@@ -34,6 +34,7 @@ from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.scim.resource_types import build_resource_types
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scim_load.json"
+PEERS_RESULTS = RESULTS.with_name("scim_load_peers.json")
 PROFILES = RESULTS.parent / "profiles"
 
 SWEEP = [
@@ -362,13 +363,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.scim_load", description=__doc__.split("\n")[0]
     )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="the bridge beside scimgateway and scim2-server, one cell each in turn "
+        "(results/scim_load_peers.json; see bench/README.md)",
+    )
+    p.add_argument(
+        "--servers",
+        type=lambda s: s.split(","),
+        default=["bridge", "scimgateway", "scim2-server"],
+        help="with --peers: comma-separated subset of bridge,scimgateway,scim2-server",
+    )
     p.add_argument("--quick", action="store_true", help="2 s per scenario, 10,000 memory users")
     p.add_argument("--duration", type=float, help="seconds per scenario (default 5, quick 2)")
     p.add_argument(
         "--concurrency",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[1, 8, 32],
-        help="comma-separated connection counts (default 1,8,32)",
+        help="comma-separated connection counts (default 1,8,32; with --peers 8)",
     )
     p.add_argument(
         "--scenarios",
@@ -407,8 +419,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep", action="store_true", help="compare gunicorn settings and exit")
     p.add_argument("--sweep-concurrency", type=int, default=8)
     p.add_argument("--sweep-trials", type=int, default=2)
-    p.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    p.add_argument("--output", type=Path, help="JSON results file")
     args = p.parse_args(argv)
+    if args.concurrency is None:
+        args.concurrency = [8] if args.peers else [1, 8, 32]
+    if args.output is None:
+        args.output = PEERS_RESULTS if args.peers else RESULTS
     if args.duration is None:
         args.duration = 2.0 if args.quick else 5.0
     if args.memory_users is None:
@@ -416,11 +432,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         p.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
+    servers = ["bridge", "scimgateway", "scim2-server"]
+    if [s for s in args.servers if s not in servers]:
+        p.error(f"--servers: choose from {servers}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.peers:
+        from bench.peers_report import print_report
+        from bench.scim_peers import run_peers
+
+        return run_main(args, run_peers, print_report)
     stop_on_signals()
     try:
         if args.sweep:
