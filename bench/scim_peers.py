@@ -33,7 +33,7 @@ import redis
 from bench import entra, loadgen, memory, procs
 from bench.peers import PEERS, Peer
 from bench.scenarios import SCENARIOS, Context, Scenario
-from bench.served import ServedBridge
+from bench.served import DESCRIPTION, ServedBridge
 from bridge.directory.tokens import TokenStore
 from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.scim.resource_types import build_resource_types
@@ -113,10 +113,7 @@ class Bridge(Server):
         return out
 
     def describe(self) -> str:
-        return (
-            "bridge.runtime.serve: granian WSGI 2 processes x 4 threads, a delivery and a sync "
-            "worker; Redis AOF everysec"
-        )
+        return f"{DESCRIPTION}; Redis AOF everysec"
 
     def stop(self) -> None:
         self.served.stop()

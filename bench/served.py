@@ -12,6 +12,7 @@ token drives every connection here) and no Graph sync is scheduled.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -21,6 +22,24 @@ from bridge.runtime.embedded_redis import free_port
 from bridge.runtime.serve import web_command
 
 ROLES = ("web", "deliver worker", "sync worker", "supervisor")
+
+DESCRIPTION = (
+    "bridge.runtime.serve: granian WSGI 2 processes x 4 threads, a delivery and a sync worker"
+)
+
+
+class WebTier(Protocol):
+    """What scim_load needs of a server: this, or bench.server.Gunicorn."""
+
+    port: int
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def pids(self) -> list[int]: ...
+
+    def profile_pid(self) -> int | None: ...
 
 
 class ServedBridge:
@@ -53,15 +72,17 @@ class ServedBridge:
             except psutil.Error:
                 pass
 
-    @property
-    def web_pid(self) -> int | None:
+    def profile_pid(self) -> int | None:
         """The granian main process (its workers are its children)."""
-        roles = self.roles()
-        return roles["web"][0].pid if roles["web"] else None
+        web = self.roles()["web"]
+        return web[0].pid if web else None
 
     def processes(self) -> list[psutil.Process]:
         """The supervisor and everything it started."""
         return procs.tree(self.child.pid) if self.child.alive() else []
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes()]
 
     def roles(self) -> dict[str, list[psutil.Process]]:
         """The process tree split by role: each child of the supervisor with its descendants."""
@@ -106,3 +127,9 @@ class ServedCeiling:
 
     def processes(self) -> list[psutil.Process]:
         return procs.tree(self.child.pid) if self.child.alive() else []
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes()]
+
+    def profile_pid(self) -> int | None:
+        return self.child.pid if self.child.alive() else None
