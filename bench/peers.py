@@ -202,13 +202,21 @@ def _output(args: list[str]) -> str:
 
 def prepare(source: str, ref: str) -> int:
     """Install Bun (npm package ``bun``), clone scimgateway at ``ref``, install its dependencies."""
+    try:
+        _prepare(source, ref)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"scimgateway not available: {exc}", file=sys.stderr)
+        return 1
+    return status()
+
+
+def _prepare(source: str, ref: str) -> None:
     PEERS_DIR.mkdir(parents=True, exist_ok=True)
     if bun_binary() is None:
         _run(["npm", "install", "--no-audit", "--no-fund", f"bun@{BUN_VERSION}"], PEERS_DIR)
     bun = bun_binary()
     if bun is None:
-        print("scimgateway not available: npm did not bring a Bun binary", file=sys.stderr)
-        return 1
+        raise OSError("npm did not bring a Bun binary")
     home = scimgateway_dir()
     if not (home / ".git").exists():
         _run(["git", "clone", "--quiet", source, str(home)], PEERS_DIR)
@@ -216,7 +224,6 @@ def prepare(source: str, ref: str) -> int:
     # its postinstall copies plugins two folders up (for an npm-installed package): not wanted
     env = {**os.environ, "SCIMGATEWAY_POSTINSTALL_SKIP": "1"}
     _run([str(bun), "install", "--production"], home, env)
-    return status()
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
