@@ -81,6 +81,11 @@ def print_report(results: dict[str, Any]) -> None:
     )
     _table(results, "RSS MB of the process tree, after the cell", lambda r: f"{r['rss_mb']:,.0f}")
     _table(results, "non-2xx answers or failed requests", lambda r: f"{r['errors']:,}")
+    _table(
+        results,
+        "users held when the cell started",
+        lambda r: "?" if r.get("users_at_start") is None else f"{r['users_at_start']:,}",
+    )
     bridge = _rows(results, "bridge")
     if bridge:
         parts = ("web", "deliver_worker", "sync_worker", "redis")

@@ -397,6 +397,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["bridge", "scimgateway", "scim2-server"],
         help="with --peers: comma-separated subset of bridge,scimgateway,scim2-server",
     )
+    p.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        help="with --peers: users created in every server before the first cell (default 0)",
+    )
     p.add_argument("--quick", action="store_true", help="2 s per scenario, 10,000 memory users")
     p.add_argument("--duration", type=float, help="seconds per scenario (default 5, quick 2)")
     p.add_argument(

@@ -13,6 +13,7 @@ are idle. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import http.client
 import itertools
 import math
 import os
@@ -218,6 +219,25 @@ def on_server(factory: loadgen.VirtualUserFactory, prefix: str) -> loadgen.Virtu
 # --- cells ------------------------------------------------------------------------------
 
 
+def users_held(server: Server) -> int | None:
+    """``totalResults`` of ``GET /Users`` (one resource asked for), None when not answered:
+    how large the store is matters to servers that scan it."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {server.token}"}
+        conn.request("GET", f"{server.prefix}/Users?startIndex=1&count=1", headers=headers)
+        answer = conn.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            return None
+        total = orjson.loads(body).get("totalResults")
+        return total if isinstance(total, int) else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
 def run_cell(server: Server, scenario: Scenario, concurrency: int, duration: float) -> dict:
     """One scenario on one server: seed, wait until idle, then the timed window."""
     from bench.scim_load import summarise
@@ -226,6 +246,7 @@ def run_cell(server: Server, scenario: Scenario, concurrency: int, duration: flo
     seeding = time.monotonic()
     factory = on_server(scenario.prepare(server.context, concurrency, per_conn), server.prefix)
     seeded = round(time.monotonic() - seeding, 2)
+    held = users_held(server)
     idle_wait = procs.wait_idle(server.processes)
     members = server.processes()
     roles = server.roles()
@@ -251,6 +272,7 @@ def run_cell(server: Server, scenario: Scenario, concurrency: int, duration: flo
     row["client_cpu_cores"] = round(stats.cpu_seconds / window, 2)
     row["processes"] = len(members)
     row["seed_seconds"] = seeded
+    row["users_at_start"] = held
     row["idle_wait_seconds"] = idle_wait
     row.update(server.memory())
     return row
@@ -313,6 +335,7 @@ def run_peers(args: argparse.Namespace) -> dict[str, Any]:
         },
         "duration_seconds": args.duration,
         "concurrency": args.concurrency,
+        "preloaded_users": args.preload,
         "servers": {},
         "scenarios": {},
     }
@@ -322,6 +345,9 @@ def run_peers(args: argparse.Namespace) -> dict[str, Any]:
     try:
         servers = start_servers(workdir, args.servers, args.quick, results)
         for server in servers:
+            if args.preload:
+                print(f"preloading {args.preload:,} users into {server.name}...", flush=True)
+                server.context.seed_users(server.context.tags("pre", args.preload))
             print(f"warming up {server.name}...", flush=True)
             warm_up(server)
         for index, name in enumerate(args.scenarios):
