@@ -44,8 +44,11 @@ BRIDGE_PREFIX = "/scim/v2"
 OK = tuple(range(200, 300))
 SEED_CONNECTIONS = 8
 SEED_TIMEOUT = 600.0
-QUICK_POOLS = {"lookup_pool": 1000, "member_pool_size": 3000}
+QUICK_POOLS = (1000, 3000)
+"""Lookup users and member users seeded with --quick."""
 MB = 1024 * 1024
+
+Row = dict[str, Any]
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -66,6 +69,13 @@ class Server:
     def roles(self) -> dict[str, list[psutil.Process]]:
         """The process tree by role (the bridge's web tier, workers, Redis)."""
         return {}
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def notes(self) -> list[str]:
+        """What had to differ for this server (seeding), to print beside the figures."""
+        return []
 
     def memory(self) -> dict[str, float]:
         """RSS of the process tree in MB (and, for the bridge, per role)."""
@@ -133,10 +143,14 @@ class PeerServer(Server):
         self.port = peer.port
         self.token = peer.token
         self.context = context_for(None)
-        self.context.seeder = HttpSeeder(self)
+        self.seeder = HttpSeeder(self)
+        self.context.seeder = self.seeder
 
     def processes(self) -> list[psutil.Process]:
         return self.peer.processes()
+
+    def notes(self) -> list[str]:
+        return self.seeder.notes
 
     def describe(self) -> str:
         return self.peer.describe()
@@ -238,7 +252,7 @@ def users_held(server: Server) -> int | None:
         conn.close()
 
 
-def run_cell(server: Server, scenario: Scenario, concurrency: int, duration: float) -> dict:
+def run_cell(server: Server, scenario: Scenario, concurrency: int, duration: float) -> Row:
     """One scenario on one server: seed, wait until idle, then the timed window."""
     from bench.scim_load import summarise
 
@@ -283,13 +297,15 @@ def _context_factory(quick: bool) -> Callable[[redis.Redis | None], Context]:
     tag = f"r{int(time.time())}"
 
     def make(client: redis.Redis | None) -> Context:
-        pools = QUICK_POOLS if quick else {}
-        return Context(client, types["User"], types["Group"], tag, itertools.count(), **pools)
+        context = Context(client, types["User"], types["Group"], tag, itertools.count())
+        if quick:
+            context.lookup_pool, context.member_pool_size = QUICK_POOLS
+        return context
 
     return make
 
 
-def start_servers(workdir: Path, names: list[str], quick: bool, results: dict) -> list[Server]:
+def start_servers(workdir: Path, names: list[str], quick: bool, results: Row) -> list[Server]:
     """Start the bridge and every available peer; a peer that cannot run is reported."""
     context_for = _context_factory(quick)
     servers: list[Server] = []
@@ -315,7 +331,7 @@ def start_servers(workdir: Path, names: list[str], quick: bool, results: dict) -
             server.stop()
         raise
     for server in servers:
-        results["servers"][server.name] = {"available": True, "what": server.describe()}  # type: ignore[attr-defined]
+        results["servers"][server.name] = {"available": True, "what": server.describe()}
     return servers
 
 
@@ -359,7 +375,7 @@ def run_peers(args: argparse.Namespace) -> dict[str, Any]:
                     row = run_cell(server, SCENARIOS[name], c, args.duration)
                     cells[server.name] = row
                     _progress(name, c, server.name, row)
-        notes = [n for s in servers if s.context.seeder for n in s.context.seeder.notes]  # type: ignore[attr-defined]
+        notes = [note for server in servers for note in server.notes()]
         if notes:
             results["notes"] = notes
     finally:
@@ -374,7 +390,7 @@ def run_peers(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _progress(name: str, c: int, server: str, row: dict) -> None:
+def _progress(name: str, c: int, server: str, row: Row) -> None:
     print(
         f"  {name:<13} c={c:<3} {server:<12} {row['rps']:>8,.0f} req/s  "
         f"p50 {row['p50_ms']:>6.1f} ms  p99 {row['p99_ms']:>6.1f} ms  "
