@@ -128,6 +128,8 @@ class _Connection:
             return None
         head = bytes(self.buf[:end]).lower()
         status = int(head[9:12])
+        if b"\r\ntransfer-encoding: chunked" in head:
+            return self._parse_chunked(head, end + 4, status)
         length = 0
         at = head.find(b"\r\ncontent-length:")
         if at >= 0:
@@ -140,6 +142,32 @@ class _Connection:
             self.reconnect = True
         del self.buf[: end + 4 + length]
         return status, body
+
+    def _parse_chunked(self, head: bytes, start: int, status: int) -> tuple[int, bytes] | None:
+        """A ``Transfer-Encoding: chunked`` body (gunicorn sends one when the app gives no
+        Content-Length, as scim2-server does), or None while incomplete."""
+        body = bytearray()
+        at = start
+        while True:
+            line_end = self.buf.find(b"\r\n", at)
+            if line_end < 0:
+                return None
+            size = int(bytes(self.buf[at:line_end]).split(b";", 1)[0], 16)
+            at = line_end + 2
+            if size == 0:
+                trailer_end = self.buf.find(b"\r\n\r\n", at - 2)
+                if trailer_end < 0:
+                    return None
+                at = trailer_end + 4
+                break
+            if len(self.buf) < at + size + 2:
+                return None
+            body += self.buf[at : at + size]
+            at += size + 2
+        if b"\r\nconnection: close" in head:
+            self.reconnect = True
+        del self.buf[:at]
+        return status, bytes(body)
 
 
 def run_virtual_users(

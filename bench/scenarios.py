@@ -6,6 +6,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 import orjson
@@ -25,20 +26,51 @@ CYCLE_GROUP_MEMBERS = 150
 """Members added to the new group in the mixed Entra cycle."""
 
 
+LOOKUP_POOL = 5000
+"""Users the lookup scenario looks up."""
+
+MEMBER_POOL = 10_000
+"""Users the group scenarios add as members."""
+
+
+class Seeder(Protocol):
+    """Creates the users and groups a scenario needs before it is timed; returns their ids."""
+
+    def users(self, tags: list[str]) -> list[str]: ...
+
+    def groups(self, tags: list[str]) -> list[str]: ...
+
+
 @dataclass
 class Context:
     """What scenarios need to seed data and name things uniquely."""
 
-    redis: redis.Redis
+    redis: redis.Redis | None
     users: ResourceType
     groups: ResourceType
     run_tag: str
     seq: itertools.count
     member_pool: list[str] | None = None
+    seeder: Seeder | None = None
+    """How to seed; None: the bridge's own write path, in process, into ``redis``."""
+    lookup_pool: int = LOOKUP_POOL
+    member_pool_size: int = MEMBER_POOL
 
     def tags(self, kind: str, n: int) -> list[str]:
         base = next(self.seq)
         return [f"{self.run_tag}-{kind}{base}-{i}" for i in range(n)]
+
+    def seed_users(self, tags: list[str]) -> list[str]:
+        if self.seeder is not None:
+            return self.seeder.users(tags)
+        assert self.redis is not None
+        return entra.seed_users(self.redis, self.users, tags)
+
+    def seed_groups(self, tags: list[str]) -> list[str]:
+        if self.seeder is not None:
+            return self.seeder.groups(tags)
+        assert self.redis is not None
+        return entra.seed_groups(self.redis, self.groups, tags)
 
 
 @dataclass(frozen=True)
@@ -62,6 +94,7 @@ def lookup_path(name: str) -> str:
 
 
 def _ceiling(ctx: Context, concurrency: int, per_conn: int) -> VirtualUserFactory:
+    assert ctx.redis is not None
     ctx.redis.set("bench:ceiling", orjson.dumps({"id": "x" * 36, "userName": "y" * 40}))
 
     def vu(number: int) -> VirtualUser:
@@ -88,12 +121,10 @@ def _create(ctx: Context, concurrency: int, per_conn: int) -> VirtualUserFactory
 
 # --- lookup -------------------------------------------------------------------------------
 
-LOOKUP_POOL = 5000
-
 
 def _lookup(ctx: Context, concurrency: int, per_conn: int) -> VirtualUserFactory:
-    tags = ctx.tags("l", LOOKUP_POOL)
-    entra.seed_users(ctx.redis, ctx.users, tags)
+    tags = ctx.tags("l", ctx.lookup_pool)
+    ctx.seed_users(tags)
     paths = [lookup_path(entra.user_name(t)) for t in tags]
 
     def vu(number: int) -> VirtualUser:
@@ -111,7 +142,7 @@ PATCH_USERS_PER_CONNECTION = 50
 
 def _patch_user(ctx: Context, concurrency: int, per_conn: int) -> VirtualUserFactory:
     n = PATCH_USERS_PER_CONNECTION
-    ids = entra.seed_users(ctx.redis, ctx.users, ctx.tags("p", n * concurrency))
+    ids = ctx.seed_users(ctx.tags("p", n * concurrency))
 
     def vu(number: int) -> VirtualUser:
         mine = ids[number * n : (number + 1) * n]
@@ -124,12 +155,10 @@ def _patch_user(ctx: Context, concurrency: int, per_conn: int) -> VirtualUserFac
 
 # --- group +100 members -------------------------------------------------------------------
 
-MEMBER_POOL = 10_000
-
 
 def _member_pool(ctx: Context) -> list[str]:
     if ctx.member_pool is None:
-        ctx.member_pool = entra.seed_users(ctx.redis, ctx.users, ctx.tags("m", MEMBER_POOL))
+        ctx.member_pool = ctx.seed_users(ctx.tags("m", ctx.member_pool_size))
     return ctx.member_pool
 
 
@@ -138,7 +167,7 @@ def _group_add(ctx: Context, concurrency: int, per_conn: int) -> VirtualUserFact
     chunks = len(pool) // GROUP_BATCH
     per_group = chunks  # each group receives every chunk once: always 100 new members
     groups_per_conn = math.ceil(per_conn / per_group)
-    groups = entra.seed_groups(ctx.redis, ctx.groups, ctx.tags("g", groups_per_conn * concurrency))
+    groups = ctx.seed_groups(ctx.tags("g", groups_per_conn * concurrency))
 
     def vu(number: int) -> VirtualUser:
         mine = groups[number * groups_per_conn : (number + 1) * groups_per_conn]

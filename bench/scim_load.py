@@ -1,8 +1,10 @@
-"""SCIM load benchmark: the bridge under gunicorn + AOF Redis, against the machine's ceiling.
+"""SCIM load benchmark: the bridge as production starts it + AOF Redis, against the ceiling.
 
     python -m bench.scim_load            # 5 s per scenario, 100,000 users for memory
     python -m bench.scim_load --quick    # 2 s per scenario, 10,000 users
+    python -m bench.scim_load --web gunicorn   # the bridge under gunicorn instead
     python -m bench.scim_load --sweep    # compare gunicorn settings (sync/gthread, workers)
+    python -m bench.scim_load --peers    # beside scimgateway and scim2-server (bench.scim_peers)
 
 See bench/README.md for what is measured and how to read it.
 """
@@ -26,14 +28,16 @@ import orjson
 import redis
 
 from bench import loadgen, memory, profiling
-from bench.common import percentile, stop_on_signals
+from bench.common import percentile, run_main, stop_on_signals
 from bench.scenarios import CEILING, P99_TARGET_MS, SCENARIOS, TARGETS, Context, Scenario
+from bench.served import DESCRIPTION, ServedBridge, ServedCeiling, WebTier
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.directory.tokens import TokenStore
 from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.scim.resource_types import build_resource_types
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scim_load.json"
+PEERS_RESULTS = RESULTS.with_name("scim_load_peers.json")
 PROFILES = RESULTS.parent / "profiles"
 
 SWEEP = [
@@ -81,7 +85,12 @@ def summarise(stats: loadgen.Stats, window: float) -> dict:
 
 
 class Bench:
-    """The stack under test: AOF Redis, the bridge and the ceiling app under gunicorn."""
+    """The stack under test: AOF Redis, the bridge and the ceiling app.
+
+    ``web="served"`` (the default) starts the bridge as production does
+    (``bridge.runtime.serve``: granian, a delivery and a sync worker) and the ceiling under
+    the same granian command; ``web="gunicorn"`` serves both with gunicorn ``settings``.
+    """
 
     def __init__(
         self,
@@ -89,14 +98,16 @@ class Bench:
         settings: ServerSettings,
         client_procs: int,
         profile_at: set[int] | None = None,
+        web: str = "served",
     ) -> None:
         self.workdir = workdir
         self.profile_at = profile_at or set()
         self.settings = settings
+        self.web = web
         self.client_procs = client_procs
         self.redis_server = EmbeddedRedis(workdir / "redis", appendonly=True)
-        self.bridge: Gunicorn | None = None
-        self.ceiling: Gunicorn | None = None
+        self.bridge: WebTier | None = None
+        self.ceiling: WebTier | None = None
         self.client: redis.Redis | None = None
         self.token = ""
         self.context: Context | None = None
@@ -106,15 +117,20 @@ class Bench:
             self.redis_server.start()
             self.client = redis.Redis.from_url(self.redis_server.url)
             _, self.token = TokenStore(self.client, "bridge").create("bench")
-            env = {
-                "REDIS_URL": self.redis_server.url,
-                "BRIDGE_PUBLIC_URL": "https://scim.bench.example",
-                "BRIDGE_DATA_DIR": str(self.workdir / "var"),
-            }
-            self.bridge = Gunicorn("app:create_app()", self.settings, env, self.workdir)
-            self.ceiling = Gunicorn(
-                "bench.ceiling_app:create_app()", self.settings, env, self.workdir
-            )
+            url = self.redis_server.url
+            if self.web == "served":
+                self.bridge = ServedBridge(self.workdir, url)
+                self.ceiling = ServedCeiling(self.workdir, url)
+            else:
+                env = {
+                    "REDIS_URL": url,
+                    "BRIDGE_PUBLIC_URL": "https://scim.bench.example",
+                    "BRIDGE_DATA_DIR": str(self.workdir / "var"),
+                }
+                self.bridge = Gunicorn("app:create_app()", self.settings, env, self.workdir)
+                self.ceiling = Gunicorn(
+                    "bench.ceiling_app:create_app()", self.settings, env, self.workdir
+                )
             types = build_resource_types([], [])
             self.context = Context(
                 self.client,
@@ -142,13 +158,14 @@ class Bench:
         per_conn = math.ceil(scenario.requests_per_second_cap * duration / concurrency) + 10
         factory = scenario.prepare(self.context, concurrency, per_conn)
         procs = self.client_procs if concurrency >= 16 else 1
-        server_pids = [target.process.pid, *target.worker_pids()] if target.process else []
+        server_pids = target.pids()
         redis_pids = [self.redis_server.process.pid] if self.redis_server.process else []
         cpu0 = cpu_seconds(server_pids), cpu_seconds(redis_pids)
         spy = None
-        if concurrency in self.profile_at and scenario is not CEILING and target.process:
+        profile_pid = target.profile_pid()
+        if concurrency in self.profile_at and scenario is not CEILING and profile_pid:
             prefix = PROFILES / f"{scenario.name}-c{concurrency}"
-            spy = profiling.start(target.process.pid, duration + 1 + 0.05 * concurrency, prefix)
+            spy = profiling.start(profile_pid, duration + 1 + 0.05 * concurrency, prefix)
             time.sleep(0.5)  # attached before the window opens
         stats, window = loadgen.run(
             "127.0.0.1",
@@ -260,7 +277,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             "platform": platform.platform(),
             "loadavg_at_start": os.getloadavg(),
         },
-        "server": settings.as_dict(),
+        "server": _server_description(args, settings),
         "duration_seconds": args.duration,
         "concurrency": concurrencies,
         "targets_at_concurrency_8": {**TARGETS, "p99_ms_single_user": P99_TARGET_MS},
@@ -269,7 +286,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="scim-bench-"))
     try:
         profile_at = set(args.profile_concurrency) if args.profile else set()
-        with Bench(workdir, settings, args.client_procs, profile_at) as bench:
+        with Bench(workdir, settings, args.client_procs, profile_at, args.web) as bench:
             if not args.no_ceiling:
                 bench.start_ceiling()
                 results["scenarios"]["ceiling"] = {}
@@ -293,6 +310,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     return results
 
 
+def _server_description(args: argparse.Namespace, settings: ServerSettings) -> dict:
+    if args.web == "served":
+        return {"start": DESCRIPTION}
+    return {"start": "gunicorn", **settings.as_dict()}
+
+
 def _settings(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(
         args.worker_class, args.workers, args.threads, args.keepalive, not args.no_reuse_port
@@ -311,7 +334,7 @@ def run_sweep(args: argparse.Namespace) -> dict:
     for settings in SWEEP:
         workdir = Path(tempfile.mkdtemp(prefix="scim-sweep-"))
         try:
-            with Bench(workdir, settings, args.client_procs) as bench:
+            with Bench(workdir, settings, args.client_procs, web="gunicorn") as bench:
                 bench.start_bridge()
                 bench.warm_up(c)
                 row: dict = {"server": settings.label(), **settings.as_dict()}
@@ -362,19 +385,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.scim_load", description=__doc__.split("\n")[0]
     )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="the bridge beside scimgateway and scim2-server, one cell each in turn "
+        "(results/scim_load_peers.json; see bench/README.md)",
+    )
+    p.add_argument(
+        "--servers",
+        type=lambda s: s.split(","),
+        default=["bridge", "scimgateway", "scim2-server"],
+        help="with --peers: comma-separated subset of bridge,scimgateway,scim2-server",
+    )
+    p.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        help="with --peers: users created in every server before the first cell (default 0)",
+    )
     p.add_argument("--quick", action="store_true", help="2 s per scenario, 10,000 memory users")
     p.add_argument("--duration", type=float, help="seconds per scenario (default 5, quick 2)")
     p.add_argument(
         "--concurrency",
         type=lambda s: [int(x) for x in s.split(",")],
-        default=[1, 8, 32],
-        help="comma-separated connection counts (default 1,8,32)",
+        help="comma-separated connection counts (default 1,8,32; with --peers 8)",
     )
     p.add_argument(
         "--scenarios",
         type=lambda s: s.split(","),
         default=list(SCENARIOS),
         help=f"comma-separated subset of {','.join(SCENARIOS)}",
+    )
+    p.add_argument(
+        "--web",
+        default="served",
+        choices=["served", "gunicorn"],
+        help="served (default): the bridge as production starts it (bridge.runtime.serve); "
+        "gunicorn: app:create_app() under gunicorn with the options below (--sweep uses it)",
     )
     p.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     p.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
@@ -407,8 +454,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep", action="store_true", help="compare gunicorn settings and exit")
     p.add_argument("--sweep-concurrency", type=int, default=8)
     p.add_argument("--sweep-trials", type=int, default=2)
-    p.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    p.add_argument("--output", type=Path, help="JSON results file")
     args = p.parse_args(argv)
+    if args.concurrency is None:
+        args.concurrency = [8] if args.peers else [1, 8, 32]
+    if args.output is None:
+        args.output = PEERS_RESULTS if args.peers else RESULTS
     if args.duration is None:
         args.duration = 2.0 if args.quick else 5.0
     if args.memory_users is None:
@@ -416,11 +467,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         p.error(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
+    servers = ["bridge", "scimgateway", "scim2-server"]
+    if [s for s in args.servers if s not in servers]:
+        p.error(f"--servers: choose from {servers}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.peers:
+        from bench.peers_report import print_report
+        from bench.scim_peers import run_peers
+
+        return run_main(args, run_peers, print_report)
     stop_on_signals()
     try:
         if args.sweep:
@@ -431,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nwritten to {out}")
             return 0
         settings = _settings(args)
-        print(f"server: gunicorn {settings.label()}; {args.duration:g} s per scenario", flush=True)
+        label = DESCRIPTION if args.web == "served" else f"gunicorn {settings.label()}"
+        print(f"server: {label}; {args.duration:g} s per scenario", flush=True)
         results = run_benchmark(args)
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped", file=sys.stderr)

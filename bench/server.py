@@ -111,6 +111,14 @@ class Gunicorn:
             return []
         return [int(p) for p in text.split()]
 
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        return [self.process.pid, *self.worker_pids()] if self.process else []
+
+    def profile_pid(self) -> int | None:
+        """The process py-spy follows (with its subprocesses)."""
+        return self.process.pid if self.process else None
+
     def stop(self) -> None:
         """SIGTERM to the whole session (master and workers), SIGKILL if it lingers."""
         process, self.process = self.process, None
