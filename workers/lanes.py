@@ -71,6 +71,16 @@ class LaneWorker(SimpleWorker):
         maintenance takes the job for abandoned and runs it again."""
         return self.lost_after
 
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's worker heartbeat, its three commands in one round trip (RQ sends each on
+        its own, several times around every job)."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+            return
+        pipe = self.connection.pipeline(transaction=False)
+        super().heartbeat(timeout, pipeline=pipe)
+        pipe.execute()
+
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
