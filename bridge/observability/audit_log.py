@@ -1,5 +1,8 @@
 """The audit trail of SCIM requests: who asked what, and what the bridge answered.
 
+JIT sign-ins are appended to the same trail (``kind: signin``, see
+:mod:`bridge.sso.signin_audit`): who, which IdP, the outcome and a refusal's reason.
+
 Every ``/scim`` request is appended to the Redis stream ``{prefix}:audit`` (method,
 path, status, latency, resource type and id, token id and name, client IP, request id,
 and bodies with secrets masked), trimmed to about ``BRIDGE_AUDIT_MAX_ENTRIES`` entries
@@ -214,6 +217,8 @@ def _matches(
         entry.get("resource_id"),
         entry.get("resource_type"),
         entry.get("token_name"),
+        entry.get("kind"),  # "signin": JIT sign-ins (bridge.sso.signin_audit)
+        entry.get("idp"),
     ):
         return False
     return not (request_id and entry.get("request_id") != request_id)
