@@ -108,6 +108,8 @@ class IdpAdmin:
                 if source == "metadata_url":
                     read.update(metadata_fetched=clock.now(), metadata_error=None)
                 data = {**data, **read} if replace else {**read, **data}
+                if found.wants_signed_requests:
+                    data["sign_requests"] = True  # the IdP refuses unsigned requests
             for _, cert_field in KEY_PAIRS:
                 if data.get(cert_field):
                     try:

@@ -3,7 +3,6 @@ the log (never the assertion's content), and nothing written to the directory.""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,25 +15,6 @@ from tests.sso.saml_idp import DS, SAML, SAMLP, User, assertion_of, clone, encod
 @pytest.fixture
 def configured(add_idp):
     return add_idp()
-
-
-@pytest.fixture
-def refused(acs, caplog):
-    """Check that an answer is a refusal for ``reason`` that wrote nothing."""
-    caplog.set_level(logging.INFO)
-
-    def check(answer, reason: str, status: int = 403, secret: str | None = None) -> None:
-        assert answer.status_code == status, answer.data
-        assert answer.mimetype == "text/html"
-        assert f"({reason})".encode() in answer.data
-        assert acs.users() == 0
-        assert acs.changes() == 0
-        logged = [r.getMessage() for r in caplog.records if "sign-in refused" in r.getMessage()]
-        assert any(f"reason={reason}" in line for line in logged), logged
-        if secret:
-            assert all(secret not in r.getMessage() for r in caplog.records)
-
-    return check
 
 
 def signed(acs, user: User, **kw) -> etree._Element:
