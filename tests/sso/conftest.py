@@ -118,3 +118,15 @@ def refused(acs, caplog):
             assert all(secret not in r.getMessage() for r in caplog.records)
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _audit_written(request):
+    """Write the test's buffered sign-in audit entries before the next test flushes Redis
+    (the audit writer thread would otherwise add them to that test's trail)."""
+    from bridge.web.observe import audit_log
+
+    app = request.getfixturevalue("app") if "app" in request.fixturenames else None
+    yield
+    if app is not None:
+        audit_log(app).flush()
