@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from lxml import etree
+from signxml.algorithms import SignatureMethod
 from signxml.exceptions import InvalidDigest
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
@@ -59,6 +60,15 @@ ALLOWED_TRANSFORMS = frozenset(
 without comments. XSLT, XPath, base64 and the ``#WithComments`` variants are refused."""
 
 ALLOWED_C14N = ALLOWED_TRANSFORMS - {"http://www.w3.org/2000/09/xmldsig#enveloped-signature"}
+
+SIGNATURE_METHODS = frozenset(
+    m
+    for m in SignatureMethod
+    if m.name.startswith(("RSA_SHA", "ECDSA_SHA", "SHA")) and "SHA1" not in m.name
+)
+"""Public-key signatures with SHA-2 or SHA-3 only: no SHA-1 (Entra's SHA-1 option is
+refused), no HMAC (a key shared with no one), no DSA. signxml's default also refuses
+SHA-1 digests."""
 
 UNREADABLE = "the encrypted assertion cannot be decrypted or verified"
 """The one answer to an encrypted assertion refused before its signature was verified."""
@@ -265,7 +275,9 @@ class Validator:
                 result = XMLVerifier().verify(
                     parse(etree.tostring(data), MAX_RESPONSE_BYTES),
                     x509_cert=cert,
-                    expect_config=SignatureConfiguration(location="./", expect_references=1),
+                    expect_config=SignatureConfiguration(
+                        location="./", expect_references=1, signature_methods=SIGNATURE_METHODS
+                    ),
                 )
             except Exception as exc:  # noqa: BLE001 - any failure to verify is a refusal
                 tampered = tampered or isinstance(exc, InvalidDigest)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
+from signxml import XMLSigner
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 from bridge.sso.saml_validate import MAX_RESPONSE_BYTES
-from tests.sso.saml_idp import DS, SAML, SAMLP, User, assertion_of, clone, encode
+from tests.sso.saml_idp import DS, EXC_C14N, SAML, SAMLP, User, assertion_of, clone, encode
 
 
 @pytest.fixture
@@ -273,3 +275,32 @@ def test_response_of_another_saml_version_is_refused(acs, configured, refused):
     response = signed(acs, User())
     response.set("Version", "1.1")
     refused(acs.post(response), "malformed", 400)
+
+
+def _signed_with(acs, signer: XMLSigner, key) -> etree._Element:
+    response = acs.response(User(), in_response_to=acs.request_id(), sign="none")
+    assertion = assertion_of(response)
+    placeholder = etree.Element(f"{{{DS}}}Signature", Id="placeholder")
+    assertion.find(f"{{{SAML}}}Issuer").addnext(placeholder)
+    return signer.sign(response, key=key, cert=acs.entra.cert, reference_uri=assertion.get("ID"))
+
+
+class Sha1Signer(XMLSigner):
+    """signxml refuses to make SHA-1 signatures; an IdP set to SHA-1 makes them."""
+
+    def check_deprecated_methods(self) -> None:
+        pass
+
+
+def test_rsa_sha1_signature_is_refused(acs, configured, refused, entra):
+    signer = Sha1Signer(
+        signature_algorithm=SignatureMethod.RSA_SHA1,
+        digest_algorithm=DigestAlgorithm.SHA1,
+        c14n_algorithm=EXC_C14N,
+    )
+    refused(acs.post(_signed_with(acs, signer, entra.key)), "signature")
+
+
+def test_hmac_signature_is_refused(acs, configured, refused):
+    signer = XMLSigner(signature_algorithm=SignatureMethod.HMAC_SHA256, c14n_algorithm=EXC_C14N)
+    refused(acs.post(_signed_with(acs, signer, b"a key anyone could pick")), "signature")

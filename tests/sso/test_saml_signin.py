@@ -361,3 +361,19 @@ def test_group_claims_never_remove_by_default(acs, add_idp, scim):
     acs.sign_in(user)
     uid = user_named(acs, user.upn).id
     assert acs.state.directory.get("user", uid, groups=True).groups == [group["id"]]
+
+
+def test_groups_overage_claim_leaves_memberships_to_the_next_reconcile(acs, add_idp, scim):
+    # more than 150 groups: Entra sends a groups.link claim instead of the groups
+    add_idp(groups=True, groups_remove=True)
+    group_oid = "6f1a0c52-0000-4000-8000-000000000010"
+    group = scim.post("/Groups", json=entra_group(externalId=group_oid)).json
+    user = User(groups=[group_oid])
+    acs.sign_in(user)
+    changes = acs.changes()
+    user.groups = []
+    user.extra = {"http://schemas.microsoft.com/claims/groups.link": "https://graph.windows.net/x"}
+    assert acs.sign_in(user).status_code == 200
+    record = acs.state.directory.get("user", user_named(acs, user.upn).id, groups=True)
+    assert record.groups == [group["id"]]  # nothing removed on an overage
+    assert acs.changes() == changes
