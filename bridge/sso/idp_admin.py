@@ -22,6 +22,7 @@ from bridge.sso.idps import IdpStore, public_view
 from bridge.sso.metadata import IdpMetadata, MetadataError, pem_of, read_idp_metadata, sp_metadata
 from bridge.sso.saml_sp import sp_urls
 from bridge.sso.sp_keys import SpKeyError, check_pair
+from bridge.targets.secrets import SecretError
 from schemas.sso import IdpSchema
 
 KEY_PAIRS = (
@@ -81,7 +82,8 @@ class IdpAdmin:
         idp_id = self.resolve(ref)
         old = self.idps.config(idp_id)
         changes = self._read(changes, old["protocol"], replace=True)
-        self._check_keys({**self.idps.decrypted(idp_id), **changes})
+        if old["protocol"] == "saml":
+            self._check_keys({**self._plain(idp_id), **changes})
         merged = {**old, **changes}
         for name in ("client_secret", "sp_signing_key", "sp_encryption_key"):
             if merged.get(name):
@@ -143,6 +145,13 @@ class IdpAdmin:
         except MetadataError as exc:
             errors["metadata_xml" if xml else "metadata_url"] = [str(exc)]
         return "", None
+
+    def _plain(self, idp_id: str) -> dict[str, Any]:
+        """The stored configuration with its keys decrypted, to check a change whole."""
+        try:
+            return self.idps.decrypted(idp_id)
+        except (ValueError, SecretError) as exc:
+            raise SecretsUnavailable(NO_SECRET_KEYS) from exc
 
     def _check_keys(self, config: dict[str, Any]) -> None:
         """Each SP key with its certificate, the key the certificate's; the settings that

@@ -187,3 +187,15 @@ def test_encryption_key_is_write_only_and_encrypted_at_rest(admin, app, encrypti
     state = app.extensions["bridge"]
     stored = b"".join(state.redis.hvals(f"{state.settings.key_prefix}:sso:idps"))
     assert sp_encryption[0].strip().splitlines()[1].encode() not in stored
+
+
+def test_patch_with_a_certificate_not_of_the_kept_key_is_422(admin, encrypting):
+    _, other = new_key_and_cert("another SP")
+    answer = admin.patch("/idps/entra", json={"sp_encryption_certificate": other})
+    assert answer.status_code == 422
+    assert "does not belong" in answer.json["errors"]["sp_encryption_key"][0]
+
+
+def test_patch_can_turn_require_encryption_on_with_the_key_kept(admin, encrypting):
+    answer = admin.patch("/idps/entra", json={"require_encryption": True})
+    assert answer.status_code == 200 and answer.json["require_encryption"] is True

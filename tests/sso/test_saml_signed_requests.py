@@ -163,3 +163,19 @@ def test_cli_reads_the_signing_key_from_stdin_and_never_prints_it(app, entra, sp
     shown = app.test_cli_runner().invoke(args=["idps", "show", "entra"])
     assert '"has_sp_signing_key": true' in shown.output
     assert key.splitlines()[1] not in shown.output
+
+
+def test_a_signing_key_without_secret_keys_configured_is_409(settings, entra, sp_signing):
+    import dataclasses
+
+    from app import create_app
+    from tests.conftest import AdminClient
+
+    app = create_app(dataclasses.replace(settings, secret_keys=()))
+    _, token = app.extensions["bridge"].admin_tokens.create("tests")
+    key, cert = sp_signing
+    body = entra.config(sp_signing_key=key, sp_signing_certificate=cert)
+    answer = AdminClient(app.test_client(), token).post("/idps", json=body)
+    assert answer.status_code == 409
+    assert "BRIDGE_SECRET_KEYS" in answer.json["message"]
+    app.extensions["bridge"].redis.close()
