@@ -199,3 +199,14 @@ def test_patch_with_a_certificate_not_of_the_kept_key_is_422(admin, encrypting):
 def test_patch_can_turn_require_encryption_on_with_the_key_kept(admin, encrypting):
     answer = admin.patch("/idps/entra", json={"require_encryption": True})
     assert answer.status_code == 200 and answer.json["require_encryption"] is True
+
+
+def test_encrypted_key_beside_the_data_is_found(acs, encrypting, sp_encryption):
+    # SAML core §2.3.4 lets the EncryptedKey be a sibling of EncryptedData (ADFS, Shibboleth)
+    response = encrypted(acs, sp_encryption)
+    holder = response.find(f"{{{SAML}}}EncryptedAssertion")
+    key = holder.find(f".//{{{XENC}}}EncryptedKey")
+    key.getparent().remove(key)
+    holder.append(key)
+    assert acs.post(response).status_code == 200
+    assert acs.users() == 1

@@ -4,7 +4,10 @@ on to an allowed RelayState."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+
+from lxml import etree
 
 from app import create_app
 from bridge.graph.links import Links
@@ -377,3 +380,17 @@ def test_groups_overage_claim_leaves_memberships_to_the_next_reconcile(acs, add_
     record = acs.state.directory.get("user", user_named(acs, user.upn).id, groups=True)
     assert record.groups == [group["id"]]  # nothing removed on an overage
     assert acs.changes() == changes
+
+
+def test_a_comment_inside_the_name_id_does_not_cut_it_short(acs, add_idp, entra):
+    # the signature covers the text without comments; reading only the text before an
+    # inserted comment would sign in "ada@contoso.com" (CVE-2017-11427's class of bug)
+    add_idp()
+    user = User(upn="ada@contoso.com.evil.example")
+    raw = etree.tostring(acs.response(user, in_response_to=acs.request_id())).decode()
+    raw = raw.replace(">ada@contoso.com.evil.example<", ">ada@contoso.com<!---->.evil.example<")
+    assert raw.count("<!---->") >= 2  # the NameID and the name claim
+    answer = acs.post(base64.b64encode(raw.encode()).decode())
+    assert answer.status_code == 200, answer.data
+    assert user_named(acs, "ada@contoso.com.evil.example")
+    assert not acs.state.directory.find("user", "unique", "userName", "ada@contoso.com")
