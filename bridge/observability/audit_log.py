@@ -91,6 +91,9 @@ class AuditLog:
         self.max_entries = max_entries
         self._buffer: deque[bytes] = deque()
         self._append = client.register_script(_APPEND)
+        # one flush at a time: an explicit flush waits for the writer thread's batch in
+        # flight, so what was appended before it is in Redis when it returns
+        self._flushing = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -110,6 +113,10 @@ class AuditLog:
 
     def flush(self) -> int:
         """Write what is buffered, in one round trip per BATCH entries."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         written = 0
         while self._buffer:
             batch: list[bytes] = []
