@@ -20,7 +20,10 @@ class AuditQuerySchema(Schema):
     resource = fields.String(
         load_default=None,
         validate=validate.Length(max=256),
-        metadata={"description": "a resource id, a resource type (Users) or a token name"},
+        metadata={
+            "description": "a resource id, a resource type (Users), a token name, "
+            "signin (JIT sign-ins) or an IdP's name"
+        },
     )
     since = fields.String(
         load_default=None,
@@ -55,3 +58,10 @@ class AuditEntrySchema(Schema):
     request_id = fields.String(allow_none=True)
     request_body = fields.String(allow_none=True)
     response_body = fields.String(allow_none=True)
+    # JIT sign-ins (kind "signin"): which IdP, who, and what became of it
+    kind = fields.String(allow_none=True)
+    idp = fields.String(allow_none=True)
+    protocol = fields.String(allow_none=True)
+    user_name = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)

@@ -1,9 +1,11 @@
 """Marshmallow schemas of identity providers (sign-in through Entra, SAML 2.0 or OIDC).
 
-The OIDC ``client_secret`` and the federation ``metadata_xml`` are ``load_only``: the
-secret is stored encrypted and never read back; the metadata is read into ``entity_id``,
-``sso_url`` and ``certificates`` when the IdP is added. Certificates are parsed and the
-metadata read by :mod:`bridge.sso.idp_admin`, which answers 422 for what it cannot use.
+The OIDC ``client_secret``, the SP's private keys (``sp_signing_key``,
+``sp_encryption_key``) and the federation ``metadata_xml`` are ``load_only``: secrets are
+stored encrypted and never read back; the metadata (given, or fetched from
+``metadata_url``) is read into ``entity_id``, ``sso_url`` and ``certificates``.
+Certificates and keys are parsed, checked as pairs, and the metadata read by
+:mod:`bridge.sso.idp_admin`, which answers 422 for what it cannot use.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from bridge.sso.metadata_fetch import DEFAULT_REFRESH_SECONDS, MIN_REFRESH_SECONDS
 from bridge.sso.provision import MAPPABLE
 
 PROTOCOLS = ("saml", "oidc")
@@ -25,6 +28,9 @@ MAX_CERTIFICATES = 2
 MAX_CLOCK_SKEW_SECONDS = 600
 MAX_WAIT_SECONDS = 30
 """Longest a sign-in may be held for the targets (a web thread waits meanwhile)."""
+MAX_REFRESH_SECONDS = 30 * 86_400
+MAX_PEM = 16384
+"""Longest certificate or private key PEM accepted."""
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 """An IdP's name is part of its URLs (``/sso/saml/{name}/acs``): letters, digits, ``._-``."""
 
@@ -51,6 +57,40 @@ class IdpSchema(Schema):
         validate=validate.Length(max=MAX_CERTIFICATES),
     )
     metadata_xml = fields.String(load_only=True, validate=validate.Length(min=1, max=1 << 20))
+    metadata_url = fields.Url(
+        require_tld=False,
+        schemes={"https"},
+        allow_none=True,
+        metadata={"description": "federation metadata URL (Entra: App Federation Metadata Url)"},
+    )
+    metadata_refresh_seconds = fields.Integer(
+        load_default=DEFAULT_REFRESH_SECONDS,
+        validate=validate.Range(min=MIN_REFRESH_SECONDS, max=MAX_REFRESH_SECONDS),
+        metadata={"description": "read metadata_url again when the copy is this old"},
+    )
+    metadata_fetched = fields.String(dump_only=True, allow_none=True)
+    metadata_checked = fields.String(dump_only=True, allow_none=True)
+    metadata_error = fields.String(dump_only=True, allow_none=True)
+    # SAML: our own keys. Signing: AuthnRequests (HTTP-Redirect binding), when
+    # sign_requests is on. Encryption: the IdP encrypts assertions to this certificate.
+    sign_requests = fields.Boolean(
+        load_default=False,
+        metadata={"description": "sign AuthnRequests (needs sp_signing_key and certificate)"},
+    )
+    sp_signing_key = fields.String(load_only=True, validate=validate.Length(min=1, max=MAX_PEM))
+    sp_signing_certificate = fields.String(
+        allow_none=True, validate=validate.Length(min=1, max=MAX_PEM)
+    )
+    has_sp_signing_key = fields.Boolean(dump_only=True)
+    sp_encryption_key = fields.String(load_only=True, validate=validate.Length(min=1, max=MAX_PEM))
+    sp_encryption_certificate = fields.String(
+        allow_none=True, validate=validate.Length(min=1, max=MAX_PEM)
+    )
+    has_sp_encryption_key = fields.Boolean(dump_only=True)
+    require_encryption = fields.Boolean(
+        load_default=False,
+        metadata={"description": "refuse assertions that are not encrypted to us"},
+    )
     sp_entity_id = fields.String(
         load_default=None,
         allow_none=True,
@@ -113,6 +153,9 @@ class IdpSchema(Schema):
         metadata={"description": "SAML: our entity id (Identifier) and ACS URL (Reply URL)"},
     )
     redirect_uri = fields.String(dump_only=True, metadata={"description": "OIDC: the callback"})
+    changed = fields.Boolean(
+        dump_only=True, metadata={"description": "refresh: whether the metadata changed"}
+    )
     stats = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
@@ -133,11 +176,16 @@ class IdpSchema(Schema):
     def _complete(self, data: dict[str, Any], partial: bool = False, **_: Any) -> None:
         if partial:
             return
-        if data.get("protocol") == "saml" and not data.get("metadata_xml"):
+        if data.get("protocol") == "saml" and not (
+            data.get("metadata_xml") or data.get("metadata_url")
+        ):
             missing = [k for k in ("entity_id", "sso_url", "certificates") if not data.get(k)]
             if missing:
                 raise ValidationError(
-                    {k: ["required for saml (or give metadata_xml)"] for k in missing}
+                    {
+                        k: ["required for saml (or give metadata_xml or metadata_url)"]
+                        for k in missing
+                    }
                 )
         if data.get("protocol") == "oidc":
             missing = [k for k in ("authority", "client_id", "client_secret") if not data.get(k)]

@@ -1,5 +1,8 @@
 """The audit trail of SCIM requests: who asked what, and what the bridge answered.
 
+JIT sign-ins are appended to the same trail (``kind: signin``, see
+:mod:`bridge.sso.signin_audit`): who, which IdP, the outcome and a refusal's reason.
+
 Every ``/scim`` request is appended to the Redis stream ``{prefix}:audit`` (method,
 path, status, latency, resource type and id, token id and name, client IP, request id,
 and bodies with secrets masked), trimmed to about ``BRIDGE_AUDIT_MAX_ENTRIES`` entries
@@ -88,6 +91,9 @@ class AuditLog:
         self.max_entries = max_entries
         self._buffer: deque[bytes] = deque()
         self._append = client.register_script(_APPEND)
+        # one flush at a time: an explicit flush waits for the writer thread's batch in
+        # flight, so what was appended before it is in Redis when it returns
+        self._flushing = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -107,6 +113,10 @@ class AuditLog:
 
     def flush(self) -> int:
         """Write what is buffered, in one round trip per BATCH entries."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         written = 0
         while self._buffer:
             batch: list[bytes] = []
@@ -214,6 +224,8 @@ def _matches(
         entry.get("resource_id"),
         entry.get("resource_type"),
         entry.get("token_name"),
+        entry.get("kind"),  # "signin": JIT sign-ins (bridge.sso.signin_audit)
+        entry.get("idp"),
     ):
         return False
     return not (request_id and entry.get("request_id") != request_id)

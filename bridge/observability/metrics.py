@@ -77,6 +77,12 @@ RECONCILE_DRIFT = Counter(
     "Drift found by finished runs, by class (missing, unassigned, attributes, membership).",
     ["drift_class"],
 )
+JIT_SIGNINS = Counter(
+    "bridge_jit_signins",
+    "Just-in-time sign-ins (SAML and OIDC), by IdP, outcome (created, updated, unchanged, "
+    "kept, refused) and, for a refusal, its reason.",
+    ["idp", "outcome", "reason"],
+)
 AUDIT_DROPPED = Counter(
     "bridge_audit_dropped",
     "SCIM audit entries dropped, by reason (redis: Redis refused them; buffer: too many "
@@ -117,6 +123,12 @@ def observe_delivery(target: str, outcome: str, seconds: float | None) -> None:
     DELIVERY_ATTEMPTS.labels(target, outcome).inc()
     if seconds is not None and outcome in DELIVERY_CALLED:
         DELIVERY_LATENCY.labels(target, outcome).observe(seconds)
+
+
+def observe_signin(idp: str, outcome: str, reason: str = "") -> None:
+    """Count one JIT sign-in; ``idp`` is a configured IdP's name (``-`` for an unknown one,
+    so a URL cannot add labels)."""
+    JIT_SIGNINS.labels(idp, outcome, reason).inc()
 
 
 def observe_run(status: str, drift: dict[str, Any] | None) -> None:

@@ -61,6 +61,17 @@ class IdpResource(MethodView):
         service().delete(idp)
 
 
+@blp.route("/idps/<idp>/refresh")
+class IdpRefresh(MethodView):
+    """Reading the IdP's federation metadata URL again (a certificate rollover)."""
+
+    @blp.response(200, IdpSchema)
+    @blp.alt_response(502, description="The metadata URL cannot be read; the IdP keeps its own")
+    def post(self, idp: str) -> Any:
+        """Refresh entity id, sign-on URL and certificates from ``metadata_url`` now."""
+        return service().refresh(idp)
+
+
 @blp.route("/idps/<idp>/metadata")
 class IdpSpMetadata(MethodView):
     """The SAML SP metadata to give the IdP (Entra's enterprise application)."""

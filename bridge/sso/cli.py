@@ -2,7 +2,8 @@
 
 Calls :class:`bridge.sso.idp_admin.IdpAdmin`, as ``/admin/idps`` does. Secrets are never
 taken on the command line (where ``ps`` and shell history would show them): the OIDC
-client secret is read from a file or standard input (``--client-secret-file -``).
+client secret and the SP's private keys are read from files or standard input
+(``--client-secret-file -``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _read(path: str | None) -> str | None:
 @click.option("--name", required=True, help="Unique name; part of the sign-in URLs.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default="saml", show_default=True)
 @click.option("--metadata-file", help="SAML: the IdP's federation metadata XML.")
+@click.option("--metadata-url", help="SAML: federation metadata URL (https), refreshed.")
 @click.option("--entity-id", help="SAML: the IdP's entity id (Entra: Microsoft Entra Identifier).")
 @click.option("--sso-url", help="SAML: the IdP's sign-on URL (Entra: Login URL).")
 @click.option(
@@ -60,6 +62,12 @@ def _read(path: str | None) -> str | None:
 @click.option("--no-match-username", is_flag=True, help="Never link an existing user by userName.")
 @click.option("--clock-skew", type=int, default=120, show_default=True, help="Seconds.")
 @click.option("--groups", is_flag=True, help="The groups claim adds memberships.")
+@click.option("--sign-requests", is_flag=True, help="SAML: sign AuthnRequests.")
+@click.option("--sp-signing-key-file", help="SAML: our signing key (PEM; '-': stdin).")
+@click.option("--sp-signing-cert-file", help="SAML: our signing certificate (PEM).")
+@click.option("--sp-encryption-key-file", help="SAML: our decryption key (PEM; '-': stdin).")
+@click.option("--sp-encryption-cert-file", help="SAML: the certificate the IdP encrypts to.")
+@click.option("--require-encryption", is_flag=True, help="SAML: refuse plain assertions.")
 def add_idp(**o: Any) -> None:
     """Add an identity provider."""
     data: dict[str, Any] = {
@@ -71,9 +79,13 @@ def add_idp(**o: Any) -> None:
         "match_username": not o["no_match_username"],
         "clock_skew_seconds": o["clock_skew"],
         "groups": o["groups"],
+        "sign_requests": o["sign_requests"],
+        "require_encryption": o["require_encryption"],
     }
     optional = {
         "metadata_xml": _read(o["metadata_file"]),
+        "metadata_url": o["metadata_url"],
+        **_key_files(o),
         "entity_id": o["entity_id"],
         "sso_url": o["sso_url"],
         "sp_entity_id": o["sp_entity_id"],
@@ -131,9 +143,38 @@ def idp_metadata(idp: str) -> None:
     click.echo(call(admin().metadata, idp).decode(), nl=False)
 
 
+@idps_cli.command("refresh")
+@click.argument("idp", required=False)
+def refresh_idp(idp: str | None) -> None:
+    """Read federation metadata again from its URL: IDP, or every IdP that has one (for
+    cron; exits 1 when one failed, keeping what it had)."""
+    if idp:
+        view = call(admin().refresh, idp)
+        click.echo(f"{view['name']}: {'changed' if view['changed'] else 'unchanged'}")
+        return
+    outcomes = admin().refresh_all()
+    for name, outcome in outcomes:
+        click.echo(f"{name}: {outcome}")
+    if not outcomes:
+        click.echo("no identity provider has a metadata URL")
+    if any(outcome.startswith("failed") for _, outcome in outcomes):
+        raise SystemExit(1)
+
+
+def _key_files(o: dict[str, Any]) -> dict[str, str | None]:
+    """The SP key and certificate options, read from their files."""
+    return {
+        "sp_signing_key": _read(o["sp_signing_key_file"]),
+        "sp_signing_certificate": _read(o["sp_signing_cert_file"]),
+        "sp_encryption_key": _read(o["sp_encryption_key_file"]),
+        "sp_encryption_certificate": _read(o["sp_encryption_cert_file"]),
+    }
+
+
 @idps_cli.command("update")
 @click.argument("idp")
 @click.option("--metadata-file", help="SAML: new federation metadata (entity id, URL, certs).")
+@click.option("--metadata-url", help="SAML: a federation metadata URL to read from now on.")
 @click.option("--cert-file", multiple=True, help="SAML: the signing certificates (PEM), 1 or 2.")
 @click.option("--allow-redirect", multiple=True, help="Replace the redirect allow-list.")
 @click.option("--client-secret-file", help="OIDC: a new client secret ('-': stdin).")
@@ -141,6 +182,12 @@ def idp_metadata(idp: str) -> None:
 @click.option("--clock-skew", type=int, help="Seconds.")
 @click.option("--idp-initiated/--no-idp-initiated", default=None)
 @click.option("--groups/--no-groups", default=None)
+@click.option("--sign-requests/--no-sign-requests", default=None)
+@click.option("--require-encryption/--no-require-encryption", default=None)
+@click.option("--sp-signing-key-file", help="SAML: a new signing key (PEM; '-': stdin).")
+@click.option("--sp-signing-cert-file", help="SAML: its certificate (PEM).")
+@click.option("--sp-encryption-key-file", help="SAML: a new decryption key (PEM; '-': stdin).")
+@click.option("--sp-encryption-cert-file", help="SAML: its certificate (PEM).")
 def update_idp(idp: str, **o: Any) -> None:
     """Change an identity provider, e.g. both certificates during a rollover."""
     changes: dict[str, Any] = {}
@@ -152,11 +199,16 @@ def update_idp(idp: str, **o: Any) -> None:
         changes["allowed_redirects"] = list(o["allow_redirect"])
     if o["client_secret_file"]:
         changes["client_secret"] = _read(o["client_secret_file"])
+    if o["metadata_url"]:
+        changes["metadata_url"] = o["metadata_url"]
+    changes.update({k: v for k, v in _key_files(o).items() if v})
     for option, field in (
         ("update", "update"),
         ("clock_skew", "clock_skew_seconds"),
         ("idp_initiated", "idp_initiated"),
         ("groups", "groups"),
+        ("sign_requests", "sign_requests"),
+        ("require_encryption", "require_encryption"),
     ):
         if o[option] is not None:
             changes[field] = o[option]

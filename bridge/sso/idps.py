@@ -1,9 +1,11 @@
-"""Identity providers in Redis, the OIDC client secret encrypted at rest.
+"""Identity providers in Redis, their secrets encrypted at rest: the OIDC client secret
+and the SP's private keys (signing AuthnRequests, decrypting assertions).
 
 Keys::
 
-    {p}:sso:idps           hash id -> configuration JSON (client_secret encrypted)
+    {p}:sso:idps           hash id -> configuration JSON (SECRET_FIELDS encrypted)
     {p}:sso:idps:names     hash casefolded name -> id (names are unique)
+    {p}:sso:metadata:lock:{id}   a background metadata refresh started lately
     {p}:sso:stats:{name}   hash outcome -> count: created, updated, unchanged, kept,
                            refused:{reason} (the metrics of an IdP's sign-ins)
 """
@@ -22,8 +24,9 @@ from bridge.graph.links import text
 from bridge.runtime import clock
 from bridge.targets.secrets import SecretBox
 
-SECRET_FIELDS = ("client_secret",)
-"""Configuration fields stored encrypted and never returned."""
+SECRET_FIELDS = ("client_secret", "sp_signing_key", "sp_encryption_key")
+"""Configuration fields stored encrypted and never returned (``has_{field}`` says whether
+one is set)."""
 
 
 class IdpNotFound(NotFound):
@@ -63,7 +66,12 @@ class IdpStore:
         self.key = f"{prefix}:sso:idps"
         self.names_key = f"{prefix}:sso:idps:names"
         self.stats_prefix = f"{prefix}:sso:stats:"
+        self.lock_prefix = f"{prefix}:sso:metadata:lock:"
         self.secrets = secrets
+
+    def metadata_lock_key(self, idp_id: str) -> str:
+        """Held while (and for a while after) a background metadata refresh of the IdP runs."""
+        return f"{self.lock_prefix}{idp_id}"
 
     def configs(self) -> list[dict[str, Any]]:
         """Every stored configuration (secrets still encrypted), by name."""
@@ -165,8 +173,11 @@ class IdpStore:
 
 
 def public_view(config: dict[str, Any]) -> dict[str, Any]:
-    """A configuration without its secrets (``has_client_secret`` says whether one is set)."""
+    """A configuration without its secrets (``has_client_secret`` etc. say which are set)."""
     view = {k: v for k, v in config.items() if k not in SECRET_FIELDS}
     if config.get("protocol") == "oidc":
         view["has_client_secret"] = bool(config.get("client_secret"))
+    else:
+        view["has_sp_signing_key"] = bool(config.get("sp_signing_key"))
+        view["has_sp_encryption_key"] = bool(config.get("sp_encryption_key"))
     return view

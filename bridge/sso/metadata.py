@@ -35,6 +35,8 @@ class IdpMetadata:
     entity_id: str
     sso_url: str
     certificates: list[str]
+    wants_signed_requests: bool = False
+    """``WantAuthnRequestsSigned="true"`` on the IDPSSODescriptor."""
 
 
 def read_idp_metadata(xml: str | bytes) -> IdpMetadata:
@@ -69,7 +71,8 @@ def read_idp_metadata(xml: str | bytes) -> IdpMetadata:
                 certs.append(pem)
     if not certs:
         raise MetadataError("federation metadata: no signing certificate")
-    return IdpMetadata(descriptor.get("entityID", ""), sso[0], certs[:2])
+    wants = idp.get("WantAuthnRequestsSigned", "false").strip() in ("true", "1")
+    return IdpMetadata(descriptor.get("entityID", ""), sso[0], certs[:2], wants)
 
 
 def pem_of(text: str) -> str:
@@ -83,17 +86,33 @@ def pem_of(text: str) -> str:
     return cert.public_bytes(Encoding.PEM).decode()
 
 
-def sp_metadata(entity_id: str, acs_url: str) -> bytes:
-    """The bridge's SP metadata: entity id and the HTTP-POST ACS, signed assertions wanted."""
-    md = NS["md"]
-    root = etree.Element(q("md", "EntityDescriptor"), nsmap={"md": md}, entityID=entity_id)
+def sp_metadata(
+    entity_id: str,
+    acs_url: str,
+    signing_certificate: str | None = None,
+    encryption_certificate: str | None = None,
+    sign_requests: bool = False,
+) -> bytes:
+    """The bridge's SP metadata: entity id, the HTTP-POST ACS, signed assertions wanted,
+    and our certificates: ``use="signing"`` (AuthnRequests) and ``use="encryption"`` (for
+    the IdP to encrypt assertions to, with the algorithms we accept)."""
+    md, ds = NS["md"], NS["ds"]
+    root = etree.Element(
+        q("md", "EntityDescriptor"), nsmap={"md": md, "ds": ds}, entityID=entity_id
+    )
     sp = etree.SubElement(
         root,
         q("md", "SPSSODescriptor"),
-        AuthnRequestsSigned="false",
+        AuthnRequestsSigned="true" if sign_requests else "false",
         WantAssertionsSigned="true",
         protocolSupportEnumeration=NS["samlp"],
     )
+    if signing_certificate:
+        _key_descriptor(sp, "signing", signing_certificate)
+    if encryption_certificate:
+        descriptor = _key_descriptor(sp, "encryption", encryption_certificate)
+        for algorithm in ENCRYPTION_METHODS:
+            etree.SubElement(descriptor, q("md", "EncryptionMethod"), Algorithm=algorithm)
     fmt = etree.SubElement(sp, q("md", "NameIDFormat"))
     fmt.text = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
     etree.SubElement(
@@ -105,3 +124,21 @@ def sp_metadata(entity_id: str, acs_url: str) -> bytes:
         isDefault="true",
     )
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+ENCRYPTION_METHODS = (
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+)
+"""What SP metadata offers an IdP to encrypt with (SAML metadata §2.4.1.1), best first."""
+
+
+def _key_descriptor(parent: etree._Element, use: str, cert_pem: str) -> etree._Element:
+    descriptor = etree.SubElement(parent, q("md", "KeyDescriptor"), use=use)
+    info = etree.SubElement(descriptor, q("ds", "KeyInfo"))
+    data = etree.SubElement(info, q("ds", "X509Data"))
+    cert = etree.SubElement(data, q("ds", "X509Certificate"))
+    cert.text = "".join(pem_of(cert_pem).strip().splitlines()[1:-1])
+    return descriptor

@@ -1,5 +1,11 @@
 """The bridge as SAML service provider: its URLs, SP-initiated AuthnRequests (HTTP-Redirect
-binding) and the record of the requests it issued, which a response must answer once.
+binding, signed when the IdP wants it) and the record of the requests it issued, which a
+response must answer once.
+
+A signed request follows the SAML 2.0 bindings spec, §3.4.4.1: the signature is not in
+the XML but over the query string itself, ``SAMLRequest=…&RelayState=…&SigAlg=…`` exactly
+as the URL carries it (each value URL-encoded, RelayState left out when there is none),
+with RSA-SHA256 and the IdP's SP signing key; it is appended as ``&Signature=…``.
 
 Keys::
 
@@ -14,16 +20,20 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import redis
 from lxml import etree
 
 from bridge.sso.idps import Idp
+from bridge.sso.sp_keys import sign_rsa_sha256
 from bridge.sso.xml import q
 
 AUTHN_REQUEST_TTL = 600
 """Seconds an AuthnRequest may be answered in: the time a user may take to sign in."""
+
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+"""The SigAlg of signed requests (XML DSig's RSA-SHA256, RFC 6931 §2.3.2)."""
 
 
 @dataclass(frozen=True)
@@ -59,19 +69,39 @@ class AuthnRequests:
         self.redis.set(self.key(idp.id, request_id), "1", ex=AUTHN_REQUEST_TTL)
         xml = authn_request(request_id, idp["sso_url"], urls)
         deflated = zlib.compress(xml)[2:-4]  # raw DEFLATE (RFC 1951), as the binding wants
-        query = {"SAMLRequest": base64.b64encode(deflated).decode()}
-        if relay_state:
-            query["RelayState"] = relay_state
+        query = redirect_query(base64.b64encode(deflated).decode(), relay_state, idp)
         sep = "&" if "?" in idp["sso_url"] else "?"
-        return f"{idp['sso_url']}{sep}{urlencode(query)}"
+        return f"{idp['sso_url']}{sep}{query}"
 
     def consume(self, idp_id: str, request_id: str) -> bool:
         """Whether ``request_id`` was issued for this IdP and not answered yet (it is now)."""
         return self.redis.getdel(self.key(idp_id, request_id)) is not None
 
 
+def wants_signed_requests(idp: Idp) -> bool:
+    """Whether AuthnRequests to ``idp`` are signed (its ``sign_requests`` setting, which
+    federation metadata with ``WantAuthnRequestsSigned="true"`` turns on)."""
+    return bool(idp.get("sign_requests")) and bool(idp.get("sp_signing_key"))
+
+
+def redirect_query(saml_request: str, relay_state: str | None, idp: Idp) -> str:
+    """The HTTP-Redirect query string, signed per bindings §3.4.4.1 when the IdP wants it:
+    the signed octets are the URL-encoded ``SAMLRequest``, ``RelayState`` and ``SigAlg``
+    parameters in that order, as sent."""
+    parts = [f"SAMLRequest={quote_plus(saml_request)}"]
+    if relay_state:
+        parts.append(f"RelayState={quote_plus(relay_state)}")
+    if not wants_signed_requests(idp):
+        return "&".join(parts)
+    parts.append(f"SigAlg={quote_plus(RSA_SHA256)}")
+    signed = "&".join(parts)
+    signature = sign_rsa_sha256(idp["sp_signing_key"], signed.encode("ascii"))
+    return f"{signed}&Signature={quote_plus(base64.b64encode(signature).decode())}"
+
+
 def authn_request(request_id: str, destination: str, urls: SpUrls) -> bytes:
-    """An unsigned ``samlp:AuthnRequest`` asking for an HTTP-POST response at our ACS."""
+    """A ``samlp:AuthnRequest`` asking for an HTTP-POST response at our ACS (with the
+    HTTP-Redirect binding its signature, if any, is in the query string, not here)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     root = etree.Element(
         q("samlp", "AuthnRequest"),

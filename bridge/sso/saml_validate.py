@@ -10,6 +10,13 @@ unsigned copy elsewhere in the document (signature wrapping) is never looked at.
 the conditions: issuer, audience, recipient, destination, validity window with a clock
 skew, the AuthnRequest answered (once), and the assertion id not seen before.
 
+An ``EncryptedAssertion`` (Entra's token encryption) is decrypted with the IdP's SP
+encryption key (:mod:`bridge.sso.xmlenc`) and the assertion it holds put in its place;
+from then on it is checked exactly like a plain one. When the Response is signed, that
+signature (over the ciphertext) is verified first. When only the assertion inside is
+signed, every refusal until that signature is verified is answered as ``decrypt`` (the
+log keeps the real reason), so a tampered ciphertext learns nothing from the answer.
+
 Each failure raises :class:`Rejected` with a short ``reason`` code (README: "What each
 rejection means") that is logged and shown, never the message's content.
 """
@@ -18,18 +25,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import redis
 from lxml import etree
+from signxml.algorithms import SignatureMethod
 from signxml.exceptions import InvalidDigest
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from bridge.sso.idps import Idp
 from bridge.sso.saml_sp import AuthnRequests, SpUrls
+from bridge.sso.sp_keys import SpKeyError, load_private_key
 from bridge.sso.xml import NS, UnsafeXml, parse, q
+from bridge.sso.xmlenc import DecryptionError, decrypt_assertion
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,18 @@ ALLOWED_TRANSFORMS = frozenset(
 without comments. XSLT, XPath, base64 and the ``#WithComments`` variants are refused."""
 
 ALLOWED_C14N = ALLOWED_TRANSFORMS - {"http://www.w3.org/2000/09/xmldsig#enveloped-signature"}
+
+SIGNATURE_METHODS = frozenset(
+    m
+    for m in SignatureMethod
+    if m.name.startswith(("RSA_SHA", "ECDSA_SHA", "SHA")) and "SHA1" not in m.name
+)
+"""Public-key signatures with SHA-2 or SHA-3 only: no SHA-1 (Entra's SHA-1 option is
+refused), no HMAC (a key shared with no one), no DSA. signxml's default also refuses
+SHA-1 digests."""
+
+UNREADABLE = "the encrypted assertion cannot be decrypted or verified"
+"""The one answer to an encrypted assertion refused before its signature was verified."""
 
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
@@ -97,8 +120,13 @@ class Validator:
         """The identity of a valid SAMLResponse (base64, as posted); Rejected otherwise."""
         now = now or datetime.now(UTC)
         root = self._parse(posted)
-        assertion = self._structure(root)
-        envelope, signed = self._verify(root, assertion)
+        encrypted = self._encrypted(root)
+        if encrypted is not None:
+            envelope, signed = self._verify_encrypted(root)
+        elif self.idp.get("require_encryption"):
+            raise Rejected("unencrypted", "this IdP must encrypt its assertions")
+        else:
+            envelope, signed = self._verify(root, self._structure(root))
         identity = self._check(envelope, signed, now)
         self._answer_once(identity, now)
         return identity
@@ -122,31 +150,97 @@ class Validator:
 
     def _structure(self, root: etree._Element) -> etree._Element:
         """The one assertion, after checking transforms and where signatures and assertions sit."""
-        for transform in root.iter(q("ds", "Transform")):
-            if transform.get("Algorithm") not in ALLOWED_TRANSFORMS:
-                raise Rejected("transform", "a signature names a transform that is not allowed")
-        for method in root.iter(q("ds", "CanonicalizationMethod")):
-            if method.get("Algorithm") not in ALLOWED_C14N:
-                raise Rejected("transform", "a signature names a canonicalization not allowed")
         if any(True for _ in root.iter(q("saml", "EncryptedAssertion"))):
-            raise Rejected("encrypted", "encrypted assertions are not supported")
+            raise Rejected("assertion_count", "an encrypted assertion beside a plain one")
         assertions = list(root.iter(q("saml", "Assertion")))
         if len(assertions) != 1:
             raise Rejected("assertion_count", f"{len(assertions)} assertions, expected exactly 1")
         assertion = assertions[0]
         if assertion.getparent() is not root:
             raise Rejected("wrapping", "the assertion is not a child of the Response")
+        self._screen(root, assertion)
+        if assertion.get("Version") != "2.0":
+            raise Rejected("malformed", "not a SAML 2.0 response", 400)
+        return assertion
+
+    def _screen(self, root: etree._Element, assertion: etree._Element | None) -> None:
+        """Transforms, IDs, signature places, version and status: what is checked before
+        any signature is verified (``assertion`` None: it is still encrypted)."""
+        for transform in root.iter(q("ds", "Transform")):
+            if transform.get("Algorithm") not in ALLOWED_TRANSFORMS:
+                raise Rejected("transform", "a signature names a transform that is not allowed")
+        for method in root.iter(q("ds", "CanonicalizationMethod")):
+            if method.get("Algorithm") not in ALLOWED_C14N:
+                raise Rejected("transform", "a signature names a canonicalization not allowed")
         ids = [node.get("ID") for node in root.iter() if node.get("ID") is not None]
         if len(ids) != len(set(ids)):
             raise Rejected("wrapping", "two elements share an ID")
         for signature in root.iter(q("ds", "Signature")):
             if signature.getparent() not in (root, assertion):
                 raise Rejected("wrapping", "a signature outside the Response and its assertion")
-        if root.get("Version") != "2.0" or assertion.get("Version") != "2.0":
+        if root.get("Version") != "2.0":
             raise Rejected("malformed", "not a SAML 2.0 response", 400)
         status = root.find("samlp:Status/samlp:StatusCode", NS)
         if status is None or status.get("Value") != SUCCESS:
             raise Rejected("status", "the IdP did not answer with Success")
+
+    # --- encrypted assertions --------------------------------------------------------------
+    def _encrypted(self, root: etree._Element) -> etree._Element | None:
+        """The Response's one EncryptedAssertion (a direct child), or None."""
+        found = list(root.iter(q("saml", "EncryptedAssertion")))
+        if not found:
+            return None
+        if len(found) != 1:
+            raise Rejected("assertion_count", f"{len(found)} encrypted assertions, expected 1")
+        if found[0].getparent() is not root:
+            raise Rejected("wrapping", "the encrypted assertion is not a child of the Response")
+        if not self.idp.get("sp_encryption_key"):
+            raise Rejected("encrypted", "an encrypted assertion, and no SP encryption key is set")
+        return found[0]
+
+    def _verify_encrypted(self, root: etree._Element) -> tuple[etree._Element, etree._Element]:
+        """As :meth:`_verify`, for a Response whose assertion is encrypted."""
+        if root.find("ds:Signature", NS) is not None:
+            # the Response's signature covers the ciphertext: check it before decrypting
+            self._screen(root, None)
+            signed = self._signed(root, root)
+            if signed.tag != q("samlp", "Response"):
+                raise Rejected("wrapping", "the response's signature covers another element")
+            assertion = self._decrypt_in_place(signed)
+            if self._structure(signed) is not assertion:
+                raise Rejected("assertion_count", "the signed response has no single assertion")
+            if assertion.find("ds:Signature", NS) is not None:
+                assertion = self._signed(assertion, assertion)
+            return signed, assertion
+        try:
+            plain = copy.deepcopy(root)
+            assertion = self._decrypt_in_place(plain)
+            return self._verify(plain, self._structure(plain))
+        except Rejected as exc:
+            if exc.reason == "weak_encryption":
+                raise
+            log.info("encrypted assertion refused before its signature held: %s", exc.reason)
+            raise Rejected("decrypt", UNREADABLE) from exc
+
+    def _decrypt_in_place(self, root: etree._Element) -> etree._Element:
+        """Replace ``root``'s EncryptedAssertion with the assertion it holds; that assertion."""
+        encrypted = root.find("saml:EncryptedAssertion", NS)
+        if encrypted is None:
+            raise Rejected("assertion_count", "no encrypted assertion under the Response")
+        try:
+            key = load_private_key(self.idp["sp_encryption_key"])
+        except SpKeyError as exc:
+            raise Rejected("encrypted", "the SP encryption key cannot be used") from exc
+        try:
+            assertion = decrypt_assertion(encrypted, key, MAX_RESPONSE_BYTES)
+        except DecryptionError as exc:
+            log.info("assertion not decrypted: %s", exc.detail)
+            raise Rejected(
+                exc.reason, exc.detail if exc.reason != "decrypt" else UNREADABLE
+            ) from exc
+        if assertion.tag != q("saml", "Assertion"):
+            raise Rejected("decrypt", UNREADABLE)
+        root.replace(encrypted, assertion)
         return assertion
 
     # --- the signature ---------------------------------------------------------------------
@@ -181,7 +275,9 @@ class Validator:
                 result = XMLVerifier().verify(
                     parse(etree.tostring(data), MAX_RESPONSE_BYTES),
                     x509_cert=cert,
-                    expect_config=SignatureConfiguration(location="./", expect_references=1),
+                    expect_config=SignatureConfiguration(
+                        location="./", expect_references=1, signature_methods=SIGNATURE_METHODS
+                    ),
                 )
             except Exception as exc:  # noqa: BLE001 - any failure to verify is a refusal
                 tampered = tampered or isinstance(exc, InvalidDigest)

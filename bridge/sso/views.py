@@ -18,9 +18,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from bridge.errors import BridgeError, Unavailable
 from bridge.runtime.services import Services
-from bridge.sso.idp_admin import store_of
+from bridge.sso import signin_audit
+from bridge.sso.idp_admin import sp_metadata_of, store_of
 from bridge.sso.idps import Idp, IdpNotFound
-from bridge.sso.metadata import sp_metadata
+from bridge.sso.metadata_fetch import refresh_in_background
 from bridge.sso.oidc import FLOW_TTL, Flows, OidcClient, OidcRejected, oidc_claims
 from bridge.sso.provision import Claims, Provisioner, Refused, SignInResult, saml_claims
 from bridge.sso.saml_sp import AuthnRequests, sp_urls
@@ -71,20 +72,27 @@ def page(title: str, message: str, status: int) -> Response:
     return response
 
 
-def refused(idp_name: str, reason: str, detail: str, status: int) -> Response:
-    """Log and count a refusal by reason, and answer it with a page and ``status``."""
+def refused(
+    idp_name: str,
+    protocol: str,
+    exc: Refusal | Rejected | Refused | OidcRejected,
+    user_name: str | None = None,
+) -> Response:
+    """Log, audit and count a refusal by reason, and answer it with a page and its status.
+    ``user_name`` only once the sign-in was validated (a refused message is not trusted)."""
+    reason, detail, status = exc.reason, exc.detail, exc.status
     log.warning("sign-in refused: idp=%s reason=%s (%s)", _safe(idp_name), reason, detail)
-    if reason not in ("unknown_idp", "unavailable"):
-        count(idp_name, f"refused:{reason}")
+    sign_in = signin_audit.SignIn(
+        _safe(idp_name),
+        protocol,
+        "refused",
+        status,
+        reason=reason,
+        user_name=user_name,
+        known_idp=reason != "unknown_idp",
+    )
+    signin_audit.record(current_app, store_of(state()), sign_in)
     return page("Sign-in refused", f"The sign-in was refused ({reason}): {detail}.", status)
-
-
-def count(idp_name: str, outcome: str) -> None:
-    """The IdP's sign-in metrics; a Redis failure here costs only the count."""
-    try:
-        store_of(state()).count(idp_name, outcome)
-    except redis.RedisError:
-        log.warning("sign-in not counted: Redis unavailable")
 
 
 def _safe(name: str) -> str:
@@ -100,6 +108,9 @@ def load_idp(name: str, protocol: str) -> Idp:
         raise Refusal("unknown_idp", "no such identity provider", 404) from exc
     if idp.protocol != protocol or not idp.get("enabled", True):
         raise Refusal("unknown_idp", f"no such {protocol} identity provider", 404)
+    if idp.get("metadata_url"):
+        # federation metadata older than its interval: read again, in the background
+        refresh_in_background(store_of(state()), idp.config, state().settings.graph.ca_bundle)
     return idp
 
 
@@ -138,6 +149,11 @@ def landing(idp: Idp, result: SignInResult, destination: str | None) -> BaseResp
     )
 
 
+UNAVAILABLE = Refusal("unavailable", "the bridge cannot reach Redis, retry", 503)
+UNEXPECTED = Refusal("malformed", "the sign-in could not be processed", 400)
+IDP_UNREACHABLE = Refusal("unavailable", "the identity provider cannot be reached", 502)
+
+
 # --- SAML ---------------------------------------------------------------------------------
 @blp.get("/saml/<idp_name>/metadata")
 def saml_metadata(idp_name: str) -> Response:
@@ -145,11 +161,8 @@ def saml_metadata(idp_name: str) -> Response:
     try:
         idp = load_idp(idp_name, "saml")
     except Refusal as exc:
-        return refused(idp_name, exc.reason, exc.detail, exc.status)
-    urls = sp_urls(base_url(), idp)
-    return Response(
-        sp_metadata(urls.entity_id, urls.acs_url), mimetype="application/samlmetadata+xml"
-    )
+        return page("Not found", exc.detail, exc.status)
+    return Response(sp_metadata_of(base_url(), idp), mimetype="application/samlmetadata+xml")
 
 
 @blp.get("/saml/<idp_name>/login")
@@ -165,9 +178,9 @@ def saml_login(idp_name: str) -> BaseResponse:
             idp, urls, target
         )
     except Refusal as exc:
-        return refused(idp_name, exc.reason, exc.detail, exc.status)
+        return refused(idp_name, "saml", exc)
     except redis.RedisError:
-        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+        return refused(idp_name, "saml", UNAVAILABLE)
     response = redirect(location, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -176,6 +189,7 @@ def saml_login(idp_name: str) -> BaseResponse:
 @blp.post("/saml/<idp_name>/acs")
 def saml_acs(idp_name: str) -> BaseResponse:
     """The Assertion Consumer Service (HTTP-POST binding): validate, provision, go on."""
+    user_name = None
     try:
         idp = load_idp(idp_name, "saml")
         if (request.content_length or 0) > MAX_RESPONSE_BYTES + FORM_OVERHEAD:
@@ -193,14 +207,15 @@ def saml_acs(idp_name: str) -> BaseResponse:
         )
         identity = validator.validate(posted)
         claims = saml_claims(identity.name_id, identity.attributes, idp.get("claim_mapping"))
+        user_name = claims.user_name
         result = provision(idp, claims, identity.name_id)
     except (Refusal, Rejected, Refused) as exc:
-        return refused(idp_name, exc.reason, exc.detail, exc.status)
+        return refused(idp_name, "saml", exc, user_name)
     except (redis.RedisError, Unavailable):
-        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+        return refused(idp_name, "saml", UNAVAILABLE, user_name)
     except Exception:  # noqa: BLE001 - a sign-in never ends in a 500
         log.exception("sign-in failed unexpectedly: idp=%s", _safe(idp_name))
-        return refused(idp_name, "malformed", "the sign-in could not be processed", 400)
+        return refused(idp_name, "saml", UNEXPECTED, user_name)
     return landing(idp, result, relay)
 
 
@@ -224,7 +239,18 @@ def provision(idp: Idp, claims: Claims, name_id: str) -> SignInResult:
         except Exception as exc:  # noqa: BLE001 - the user is provisioned: go on regardless
             log.warning("waiting for the targets failed: %s", type(exc).__name__)
             delivered = False
-    count(idp.name, result.action)
+    signin_audit.record(
+        current_app,
+        store_of(s),
+        signin_audit.SignIn(
+            idp.name,
+            idp.protocol,
+            result.action,
+            200,
+            user_id=result.user_id,
+            user_name=claims.user_name,
+        ),
+    )
     log.info(
         "sign-in: idp=%s user=%s action=%s groups_added=%d groups_removed=%d delivered=%s",
         idp.name,
@@ -265,12 +291,12 @@ def oidc_login(idp_name: str) -> BaseResponse:
         flow = oidc_client(idp).start(callback_url(idp))
         Flows(state().redis, state().settings.key_prefix).save(idp.id, flow, target)
     except Refusal as exc:
-        return refused(idp_name, exc.reason, exc.detail, exc.status)
+        return refused(idp_name, "oidc", exc)
     except redis.RedisError:
-        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+        return refused(idp_name, "oidc", UNAVAILABLE)
     except Exception as exc:  # noqa: BLE001 - the IdP's discovery failed
         log.warning("OIDC login could not start: idp=%s (%s)", _safe(idp_name), type(exc).__name__)
-        return refused(idp_name, "unavailable", "the identity provider cannot be reached", 502)
+        return refused(idp_name, "oidc", IDP_UNREACHABLE)
     response = redirect(flow["auth_uri"], code=302)
     response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
@@ -289,6 +315,7 @@ def oidc_login(idp_name: str) -> BaseResponse:
 def oidc_callback(idp_name: str) -> BaseResponse:
     """The IdP's form_post answer: redeem the code (msal), check the ID token (msal and the
     JWKS), provision, go on."""
+    user_name = None
     try:
         idp = load_idp(idp_name, "oidc")
         answer = request.form.to_dict()
@@ -303,14 +330,15 @@ def oidc_callback(idp_name: str) -> BaseResponse:
             raise Refusal("idp_error", "the identity provider did not sign the user in", 403)
         token_claims = oidc_client(idp).finish(flow, answer)
         claims = oidc_claims(token_claims, idp.get("claim_mapping"))
+        user_name = claims.user_name
         result = provision(idp, claims, token_claims.get("sub", ""))
     except (Refusal, OidcRejected, Refused) as exc:
-        return refused(idp_name, exc.reason, exc.detail, exc.status)
+        return refused(idp_name, "oidc", exc, user_name)
     except (redis.RedisError, Unavailable):
-        return refused(idp_name, "unavailable", "the bridge cannot reach Redis, retry", 503)
+        return refused(idp_name, "oidc", UNAVAILABLE, user_name)
     except Exception:  # noqa: BLE001 - a sign-in never ends in a 500
         log.exception("OIDC sign-in failed unexpectedly: idp=%s", _safe(idp_name))
-        return refused(idp_name, "malformed", "the sign-in could not be processed", 400)
+        return refused(idp_name, "oidc", UNEXPECTED, user_name)
     response = landing(idp, result, target)
     response.delete_cookie(STATE_COOKIE, path=f"/sso/oidc/{idp.name}/")
     return response

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import logging
 import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from lxml import etree
 
-from tests.sso.saml_idp import TestIdp, User, encode
+from tests.sso.saml_idp import TestIdp, User, encode, new_key_and_cert
 
 BASE = "https://bridge.test"
 SP_ENTITY_ID = f"{BASE}/sso/saml/entra"
@@ -86,3 +87,46 @@ class Acs:
 @pytest.fixture
 def acs(app, entra) -> Acs:
     return Acs(app, entra)
+
+
+@pytest.fixture(scope="session")
+def sp_signing() -> tuple[str, str]:
+    """The bridge's own signing key and certificate for AuthnRequests (PEM)."""
+    return new_key_and_cert("bridge SP signing")
+
+
+@pytest.fixture(scope="session")
+def sp_encryption() -> tuple[str, str]:
+    """The bridge's own decryption key and the certificate Entra encrypts to (PEM)."""
+    return new_key_and_cert("bridge SP encryption")
+
+
+@pytest.fixture
+def refused(acs, caplog):
+    """Check that an answer is a refusal for ``reason`` that wrote nothing."""
+    caplog.set_level(logging.INFO)
+
+    def check(answer, reason: str, status: int = 403, secret: str | None = None) -> None:
+        assert answer.status_code == status, answer.data
+        assert answer.mimetype == "text/html"
+        assert f"({reason})".encode() in answer.data
+        assert acs.users() == 0
+        assert acs.changes() == 0
+        logged = [r.getMessage() for r in caplog.records if "sign-in refused" in r.getMessage()]
+        assert any(f"reason={reason}" in line for line in logged), logged
+        if secret:
+            assert all(secret not in r.getMessage() for r in caplog.records)
+
+    return check
+
+
+@pytest.fixture(autouse=True)
+def _audit_written(request):
+    """Write the test's buffered sign-in audit entries before the next test flushes Redis
+    (the audit writer thread would otherwise add them to that test's trail)."""
+    from bridge.web.observe import audit_log
+
+    app = request.getfixturevalue("app") if "app" in request.fixturenames else None
+    yield
+    if app is not None:
+        audit_log(app).flush()

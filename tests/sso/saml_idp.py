@@ -106,18 +106,23 @@ class TestIdp:
         body.update(overrides)
         return body
 
-    def metadata(self) -> str:
-        """Federation metadata as Entra publishes it (the parts the bridge reads)."""
-        der = "".join(self.cert.strip().splitlines()[1:-1])
+    def metadata(self, certs: list[str] | None = None, want_signed: bool = False) -> str:
+        """Federation metadata as Entra publishes it (the parts the bridge reads); during a
+        rollover Entra lists two signing certificates."""
+        keys = "".join(
+            f"""
+    <KeyDescriptor use="signing">
+      <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#">
+        <X509Data><X509Certificate>{"".join(c.strip().splitlines()[1:-1])}</X509Certificate></X509Data>
+      </KeyInfo>
+    </KeyDescriptor>"""
+            for c in (certs or [self.cert])
+        )
+        want = ' WantAuthnRequestsSigned="true"' if want_signed else ""
         return f"""<?xml version="1.0" encoding="utf-8"?>
 <EntityDescriptor ID="_{uuid.uuid4()}" entityID="{self.entity_id}"
     xmlns="urn:oasis:names:tc:SAML:2.0:metadata">
-  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <KeyDescriptor use="signing">
-      <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#">
-        <X509Data><X509Certificate>{der}</X509Certificate></X509Data>
-      </KeyInfo>
-    </KeyDescriptor>
+  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"{want}>{keys}
     <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
         Location="{self.sso_url}"/>
     <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
@@ -217,3 +222,70 @@ def assertion_of(response: etree._Element) -> etree._Element:
 
 def clone(element: etree._Element) -> etree._Element:
     return copy.deepcopy(element)
+
+
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+XENC11 = "http://www.w3.org/2009/xmlenc11#"
+AES256_CBC = XENC + "aes256-cbc"
+AES128_GCM = XENC11 + "aes128-gcm"
+AES256_GCM = XENC11 + "aes256-gcm"
+RSA_OAEP_MGF1P = XENC + "rsa-oaep-mgf1p"
+RSA_OAEP = XENC11 + "rsa-oaep"
+RSA_1_5 = XENC + "rsa-1_5"
+
+
+def encrypt_assertion(
+    response: etree._Element,
+    cert_pem: str,
+    *,
+    block: str = AES256_CBC,
+    transport: str = RSA_OAEP_MGF1P,
+    mgf: str | None = None,
+    plaintext: bytes | None = None,
+) -> etree._Element:
+    """Replace the Response's (signed) assertion by an EncryptedAssertion as Entra's token
+    encryption makes it (XML Encryption 1.1): the assertion under a fresh AES key, the key
+    under the SP's certificate (RSA-OAEP by default) inside the data's KeyInfo."""
+    import os
+
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assertion = assertion_of(response)
+    data = plaintext if plaintext is not None else etree.tostring(assertion)
+    size = {"128": 16, "192": 24, "256": 32}[block.rsplit("aes", 1)[1][:3]]
+    aes_key = os.urandom(size)
+    if block.endswith("gcm"):
+        iv = os.urandom(12)
+        cipher = iv + AESGCM(aes_key).encrypt(iv, data, None)
+    else:
+        iv = os.urandom(16)
+        pad = 16 - len(data) % 16
+        padded = data + os.urandom(pad - 1) + bytes([pad])  # XML Encryption's padding
+        encryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
+        cipher = iv + encryptor.update(padded) + encryptor.finalize()
+    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    mgf_hash = hashes.SHA256() if mgf and mgf.endswith("sha256") else hashes.SHA1()
+    if transport == RSA_1_5:
+        wrapped = public.encrypt(aes_key, padding.PKCS1v15())
+    else:
+        oaep = padding.OAEP(mgf=padding.MGF1(mgf_hash), algorithm=hashes.SHA1(), label=None)
+        wrapped = public.encrypt(aes_key, oaep)
+    mgf_xml = f'<xenc11:MGF xmlns:xenc11="{XENC11}" Algorithm="{mgf}"/>' if mgf else ""
+    der = "".join(cert_pem.strip().splitlines()[1:-1])
+    xml = f"""<EncryptedAssertion xmlns="{SAML}">
+  <xenc:EncryptedData xmlns:xenc="{XENC}" Id="_{uuid.uuid4()}" Type="{XENC}Element">
+    <xenc:EncryptionMethod Algorithm="{block}"/>
+    <KeyInfo xmlns="{DS}">
+      <xenc:EncryptedKey>
+        <xenc:EncryptionMethod Algorithm="{transport}"><DigestMethod Algorithm="{DS}sha1"/>{mgf_xml}</xenc:EncryptionMethod>
+        <KeyInfo><X509Data><X509Certificate>{der}</X509Certificate></X509Data></KeyInfo>
+        <xenc:CipherData><xenc:CipherValue>{base64.b64encode(wrapped).decode()}</xenc:CipherValue></xenc:CipherData>
+      </xenc:EncryptedKey>
+    </KeyInfo>
+    <xenc:CipherData><xenc:CipherValue>{base64.b64encode(cipher).decode()}</xenc:CipherValue></xenc:CipherData>
+  </xenc:EncryptedData>
+</EncryptedAssertion>"""
+    response.replace(assertion, etree.fromstring(xml.encode()))
+    return response

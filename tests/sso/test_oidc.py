@@ -244,3 +244,14 @@ def test_oidc_claim_mapping_fills_more_attributes(browser, oidc_idp, provider):
         "user", "unique", "userName", provider.user["preferred_username"].casefold()
     )
     assert found[0].doc["title"] == "Rear Admiral"
+
+
+def test_oidc_sign_ins_are_audited_with_the_protocol(browser, oidc_idp, provider, admin, app):
+    from bridge.web.observe import audit_log
+
+    oidc_idp()
+    assert browser.sign_in().status_code == 200
+    audit_log(app).flush()
+    [entry] = admin.get("/audit", query_string={"resource": "signin"}).json
+    assert (entry["idp"], entry["protocol"], entry["outcome"]) == ("entra-oidc", "oidc", "created")
+    assert entry["user_name"] == provider.user["preferred_username"]

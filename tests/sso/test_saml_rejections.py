@@ -3,38 +3,20 @@ the log (never the assertion's content), and nothing written to the directory.""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
+from signxml import XMLSigner
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
 from bridge.sso.saml_validate import MAX_RESPONSE_BYTES
-from tests.sso.saml_idp import DS, SAML, SAMLP, User, assertion_of, clone, encode
+from tests.sso.saml_idp import DS, EXC_C14N, SAML, SAMLP, User, assertion_of, clone, encode
 
 
 @pytest.fixture
 def configured(add_idp):
     return add_idp()
-
-
-@pytest.fixture
-def refused(acs, caplog):
-    """Check that an answer is a refusal for ``reason`` that wrote nothing."""
-    caplog.set_level(logging.INFO)
-
-    def check(answer, reason: str, status: int = 403, secret: str | None = None) -> None:
-        assert answer.status_code == status, answer.data
-        assert answer.mimetype == "text/html"
-        assert f"({reason})".encode() in answer.data
-        assert acs.users() == 0
-        assert acs.changes() == 0
-        logged = [r.getMessage() for r in caplog.records if "sign-in refused" in r.getMessage()]
-        assert any(f"reason={reason}" in line for line in logged), logged
-        if secret:
-            assert all(secret not in r.getMessage() for r in caplog.records)
-
-    return check
 
 
 def signed(acs, user: User, **kw) -> etree._Element:
@@ -293,3 +275,32 @@ def test_response_of_another_saml_version_is_refused(acs, configured, refused):
     response = signed(acs, User())
     response.set("Version", "1.1")
     refused(acs.post(response), "malformed", 400)
+
+
+def _signed_with(acs, signer: XMLSigner, key) -> etree._Element:
+    response = acs.response(User(), in_response_to=acs.request_id(), sign="none")
+    assertion = assertion_of(response)
+    placeholder = etree.Element(f"{{{DS}}}Signature", Id="placeholder")
+    assertion.find(f"{{{SAML}}}Issuer").addnext(placeholder)
+    return signer.sign(response, key=key, cert=acs.entra.cert, reference_uri=assertion.get("ID"))
+
+
+class Sha1Signer(XMLSigner):
+    """signxml refuses to make SHA-1 signatures; an IdP set to SHA-1 makes them."""
+
+    def check_deprecated_methods(self) -> None:
+        pass
+
+
+def test_rsa_sha1_signature_is_refused(acs, configured, refused, entra):
+    signer = Sha1Signer(
+        signature_algorithm=SignatureMethod.RSA_SHA1,
+        digest_algorithm=DigestAlgorithm.SHA1,
+        c14n_algorithm=EXC_C14N,
+    )
+    refused(acs.post(_signed_with(acs, signer, entra.key)), "signature")
+
+
+def test_hmac_signature_is_refused(acs, configured, refused):
+    signer = XMLSigner(signature_algorithm=SignatureMethod.HMAC_SHA256, c14n_algorithm=EXC_C14N)
+    refused(acs.post(_signed_with(acs, signer, b"a key anyone could pick")), "signature")

@@ -4,7 +4,10 @@ on to an allowed RelayState."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+
+from lxml import etree
 
 from app import create_app
 from bridge.graph.links import Links
@@ -361,3 +364,33 @@ def test_group_claims_never_remove_by_default(acs, add_idp, scim):
     acs.sign_in(user)
     uid = user_named(acs, user.upn).id
     assert acs.state.directory.get("user", uid, groups=True).groups == [group["id"]]
+
+
+def test_groups_overage_claim_leaves_memberships_to_the_next_reconcile(acs, add_idp, scim):
+    # more than 150 groups: Entra sends a groups.link claim instead of the groups
+    add_idp(groups=True, groups_remove=True)
+    group_oid = "6f1a0c52-0000-4000-8000-000000000010"
+    group = scim.post("/Groups", json=entra_group(externalId=group_oid)).json
+    user = User(groups=[group_oid])
+    acs.sign_in(user)
+    changes = acs.changes()
+    user.groups = []
+    user.extra = {"http://schemas.microsoft.com/claims/groups.link": "https://graph.windows.net/x"}
+    assert acs.sign_in(user).status_code == 200
+    record = acs.state.directory.get("user", user_named(acs, user.upn).id, groups=True)
+    assert record.groups == [group["id"]]  # nothing removed on an overage
+    assert acs.changes() == changes
+
+
+def test_a_comment_inside_the_name_id_does_not_cut_it_short(acs, add_idp, entra):
+    # the signature covers the text without comments; reading only the text before an
+    # inserted comment would sign in "ada@contoso.com" (CVE-2017-11427's class of bug)
+    add_idp()
+    user = User(upn="ada@contoso.com.evil.example")
+    raw = etree.tostring(acs.response(user, in_response_to=acs.request_id())).decode()
+    raw = raw.replace(">ada@contoso.com.evil.example<", ">ada@contoso.com<!---->.evil.example<")
+    assert raw.count("<!---->") >= 2  # the NameID and the name claim
+    answer = acs.post(base64.b64encode(raw.encode()).decode())
+    assert answer.status_code == 200, answer.data
+    assert user_named(acs, "ada@contoso.com.evil.example")
+    assert not acs.state.directory.find("user", "unique", "userName", "ada@contoso.com")
