@@ -76,6 +76,13 @@ def status() -> None:
         click.echo(f"{state['pending_deprovisions']} deprovisions wait for: bridge resync confirm")
 
 
+@resync_cli.command("watch")
+def watch() -> None:
+    """Follow the current resync until it ends (as ``start --wait``); exit 1 unless it
+    completed."""
+    _exit_for(_follow())
+
+
 @resync_cli.command("cancel")
 def cancel() -> None:
     """Cancel the running resync."""
