@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.runtime.config import Settings, SettingError
+from bridge.runtime.config import SettingError, Settings
 
 
 @pytest.mark.parametrize(
