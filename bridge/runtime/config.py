@@ -91,6 +91,9 @@ DEFAULT_AUDIT_MAX_ENTRIES = 20_000
 """SCIM requests kept in the audit stream (``{prefix}:audit``, trimmed with MAXLEN ~);
 0 turns the audit trail off (BRIDGE_AUDIT_MAX_ENTRIES)."""
 
+DEFAULT_API_DOCS_PATH = "docs"
+"""Where the admin API's Swagger UI is served, under /admin (BRIDGE_API_DOCS_PATH)."""
+
 LOG_FORMATS = ("json", "text")
 """BRIDGE_LOG_FORMAT: one JSON object per line (the default, for log shippers) or a
 human line (``serve.sh`` uses it for local runs)."""
@@ -133,6 +136,9 @@ class Settings:
     log_format: str = "json"
     log_level: str = "INFO"
     audit_max_entries: int = DEFAULT_AUDIT_MAX_ENTRIES
+    api_docs: bool = True
+    api_docs_path: str = DEFAULT_API_DOCS_PATH
+    swagger_ui_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +189,9 @@ class Settings:
             log_format=_log_format(env.get("BRIDGE_LOG_FORMAT", cls.log_format)),
             log_level=env.get("BRIDGE_LOG_LEVEL", cls.log_level).upper(),
             audit_max_entries=_int(env, "BRIDGE_AUDIT_MAX_ENTRIES", cls.audit_max_entries),
+            api_docs=_flag(env, "BRIDGE_API_DOCS", cls.api_docs),
+            api_docs_path=_docs_path(env.get("BRIDGE_API_DOCS_PATH", cls.api_docs_path)),
+            swagger_ui_url=env.get("BRIDGE_SWAGGER_UI_URL", "").strip(),
         )
 
 
@@ -211,6 +220,37 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise SettingError(f"{name} must be a number, not {value!r}") from None
+
+
+FLAGS = {
+    "1": True,
+    "true": True,
+    "on": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "off": False,
+    "no": False,
+}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in FLAGS:
+        raise SettingError(f"{name} must be on or off, not {value!r}")
+    return FLAGS[value]
+
+
+def _docs_path(path: str) -> str:
+    """The Swagger UI's path under /admin, without slashes around it."""
+    path = path.strip().strip("/")
+    if not path or not all(
+        part.replace("-", "").replace("_", "").isalnum() for part in path.split("/")
+    ):
+        raise SettingError(f"BRIDGE_API_DOCS_PATH must be a path such as 'docs', not {path!r}")
+    return path
 
 
 def _redis_url(url: str) -> str:
