@@ -6,6 +6,10 @@ exists; prints the SCIM URL and token once ``/readyz`` answers. It then keeps th
 process that exits is started again (the embedded Redis on its own data, so nothing is
 lost), and one that keeps failing as it starts stops the bridge with exit status 1 rather
 than looping. Ctrl-C (or SIGTERM) stops everything cleanly.
+
+Before it starts anything it refuses a web address in use (``BRIDGE_BIND``) and a bad
+setting, in one line each. A ``REDIS_URL`` that came from its own ``var/bridge.env`` (a
+shell that loaded the file) still means the embedded Redis (see bridge.runtime.envfile).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -29,7 +33,7 @@ import redis
 
 from bridge.directory.tokens import TokenStore
 from bridge.runtime import envfile
-from bridge.runtime.config import Settings
+from bridge.runtime.config import SettingError, Settings
 from bridge.runtime.embedded_redis import EmbeddedRedis
 from bridge.runtime.envfile import EMBEDDED_MARK
 from bridge.runtime.processes import die_with_parent
@@ -50,6 +54,27 @@ RESTART_WINDOW = 60.0
 to start, not crashing once: the bridge stops instead of restarting it forever."""
 
 MAX_RESTARTS = 5
+
+
+DEFAULT_WEB_PROCESSES = 2
+DEFAULT_WEB_THREADS = 4
+
+
+def web_options(env: Mapping[str, str]) -> tuple[int, int]:
+    """``WEB_CONCURRENCY`` (web processes) and ``BRIDGE_WEB_THREADS`` (threads in each)."""
+    return (
+        _positive(env, "WEB_CONCURRENCY", DEFAULT_WEB_PROCESSES),
+        _positive(env, "BRIDGE_WEB_THREADS", DEFAULT_WEB_THREADS),
+    )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SettingError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def web_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
@@ -107,6 +132,7 @@ def main() -> int:
         return 1
     try:
         Settings.from_env(env)  # a bad setting is one line here, not a traceback per process
+        web_options(env)
         embedded = _embedded(env, data_dir)
     except ValueError as exc:
         print(f"bad setting: {exc}", file=sys.stderr)
@@ -167,12 +193,7 @@ def _embedded(env: dict[str, str], data_dir: Path) -> EmbeddedRedis | None:
 
 def _children(env: dict[str, str], bind: str, embedded: EmbeddedRedis | None) -> list[Child]:
     """Redis first (when embedded), then the web tier and the two workers."""
-    web = web_command(
-        bind,
-        int(env.get("WEB_CONCURRENCY", "2")),
-        int(env.get("BRIDGE_WEB_THREADS", "4")),
-        bool(env.get("BRIDGE_ACCESS_LOG")),
-    )
+    web = web_command(bind, *web_options(env), bool(env.get("BRIDGE_ACCESS_LOG")))
     children = []
     if embedded is not None:
         children.append(Child("redis", lambda: _start_redis(embedded)))

@@ -16,10 +16,7 @@ import sys
 from collections.abc import Mapping
 
 from bridge.runtime.config import SettingError, Settings
-from bridge.runtime.serve import DEFAULT_BIND, web_command
-
-DEFAULT_WEB_PROCESSES = 2
-DEFAULT_WEB_THREADS = 4
+from bridge.runtime.serve import DEFAULT_BIND, web_command, web_options
 
 
 def command(env: Mapping[str, str]) -> list[str]:
@@ -28,21 +25,7 @@ def command(env: Mapping[str, str]) -> list[str]:
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise SettingError(f"BRIDGE_BIND must be host:port (e.g. 0.0.0.0:8000), not {bind!r}")
-    return web_command(
-        bind,
-        _positive(env, "WEB_CONCURRENCY", DEFAULT_WEB_PROCESSES),
-        _positive(env, "BRIDGE_WEB_THREADS", DEFAULT_WEB_THREADS),
-        bool(env.get("BRIDGE_ACCESS_LOG")),
-    )
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise SettingError(f"{name} must be a whole number of at least 1, not {value!r}")
-    return int(value)
+    return web_command(bind, *web_options(env), bool(env.get("BRIDGE_ACCESS_LOG")))
 
 
 def main() -> None:
