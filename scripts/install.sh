@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "${1:-requirements.txt}"
-if ! [ -x .venv/bin/bridge ] || ! .venv/bin/python - "$PWD" <<'PY'
+if ! [ -x .venv/bin/bridge ] || ! .venv/bin/python -I - "$PWD" <<'PY'
 import json, sys
 from importlib.metadata import PackageNotFoundError, distribution
 

@@ -7,8 +7,9 @@ import importlib
 import json
 import subprocess
 import sys
+import sysconfig
 import tomllib
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,11 @@ def test_a_new_shell_reaches_the_bridge_through_var_bridge_env(
 
 def test_the_installed_command_runs_from_any_directory(tmp_path):
     script = Path(sys.executable).parent / "bridge"
-    try:
-        url = json.loads(distribution("entra-scim-bridge").read_text("direct_url.json") or "{}")
-    except PackageNotFoundError:
-        url = {}
+    installed = [  # the venv's copy, not the egg-info that an editable build leaves here
+        d for d in distributions(path=[sysconfig.get_paths()["purelib"]])
+        if d.metadata["Name"] == "entra-scim-bridge"
+    ]  # fmt: skip
+    url = json.loads((installed[0].read_text("direct_url.json") or "{}") if installed else "{}")
     if not script.exists() or url.get("url") != REPO.as_uri():
         pytest.skip("the project is not installed from this checkout (scripts/install.sh does it)")
     result = subprocess.run(
