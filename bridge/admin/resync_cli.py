@@ -1,23 +1,34 @@
-"""``flask --app app resync …`` and ``flask --app app reconcile …``."""
+"""``bridge resync …``, ``bridge reconcile …`` and ``bridge status`` (or ``flask --app app …``).
+
+``resync start --wait`` follows the run with a progress bar of the run's own counts: in the
+targets phase they are the deliveries the run queued that have settled (delivered, failed
+or held), not only the ones queued. It exits 1 unless the run completed (or stopped for a
+confirmation): a failed, cancelled or erroneous run fails the command.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
 import click
 import orjson
 from flask import current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import with_appcontext
 
-from bridge.admin.cli_support import call
+from bridge.admin.cli_support import BridgeGroup, call
 from bridge.admin.resync import ResyncAdmin
 from bridge.graph.reconciler import Cancelled
 from bridge.graph.runner import SCOPE
 
-resync_cli = AppGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")
+resync_cli = BridgeGroup("resync", help="Full resync: Entra (Graph) → directory → targets.")
 
-WAIT_POLL_SECONDS = 1.0
+WAIT_POLL_SECONDS = 0.5
+"""How often ``--wait`` reads the run's progress."""
+
+BAR_WIDTH = 30
+"""Characters of the progress bar."""
 
 
 def _admin() -> ResyncAdmin:
@@ -62,9 +73,14 @@ def status() -> None:
     state = _admin().status()
     _show(state["current"])
     if state["pending_deprovisions"]:
-        click.echo(
-            f"{state['pending_deprovisions']} deprovisions wait for: flask --app app resync confirm"
-        )
+        click.echo(f"{state['pending_deprovisions']} deprovisions wait for: bridge resync confirm")
+
+
+@resync_cli.command("watch")
+def watch() -> None:
+    """Follow the current resync until it ends (as ``start --wait``); exit 1 unless it
+    completed."""
+    _exit_for(_follow())
 
 
 @resync_cli.command("cancel")
@@ -84,26 +100,49 @@ SUCCESS = ("completed", "awaiting_confirmation")
 
 
 def _follow() -> dict[str, Any] | None:
-    """Print the run's progress (deliveries included) until it ends; return its record."""
+    """Draw the run's progress (deliveries included) until it ends; return its record.
+
+    On a terminal the bar is redrawn in place (a new line per phase); elsewhere a line is
+    printed each time the progress changes."""
     runs = _admin().runs
-    last = None
+    tty = sys.stdout.isatty()
+    last: tuple[str, str] | None = None
     while True:
         run = runs.get(SCOPE)
         if run is None or run["status"] not in ("queued", "running"):
+            if tty and last:
+                click.echo()
             _show(run)
             return run
-        line = f"  {run.get('phase')}: {run.get('done', 0)}/{run.get('total', 0)}"
-        if line != last:
-            click.echo(line)
-            last = line
+        phase, line = str(run.get("phase") or run["status"]), progress_line(run)
+        if last is None or line != last[1]:
+            if tty:
+                ending = "\n" if last and last[0] != phase else ""
+                click.echo(f"{ending}\r{line}", nl=False)
+            else:
+                click.echo(line)
+            last = (phase, line)
         time.sleep(WAIT_POLL_SECONDS)
+
+
+def progress_line(run: dict[str, Any]) -> str:
+    """``  targets    [#########-----]  60%  3/5``: the run's phase and done/total."""
+    done, total = int(run.get("done") or 0), int(run.get("total") or 0)
+    phase = str(run.get("phase") or run.get("status"))
+    if total <= 0:
+        return f"  {phase:<10} [{'-' * BAR_WIDTH}]    ?  {done}/?"
+    filled = BAR_WIDTH * min(done, total) // total
+    percent = 100 * min(done, total) // total
+    return (
+        f"  {phase:<10} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {percent:3d}%  {done}/{total}"
+    )
 
 
 def _exit_for(run: dict[str, Any] | None) -> None:
     """Exit 1 unless the run completed cleanly (or waits for its confirmation)."""
     status = (run or {}).get("status")
     if status == "awaiting_confirmation":
-        click.echo("deprovisions wait for: flask --app app resync confirm")
+        click.echo("deprovisions wait for: bridge resync confirm")
     if status not in SUCCESS:
         raise SystemExit(1)
 

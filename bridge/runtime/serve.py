@@ -6,10 +6,15 @@ exists; prints the SCIM URL and token once ``/readyz`` answers. It then keeps th
 process that exits is started again (the embedded Redis on its own data, so nothing is
 lost), and one that keeps failing as it starts stops the bridge with exit status 1 rather
 than looping. Ctrl-C (or SIGTERM) stops everything cleanly.
+
+Before it starts anything it refuses a web address in use (``BRIDGE_BIND``) and a bad
+setting, in one line each. A ``REDIS_URL`` that came from its own ``var/bridge.env`` (a
+shell that loaded the file) still means the embedded Redis (see bridge.runtime.envfile).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
@@ -19,7 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -27,18 +32,16 @@ from types import FrameType
 import redis
 
 from bridge.directory.tokens import TokenStore
-from bridge.runtime.config import Settings
+from bridge.runtime import envfile
+from bridge.runtime.config import SettingError, Settings
 from bridge.runtime.embedded_redis import EmbeddedRedis
+from bridge.runtime.envfile import EMBEDDED_MARK
 from bridge.runtime.processes import die_with_parent
 from bridge.targets.secrets import SecretBox
 
 DEFAULT_BIND = "127.0.0.1:8000"
 EMBEDDED_REDIS_PORT = 6390
 """The embedded Redis's port when free, so var/bridge.env stays valid across restarts."""
-
-EMBEDDED_MARK = "BRIDGE_EMBEDDED_REDIS"
-"""Written to var/bridge.env beside REDIS_URL: a REDIS_URL that came from there (a shell
-that loaded the file for the CLI) means "the embedded one", not "an external Redis"."""
 
 READY_TIMEOUT = 60.0
 """Seconds the web tier may take to answer /readyz at start."""
@@ -51,6 +54,27 @@ RESTART_WINDOW = 60.0
 to start, not crashing once: the bridge stops instead of restarting it forever."""
 
 MAX_RESTARTS = 5
+
+
+DEFAULT_WEB_PROCESSES = 2
+DEFAULT_WEB_THREADS = 4
+
+
+def web_options(env: Mapping[str, str]) -> tuple[int, int]:
+    """``WEB_CONCURRENCY`` (web processes) and ``BRIDGE_WEB_THREADS`` (threads in each)."""
+    return (
+        _positive(env, "WEB_CONCURRENCY", DEFAULT_WEB_PROCESSES),
+        _positive(env, "BRIDGE_WEB_THREADS", DEFAULT_WEB_THREADS),
+    )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SettingError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def web_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
@@ -97,19 +121,24 @@ class Child:
 def main() -> int:
     """Run the bridge's processes (Redis if none is configured, web, workers) until stopped."""
     env = dict(os.environ)
+    if envfile.came_from_env_file(env):
+        del env["REDIS_URL"]  # our own var/bridge.env's: the embedded Redis is ours to start
+    env.pop(EMBEDDED_MARK, None)
     data_dir = Path(env.get("BRIDGE_DATA_DIR", Settings.data_dir))
-    if _came_from_env_file(env, data_dir):
-        del env["REDIS_URL"]
     bind = env.get("BRIDGE_BIND", DEFAULT_BIND)
-    if not _can_bind(bind):
-        print(f"{bind} is in use: stop what holds it, or set BRIDGE_BIND", file=sys.stderr)
+    problem = _bind_problem(bind)
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
-    embedded = None
-    if "REDIS_URL" not in env:
-        port = _int(env, "BRIDGE_REDIS_PORT") or _free_or_none(EMBEDDED_REDIS_PORT)
-        embedded = EmbeddedRedis(data_dir / "redis", port=port)
-        env["REDIS_URL"] = embedded.url
-        env[EMBEDDED_MARK] = "1"
+    try:
+        Settings.from_env(env)  # a bad setting is one line here, not a traceback per process
+        web_options(env)
+        embedded = _embedded(env, data_dir)
+    except ValueError as exc:
+        print(f"bad setting: {exc}", file=sys.stderr)
+        return 2
+    if embedded is not None:
+        env["REDIS_URL"] = env[EMBEDDED_MARK] = embedded.url
     if not env.get("BRIDGE_SECRET_KEYS"):
         env["BRIDGE_SECRET_KEYS"] = _local_secret_key(data_dir)
     env.setdefault("BRIDGE_LOG_FORMAT", "text")  # a person reads a local run's output
@@ -129,24 +158,42 @@ def main() -> int:
         for child in children:
             child.run()
         token = _first_token(settings)
-        env_file = _write_env_file(data_dir, env)
-        if not _wait_ready(bind, children):
+        env_file = envfile.write(data_dir, env)
+        if not _wait_ready(bind, children, lambda: stopping):
+            if stopping:
+                return 0
             print("the web tier did not start; see its output above", file=sys.stderr)
             return 1
         _announce(settings, bind, token, embedded, env_file)
         return _supervise(children, lambda: stopping, env["PROMETHEUS_MULTIPROC_DIR"])
+    except (RuntimeError, redis.RedisError) as exc:
+        print(f"stopping: {exc}", file=sys.stderr)
+        return 1
     finally:
         _stop_all(children)
 
 
+def _embedded(env: dict[str, str], data_dir: Path) -> EmbeddedRedis | None:
+    """The embedded Redis to start, when REDIS_URL names none: on BRIDGE_REDIS_PORT, else
+    on 6390 when free (so var/bridge.env stays valid across restarts), else any port."""
+    if "REDIS_URL" in env:
+        return None
+    port = None
+    if env.get("BRIDGE_REDIS_PORT"):
+        try:
+            port = int(env["BRIDGE_REDIS_PORT"])
+        except ValueError:
+            raise ValueError(
+                f"BRIDGE_REDIS_PORT must be a port number, not {env['BRIDGE_REDIS_PORT']!r}"
+            ) from None
+        if not _bindable("127.0.0.1", port):
+            raise ValueError(f"BRIDGE_REDIS_PORT={port} is in use: choose another, or unset it")
+    return EmbeddedRedis(data_dir / "redis", port=port or _free_or_none(EMBEDDED_REDIS_PORT))
+
+
 def _children(env: dict[str, str], bind: str, embedded: EmbeddedRedis | None) -> list[Child]:
     """Redis first (when embedded), then the web tier and the two workers."""
-    web = web_command(
-        bind,
-        int(env.get("WEB_CONCURRENCY", "2")),
-        int(env.get("BRIDGE_WEB_THREADS", "4")),
-        bool(env.get("BRIDGE_ACCESS_LOG")),
-    )
+    web = web_command(bind, *web_options(env), bool(env.get("BRIDGE_ACCESS_LOG")))
     children = []
     if embedded is not None:
         children.append(Child("redis", lambda: _start_redis(embedded)))
@@ -170,7 +217,7 @@ def _supervise(children: list[Child], stopping: Callable[[], bool], metrics_dir:
                 print(f"the {child.name} keeps exiting (status {code}); stopping", file=sys.stderr)
                 return 1
             print(f"the {child.name} exited (status {code}); starting it again", file=sys.stderr)
-            child.run()
+            child.run()  # the embedded Redis: on its own data and port, before it returns
         time.sleep(0.5)
     return 0
 
@@ -186,13 +233,14 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=die_with_parent())
 
 
-def _wait_ready(bind: str, children: list[Child]) -> bool:
-    """Whether /readyz answers before READY_TIMEOUT and before the web tier gives up."""
+def _wait_ready(bind: str, children: list[Child], stopping: Callable[[], bool]) -> bool:
+    """Whether /readyz answers before READY_TIMEOUT, before the web tier gives up (granian
+    exits when its workers keep failing as they start) and before a stop is asked."""
     host, _, port = bind.rpartition(":")
     url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}/readyz"
     web = next(c for c in children if c.name == "web")
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and not web.exited():
+    while time.monotonic() < deadline and not web.exited() and not stopping():
         try:
             with urllib.request.urlopen(url, timeout=2) as answer:
                 if answer.status == 200:
@@ -224,11 +272,22 @@ def _announce(
     if token:
         print(f"  Secret Token:  {token}")
     else:
-        print("  Secret Token:  (tokens exist; create one with: flask --app app tokens create)")
+        print("  Secret Token:  (tokens exist; create one with: bridge tokens create)")
     if embedded:
         print(f"  Redis:         embedded, {embedded.url}, data in {embedded.data_dir}")
-    print(f"  CLI:           set -a; . {env_file}; set +a; flask --app app --help")
+    print(f"  CLI:           {cli_line(env_file)}")
     print("Press Ctrl-C to stop.\n", flush=True)
+
+
+def cli_line(env_file: Path) -> str:
+    """How to run the CLI from any shell: the venv's ``bridge`` finds this env file (the
+    project's own var/ from anywhere; another data folder when BRIDGE_DATA_DIR names it)."""
+    command = Path(sys.executable).parent / "bridge"
+    program = str(command) if command.exists() else f"{sys.executable} -m bridge.runtime.command"
+    data_dir = env_file.parent.resolve()
+    if data_dir != envfile.PROJECT_ROOT / envfile.DEFAULT_DATA_DIR:
+        program = f"BRIDGE_DATA_DIR={data_dir} {program}"
+    return f"{program} --help"
 
 
 def _stop_all(children: list[Child]) -> None:
@@ -268,25 +327,6 @@ def _mark_dead(pid: int, metrics_dir: str) -> None:
         multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]  # untyped library
 
 
-def _write_env_file(data_dir: Path, env: dict[str, str]) -> Path:
-    """The settings this instance runs with, for the operator's CLI (mode 0600)."""
-    path = data_dir / "bridge.env"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    names = sorted(n for n in env if n == "REDIS_URL" or n.startswith("BRIDGE_"))
-    path.touch(mode=0o600)
-    path.write_text("".join(f"{n}={env[n]}\n" for n in names))
-    return path
-
-
-def _came_from_env_file(env: dict[str, str], data_dir: Path) -> bool:
-    """Whether REDIS_URL is the embedded Redis's, loaded from our own var/bridge.env."""
-    path = data_dir / "bridge.env"
-    if "REDIS_URL" not in env or env.get(EMBEDDED_MARK) != "1" or not path.exists():
-        return False
-    written = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return written.get("REDIS_URL") == env["REDIS_URL"]
-
-
 def _local_secret_key(data_dir: Path) -> str:
     """The key that encrypts target secrets, kept beside the embedded data (mode 0600).
 
@@ -302,9 +342,23 @@ def _local_secret_key(data_dir: Path) -> str:
     return key
 
 
-def _can_bind(bind: str) -> bool:
+def _bind_problem(bind: str) -> str:
+    """Why the web tier cannot listen on ``bind`` (in use, not an address here), or ''.
+
+    A port another process listens on is refused, whatever socket options it used: the
+    check binds without SO_REUSEPORT, which is how two servers would share a port."""
     host, _, port = bind.rpartition(":")
-    return _bindable(host or "127.0.0.1", int(port))
+    if not port.isdigit():
+        return f"BRIDGE_BIND={bind} is not host:port"
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host or "127.0.0.1", int(port)))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{bind} is in use: stop what listens there, or set BRIDGE_BIND"
+            return f"cannot listen on BRIDGE_BIND={bind}: {exc.strerror}"
+    return ""
 
 
 def _free_or_none(port: int) -> int | None:
@@ -321,10 +375,6 @@ def _bindable(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _int(env: dict[str, str], name: str) -> int | None:
-    return int(env[name]) if env.get(name) else None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``flask --app app targets ...`` and ``admin-tokens ...``: the operator's console."""
+"""``bridge targets ...`` (``flask --app app targets ...``) and ``admin-tokens ...``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from bridge.directory.ids import new_id
 from bridge.targets.signing import new_secret
 
 
-def run(app, *args: str):
-    return app.test_cli_runner().invoke(args=list(args))
+def run(app, *args: str, input: str | None = None, env: dict | None = None):
+    return app.test_cli_runner().invoke(args=list(args), input=input, env=env)
 
 
-def add_hook(app, *extra: str):
+def add_hook(app, *extra: str, input: str | None = None):
     return run(
         app, "targets", "add", "--name", "hook", "--kind", "webhook",
-        "--url", "http://127.0.0.1:9/events", *extra,
+        "--url", "http://127.0.0.1:9/events", *extra, input=input,
     )  # fmt: skip
 
 
@@ -32,10 +32,10 @@ def test_targets_add_prints_a_generated_signing_secret_once(app, redis_client):
 
 def test_targets_list_and_show_never_show_secrets(app):
     secret = new_secret()
-    add_hook(app, "--signing-secret", secret)
+    add_hook(app, "--signing-secret-file", "-", input=secret)
     result = run(
         app, "targets", "add", "--name", "crm", "--kind", "scim",
-        "--url", "https://crm.example.com/scim/v2", "--bearer-token", "tok-plaintext",
+        "--url", "https://crm.example.com/scim/v2", "--bearer-token", input="tok-plaintext\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "whsec_" not in result.output
@@ -61,11 +61,13 @@ def test_targets_add_takes_scope_mapping_and_oauth(app, tmp_path):
     g1, g2 = new_id(), new_id()
     mapping = tmp_path / "users.json"
     mapping.write_text(json.dumps({"login": {"lower": "userName"}}))
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text("s3cret\n")
     result = run(
         app, "targets", "add", "--name", "crm", "--kind", "scim",
         "--url", "https://crm.example.com/scim/v2",
         "--oauth-token-url", "https://login.example.com/token",
-        "--oauth-client-id", "bridge", "--oauth-client-secret", "s3cret",
+        "--oauth-client-id", "bridge", "--oauth-client-secret-file", str(secret_file),
         "--resources", "users", "--scope-groups", f"{g1},{g2}", "--deprovision", "delete",
         "--shadow", "--user-mapping-file", str(mapping),
     )  # fmt: skip
@@ -98,9 +100,11 @@ def test_targets_failed_and_replay(app):
     add_hook(app)
     target = app.extensions["bridge"].targets.all()[0]
     app.extensions["bridge"].deliveries.bury(target.id, "user", "u1", "HTTP 500", 4)
-    assert "user:u1\tfailed\t4" in run(app, "targets", "failed", "hook").output
+    listing = run(app, "targets", "failed", "hook").output.splitlines()
+    assert listing[0] == "item\treason\tattempts\tat\terror"
+    assert listing[1].startswith("user:u1\tfailed\t4")
     assert run(app, "targets", "replay", "hook", "user:u1").output.strip() == "replayed 1"
-    assert run(app, "targets", "failed", "hook").output == ""
+    assert run(app, "targets", "failed", "hook").output == "none\n"
 
 
 def test_unknown_target_is_an_error(app):
