@@ -57,6 +57,8 @@ class Connectors:
         with self._lock:
             cached = self._built.get(target.id)
             if cached is None or cached[0] != stamp:
+                if cached is not None:
+                    cached[1].close()  # requests still running on it finish first
                 cached = (stamp, build_connector(target, self._timeout))
                 self._built[target.id] = cached
             return cached[1]

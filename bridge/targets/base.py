@@ -71,3 +71,7 @@ class Connector(Protocol):
     def check(self) -> Applied:
         """Probe the target (used by ``targets test`` and the circuit breaker)."""
         ...
+
+    def close(self) -> None:
+        """Close the connector's pooled connections (its target's settings changed)."""
+        ...

@@ -48,6 +48,10 @@ class ScimHttp:
         response = self.request("GET", "/ServiceProviderConfig")
         return Applied(response.status_code)
 
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.http.close()
+
     def patch_supported(self) -> bool:
         """Whether the target accepts PATCH (RFC 7643 §5), asked once per connector."""
         if self._patch is None:

@@ -56,6 +56,10 @@ class WebhookConnector:
         """A ``bridge.ping`` event: the receiver answers 2xx when it is up."""
         return Applied(self._send("bridge.ping", {}, f"msg_ping_{int(time.time())}"))
 
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.http.close()
+
     def _send(self, event: str, data: dict[str, Any], msg_id: str) -> int:
         body = orjson.dumps(
             {
