@@ -21,7 +21,7 @@ from bridge.graph.translate import GraphObject
 if TYPE_CHECKING:
     from bridge.graph.source import GraphSource
 
-MemberChanges = dict[str, tuple[list[str], list[str]]]
+GroupMembershipDeltas = dict[str, tuple[list[str], list[str]]]
 """``{group id: (added user ids, removed user ids)}``."""
 
 
@@ -61,7 +61,7 @@ class ScopeMembers:
         pipe.delete(f"{self.base}:groups")
         pipe.execute()
 
-    def change(self, changes: MemberChanges) -> None:
+    def change(self, changes: GroupMembershipDeltas) -> None:
         """Apply ``{group id: (added user ids, removed user ids)}`` in one round trip; each
         group becomes held."""
         if not changes:
@@ -117,7 +117,7 @@ class DryRunMembers(ScopeMembers):
         """Forget every group, in memory."""
         self._reset, self._held, self._groups = True, set(), {}
 
-    def change(self, changes: MemberChanges) -> None:
+    def change(self, changes: GroupMembershipDeltas) -> None:
         """Apply member changes in memory."""
         held = self._own_held()
         for group_id, (added, removed) in changes.items():
@@ -268,7 +268,7 @@ class ScopeTracker:
     ) -> None:
         """Keep the wanted groups' properties and apply their member changes to the held
         sets; an incremental round also keeps the removal of any group."""
-        changes: MemberChanges = {}
+        changes: GroupMembershipDeltas = {}
         for item in items:
             group_id = item["id"]
             if group_id not in wanted and not (not full and "@removed" in item):
