@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import redis
+from prometheus_client import REGISTRY
+
 from app import create_app
+from bridge.observability.audit_log import AuditLog
 from bridge.web.observe import audit_log
 from tests.conftest import ScimClient
 from tests.factories import entra_user, patch
@@ -132,3 +136,18 @@ def test_admin_requests_are_not_in_the_scim_trail(app, admin, redis_client):
     admin.get("/status")
     audit_log(app).flush()
     assert redis_client.xlen("bridge:audit") == 0
+
+
+def test_entries_redis_refuses_are_dropped_and_counted_and_the_writer_goes_on(redis_client):
+    def dropped() -> float:
+        sample = REGISTRY.get_sample_value("bridge_audit_dropped_total", {"reason": "redis"})
+        return sample or 0.0
+
+    before = dropped()
+    unreachable = AuditLog(redis.Redis(port=9, socket_connect_timeout=0.2), "gone", 100)
+    unreachable.append({"path": "/scim/v2/Users"})
+    assert unreachable.flush() == 0
+    assert dropped() == before + 1
+    working = AuditLog(redis_client, "bridge", 100)
+    working.append({"path": "/scim/v2/Groups"})
+    assert working.flush() == 1
