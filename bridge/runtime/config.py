@@ -131,6 +131,9 @@ class Settings:
     log_format: str = "json"
     log_level: str = "INFO"
     audit_max_entries: int = DEFAULT_AUDIT_MAX_ENTRIES
+    console_secret_key: str = field(default="", repr=False)
+    """Signs the web console's session cookie (BRIDGE_CONSOLE_SECRET_KEY); unset, a key
+    is derived from the first of BRIDGE_SECRET_KEYS (see bridge.console.auth)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -183,6 +186,7 @@ class Settings:
             log_format=_log_format(env.get("BRIDGE_LOG_FORMAT", cls.log_format)),
             log_level=env.get("BRIDGE_LOG_LEVEL", cls.log_level).upper(),
             audit_max_entries=int(env.get("BRIDGE_AUDIT_MAX_ENTRIES", cls.audit_max_entries)),
+            console_secret_key=env.get("BRIDGE_CONSOLE_SECRET_KEY", "").strip(),
         )
 
 

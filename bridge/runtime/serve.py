@@ -112,6 +112,8 @@ def main() -> int:
         env[EMBEDDED_MARK] = "1"
     if not env.get("BRIDGE_SECRET_KEYS"):
         env["BRIDGE_SECRET_KEYS"] = _local_secret_key(data_dir)
+    if not env.get("BRIDGE_CONSOLE_SECRET_KEY"):
+        env["BRIDGE_CONSOLE_SECRET_KEY"] = _local_secret_key(data_dir, "console.key")
     env.setdefault("BRIDGE_LOG_FORMAT", "text")  # a person reads a local run's output
     env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(data_dir))
     settings = Settings.from_env(env)
@@ -287,12 +289,14 @@ def _came_from_env_file(env: dict[str, str], data_dir: Path) -> bool:
     return written.get("REDIS_URL") == env["REDIS_URL"]
 
 
-def _local_secret_key(data_dir: Path) -> str:
-    """The key that encrypts target secrets, kept beside the embedded data (mode 0600).
+def _local_secret_key(data_dir: Path, name: str = "secret.key") -> str:
+    """A key kept beside the embedded data (mode 0600): ``secret.key`` encrypts target
+    secrets, ``console.key`` signs the web console's sessions.
 
-    Deployments set BRIDGE_SECRET_KEYS from their secret store instead.
+    Deployments set BRIDGE_SECRET_KEYS and BRIDGE_CONSOLE_SECRET_KEY from their secret
+    store instead.
     """
-    path = data_dir / "secret.key"
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
