@@ -19,6 +19,7 @@ from bridge.console.web import blp, services
 from bridge.directory.stored import as_kind
 from bridge.errors import Invalid, NotFound
 from bridge.observability.audit_log import parse_since
+from bridge.observability.masking import mask_body
 from bridge.web.observe import audit_log
 
 LOG_LIMIT = 100
@@ -115,7 +116,7 @@ def resource(kind: str, rid: str) -> ResponseReturnValue:
     return render_template(
         "console/resource.html",
         r=record,
-        resource=record.as_resource(),
+        resource=mask_body(record.as_resource(), strings=False),
         group_names=group_names,
         rows=trace.trace(services(), record),
         graph=services().settings.graph.configured,
@@ -152,11 +153,13 @@ def _is_status(text: str) -> bool:
 @blp.get("/resync")
 def resync() -> ResponseReturnValue:
     """Start a resync, watch it, cancel or confirm it; recent runs."""
+    configs = services().targets.configs()
     return render_template(
         "console/resync.html",
         r=ResyncAdmin(services()).status(),
         modes=MODES,
-        targets=services().targets.configs(),
+        targets=configs,
+        names={c["id"]: c["name"] for c in configs},
         graph=services().settings.graph.configured,
     )
 

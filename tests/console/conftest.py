@@ -62,3 +62,29 @@ def viewer(app, viewer_token) -> Console:
     signed_in = Console(app.test_client())
     assert signed_in.sign_in(viewer_token).status_code == 302
     return signed_in
+
+
+@pytest.fixture
+def add_webhook(admin, receiver):
+    """Add a webhook target at the live receiver through the admin API; returns its view."""
+    from tests.admin.conftest import webhook
+
+    def add(**overrides) -> dict:
+        response = admin.post("/targets", json=webhook(receiver, **overrides))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    return add
+
+
+@pytest.fixture
+def create_user(scim):
+    """Push a user through /scim/v2 as Entra would; returns the stored resource."""
+    from tests.factories import entra_user
+
+    def create(**overrides) -> dict:
+        response = scim.post("/Users", json=entra_user(**overrides))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    return create
