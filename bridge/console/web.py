@@ -11,6 +11,8 @@ import logging
 import secrets
 from typing import Any
 
+import redis
+
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
@@ -206,6 +208,13 @@ def sign_out() -> ResponseReturnValue:
 def domain_error(error: BridgeError) -> ResponseReturnValue:
     """A domain error on a page (a target that does not exist, Redis away) as a page."""
     return _refuse(error.status, error.message or "error")
+
+
+@blp.errorhandler(redis.RedisError)
+def redis_error(exc: redis.RedisError) -> ResponseReturnValue:
+    """Redis away: a 503 page (the operator retries), the cause in the log."""
+    log.warning("console: Redis error on %s %s: %s", request.method, request.path, exc)
+    return _refuse(503, "Redis is unavailable: retry in a moment.")
 
 
 @blp.errorhandler(HTTPException)

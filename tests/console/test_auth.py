@@ -170,3 +170,16 @@ def test_the_console_key_setting_is_read_from_the_environment():
     settings = Settings.from_env({"BRIDGE_CONSOLE_SECRET_KEY": " k3y "})
     assert settings.console_secret_key == "k3y"
     assert "k3y" not in repr(settings)
+
+
+def test_without_redis_a_page_is_a_503_page_not_a_traceback(settings, redis_client):
+    gone = dataclasses.replace(
+        settings, redis_url="redis://127.0.0.1:9/0", redis_timeout_seconds=0.5
+    )
+    app = create_app(gone)
+    client = app.test_client()
+    signer = app.extensions["bridge_console"]["signer"]
+    client.set_cookie(SESSION_COOKIE, signer.cookie("some-session"), path="/console")
+    response = client.get("/console/targets")
+    assert response.status_code == 503
+    assert "Redis is unavailable" in response.text

@@ -152,3 +152,31 @@ def test_reconcile_now_without_graph_says_what_to_configure(console, ada):
     console.post(f"/directory/user/{ada['id']}/reconcile")
     page = console.get(f"/directory/user/{ada['id']}").text
     assert "Microsoft Graph is not configured" in page
+
+
+def test_trace_shows_the_id_a_scim_target_gave_the_user(
+    console, admin, ada, pipeline, settings, redis_client
+):
+    """A second bridge is the SCIM target: its id for Ada is what the trace names."""
+    import dataclasses
+
+    from app import create_app
+    from tests.fakes.scim_recorder import ScimRecorder
+    from tests.live_server import serve
+
+    downstream = create_app(dataclasses.replace(settings, key_prefix="downstream"))
+    _, secret = downstream.extensions["bridge"].tokens.create("t")
+    try:
+        with serve(ScimRecorder(downstream)) as base:
+            body = {"name": "crm", "kind": "scim", "url": f"{base}/scim/v2",
+                    "auth": {"type": "bearer", "token": secret}}  # fmt: skip
+            assert admin.post("/targets", json=body).status_code == 201
+            pipeline.run()
+        [theirs] = downstream.extensions["bridge"].directory.find(
+            "user", "unique", "userName", ada["userName"]
+        )
+    finally:
+        downstream.extensions["bridge"].redis.close()
+    traced = row(console.get(f"/directory/user/{ada['id']}").text, "crm")
+    assert theirs.id != ada["id"]
+    assert f'<td class="mono">{theirs.id}</td>' in traced
