@@ -80,28 +80,37 @@ def enable_target(ref: str) -> ResponseReturnValue:
 @blp.post("/targets/<ref>/failed/replay")
 def replay_failed(ref: str) -> ResponseReturnValue:
     """Send dead letters again: the ones named, or all."""
-    count = lambda: f"Replaying {_admin().replay_failed(ref, _items())} dead letters."  # noqa: E731
-    return _back("console.target", count, ref=ref)
+
+    def run() -> str:
+        return f"Replaying {_admin().replay_failed(ref, _items())} dead letters."
+
+    return _back("console.target", run, ref=ref)
 
 
 @blp.post("/targets/<ref>/held/approve")
 def approve_held(ref: str) -> ResponseReturnValue:
     """Release held deliveries: the ones named, or all."""
-    count = lambda: f"Released {_admin().approve(ref, _items())} held deliveries."  # noqa: E731
-    return _back("console.target", count, ref=ref)
+
+    def run() -> str:
+        return f"Released {_admin().approve(ref, _items())} held deliveries."
+
+    return _back("console.target", run, ref=ref)
 
 
 @blp.post("/targets/<ref>/held/reject")
 def reject_held(ref: str) -> ResponseReturnValue:
     """Drop held deliveries without sending them."""
-    count = lambda: f"Dropped {_admin().reject(ref, _items())} held deliveries."  # noqa: E731
-    return _back("console.target", count, ref=ref)
+
+    def run() -> str:
+        return f"Dropped {_admin().reject(ref, _items())} held deliveries."
+
+    return _back("console.target", run, ref=ref)
 
 
 class _Failed(BridgeError):
-    """An action that ran but did not succeed (shown as an error notice)."""
+    """An action that ran but did not succeed: the target answered badly (an error notice)."""
 
-    status = 200
+    status = 502
 
 
 # --- one resource -----------------------------------------------------------------------
@@ -137,8 +146,8 @@ def reconcile_now(kind: str, rid: str) -> ResponseReturnValue:
     def run() -> str:
         report = ResyncAdmin(services()).reconcile_object(_kind(kind), rid)
         drift = report.get("drift") or {}
-        found = ", ".join(f"{k} {v}" for k, v in drift.items() if v) or "no drift"
-        return f"Reconciled with Entra: {found}."
+        found = ", ".join(f"{k} {v}" for k, v in drift.items() if isinstance(v, int) and v)
+        return f"Reconciled with Entra: {found or 'no drift'}."
 
     return _back("console.resource", run, kind=kind, rid=rid)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
 from bridge.admin.resync import MODES, ResyncAdmin
@@ -50,8 +50,6 @@ def overview_panel() -> ResponseReturnValue:
 
 
 def _snapshot() -> dict[str, Any]:
-    from flask import current_app
-
     return status.snapshot(services(), audit_log(current_app))
 
 
@@ -126,8 +124,6 @@ def resource(kind: str, rid: str) -> ResponseReturnValue:
 @blp.get("/audit")
 def audit() -> ResponseReturnValue:
     """The SCIM request log, newest first, filtered by status, resource and time."""
-    from flask import current_app
-
     args = {k: (request.args.get(k) or "").strip() for k in ("status", "resource", "since")}
     if args["status"] and not _is_status(args["status"]):
         raise Invalid("status is an HTTP status (404) or a class (4xx)")

@@ -18,7 +18,7 @@ from bridge.delivery.deliveries import LOG_LENGTH, Deliveries
 from bridge.delivery.pending import item
 from bridge.delivery.planning import Planner, group_in_scope
 from bridge.directory.records import Directory
-from bridge.directory.stored import Kind, Record
+from bridge.directory.stored import KINDS, Kind, Record
 from bridge.runtime.services import Services
 from bridge.targets.mapping import MappingError
 from bridge.targets.model import Target
@@ -67,9 +67,9 @@ def search(directory: Directory, query: str, by: str = "any") -> list[Record]:
 
 
 def _scan(directory: Directory, needle: str, by: str) -> list[Record]:
-    kinds: tuple[Kind, ...] = (
-        ("group",) if by == "group" else ("user",) if by != "any" else ("user", "group")
-    )
+    """Records whose names (or e-mail addresses) contain ``needle``: at most SCAN_LIMIT
+    looked at, MAX_RESULTS returned."""
+    kinds: tuple[Kind, ...] = {"any": KINDS, "group": ("group",)}.get(by, ("user",))
     out: list[Record] = []
     looked = 0
     for kind in kinds:

@@ -12,7 +12,6 @@ import secrets
 from typing import Any
 
 import redis
-
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
