@@ -149,10 +149,14 @@ def csrf_token() -> str:
 
 @blp.context_processor
 def page_globals() -> dict[str, Any]:
-    """What every page's layout needs: the operator and a notice left for them."""
+    """What every page's layout needs: the operator, and a way to take the notice left
+    for them (only a whole page takes it: the overview's refreshing panel must not)."""
     session: ConsoleSession | None = g.get("console")
-    notice = sessions().notice(session.sid) if session else None
-    return {"me": session, "notice": notice, "csrf_field": CSRF_FIELD}
+
+    def take_notice() -> tuple[str, str] | None:
+        return sessions().notice(session.sid) if session else None
+
+    return {"me": session, "take_notice": take_notice, "csrf_field": CSRF_FIELD}
 
 
 # --- signing in and out ---------------------------------------------------------------------

@@ -116,3 +116,9 @@ def test_cancelling_the_running_resync(console):
 def test_confirming_without_a_guarded_run_says_so(console):
     console.post("/resync/confirm")
     assert "no resync is waiting for confirmation" in console.get("/resync").text
+
+
+def test_the_refreshing_panel_leaves_an_actions_notice_for_the_page(console):
+    console.post("/resync/confirm")
+    console.get("/overview/panel")
+    assert "no resync is waiting for confirmation" in console.get("/resync").text
