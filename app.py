@@ -6,6 +6,7 @@ from flask import Flask, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from bridge import console
 from bridge.admin import api as admin_api
 from bridge.admin.resync_cli import reconcile_cli, resync_cli, status_cli
 from bridge.admin.targets_cli import targets_cli
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(admin_blp)
     api.register_blueprint(idps_admin_blp)
     app.register_blueprint(sso_blp)
+    console.init_app(app, state)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(admin_tokens_cli)
     app.cli.add_command(targets_cli)

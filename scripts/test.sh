@@ -7,5 +7,9 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# the console's browser tests (tests/console/test_browser.py) drive Debian's chromium
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && apt-get install -y -qq chromium
+fi
 # coverage of bridge/ and workers/ (floor in pyproject.toml: [tool.coverage.report])
 exec .venv/bin/python -m pytest --cov --cov-report=term:skip-covered "$@"

@@ -18,7 +18,7 @@ from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from bridge.admin import api_docs
-from bridge.directory.tokens import digest
+from bridge.directory.tokens import VIEWER, digest
 from bridge.errors import BridgeError, Unavailable
 from bridge.scim.http import bearer_token
 from bridge.web.body import MAX_JSON_DEPTH, too_deep
@@ -27,6 +27,9 @@ from bridge.web.ratelimit import retry_after
 URL_PREFIX = "/admin"
 
 SECURITY_SCHEME = "adminToken"
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""What a viewer token may do under /admin; anything else is refused with 403."""
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +75,20 @@ def is_admin_request() -> bool:
 
 def authenticate() -> None:
     """Every /admin request, the OpenAPI document included, needs an admin token (the
-    Swagger UI page and its scripts, which hold no data, do not)."""
+    Swagger UI page and its scripts, which hold no data, do not); a viewer's may only read."""
     if not is_admin_request() or api_docs.is_docs_request(current_app):
         return
     token = bearer_token()
     if token is None:
         _unauthorized("an admin bearer token is required")
     try:
-        valid = current_app.extensions["bridge"].admin_tokens.verify(token)
+        info = current_app.extensions["bridge"].admin_tokens.identify(token)
     except Unavailable:
         abort(503, message="Redis is unavailable, retry later")
-    if not valid:
+    if info is None:
         _unauthorized("the bearer token is not a valid admin token")
+    if info.role == VIEWER and request.method not in READ_METHODS:
+        abort(403, message="this admin token has the viewer role: it may only read")
     wait = current_app.extensions["rate_limiter"].wait(digest(token))
     if wait:
         abort(

@@ -1,7 +1,8 @@
 """``flask --app app tokens ...`` and ``admin-tokens ...``: manage bearer tokens.
 
-SCIM tokens authenticate Entra on /scim/v2; admin tokens authenticate operators on /admin.
-The target commands live in :mod:`bridge.admin.targets_cli`.
+SCIM tokens authenticate Entra on /scim/v2; admin tokens authenticate operators on /admin
+and the web console, with a role: ``admin`` or ``viewer`` (read-only). The target
+commands live in :mod:`bridge.admin.targets_cli`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from bridge.directory.tokens import TokenStore
+from bridge.directory.tokens import ADMIN, ROLES, TokenInfo, TokenStore
 
 
 def token_group(name: str, attribute: str, help: str, default_label: str, use: str) -> AppGroup:
     """A ``create``/``list``/``revoke`` command group for the TokenStore at ``Services.<attribute>``."""
     group = AppGroup(name, help=help)
+    with_roles = attribute == "admin_tokens"
 
     def store() -> TokenStore:
         """The token store the group manages."""
@@ -26,18 +28,33 @@ def token_group(name: str, attribute: str, help: str, default_label: str, use: s
     @click.option(
         "--name", default=default_label, show_default=True, help="A label to recognise it by."
     )
-    def create_token(name: str) -> None:
+    def create_token(name: str, role: str | None = None) -> None:
         """Create a token and print it once."""
-        info, secret = store().create(name)
-        click.echo(f"id: {info.id}\nname: {info.name}\ntoken: {secret}")
+        info, secret = store().create(name, role)
+        click.echo(f"id: {info.id}\nname: {info.name}\n{_role_line(info)}token: {secret}")
 
+    if with_roles:
+        create_token = click.option(
+            "--role",
+            type=click.Choice(ROLES),
+            default=ADMIN,
+            show_default=True,
+            help="viewer: read-only (the API refuses its writes; the console shows no buttons).",
+        )(create_token)
     create_token.help = f"Create a token and print it once ({use})."
 
     @group.command("list")
     def list_tokens() -> None:
-        """List tokens (ids and names; secrets are not stored)."""
-        for info in store().list():
-            click.echo(f"{info.id}\t{info.name}\t{info.created}")
+        """List tokens (ids, names, roles, last use; secrets are not stored)."""
+        tokens = store().list()
+        if not tokens:
+            click.echo("none")
+            return
+        columns = ["id", "name", "created", "last used"] + (["role"] if with_roles else [])
+        click.echo("\t".join(columns))
+        for info in tokens:
+            row = [info.id, info.name, info.created, info.last_used or "never"]
+            click.echo("\t".join(row + ([info.role or ADMIN] if with_roles else [])))
 
     @group.command("revoke")
     @click.argument("token_id")
@@ -48,6 +65,10 @@ def token_group(name: str, attribute: str, help: str, default_label: str, use: s
         click.echo(f"revoked {token_id}")
 
     return group
+
+
+def _role_line(info: TokenInfo) -> str:
+    return f"role: {info.role}\n" if info.role else ""
 
 
 tokens_cli = token_group(
@@ -61,7 +82,7 @@ tokens_cli = token_group(
 admin_tokens_cli = token_group(
     "admin-tokens",
     "admin_tokens",
-    "Manage the bearer tokens of the admin API (/admin).",
+    "Manage the bearer tokens of the admin API (/admin) and the web console (/console).",
     "admin",
-    "send it as 'Authorization: Bearer <token>' to /admin",
+    "send it as 'Authorization: Bearer <token>' to /admin, or sign in to /console with it",
 )

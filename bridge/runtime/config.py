@@ -139,6 +139,9 @@ class Settings:
     api_docs: bool = True
     api_docs_path: str = DEFAULT_API_DOCS_PATH
     swagger_ui_url: str = ""
+    console_secret_key: str = field(default="", repr=False)
+    """Signs the web console's session cookie (BRIDGE_CONSOLE_SECRET_KEY); unset, a key
+    is derived from the first of BRIDGE_SECRET_KEYS (see bridge.console.auth)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -192,6 +195,7 @@ class Settings:
             api_docs=_flag(env, "BRIDGE_API_DOCS", cls.api_docs),
             api_docs_path=_docs_path(env.get("BRIDGE_API_DOCS_PATH", cls.api_docs_path)),
             swagger_ui_url=env.get("BRIDGE_SWAGGER_UI_URL", "").strip(),
+            console_secret_key=env.get("BRIDGE_CONSOLE_SECRET_KEY", "").strip(),
         )
 
 

@@ -141,6 +141,8 @@ def main() -> int:
         env["REDIS_URL"] = env[EMBEDDED_MARK] = embedded.url
     if not env.get("BRIDGE_SECRET_KEYS"):
         env["BRIDGE_SECRET_KEYS"] = _local_secret_key(data_dir)
+    if not env.get("BRIDGE_CONSOLE_SECRET_KEY"):
+        env["BRIDGE_CONSOLE_SECRET_KEY"] = _local_secret_key(data_dir, "console.key")
     env.setdefault("BRIDGE_LOG_FORMAT", "text")  # a person reads a local run's output
     env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(data_dir))
     settings = Settings.from_env(env)
@@ -327,12 +329,14 @@ def _mark_dead(pid: int, metrics_dir: str) -> None:
         multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]  # untyped library
 
 
-def _local_secret_key(data_dir: Path) -> str:
-    """The key that encrypts target secrets, kept beside the embedded data (mode 0600).
+def _local_secret_key(data_dir: Path, name: str = "secret.key") -> str:
+    """A key kept beside the embedded data (mode 0600): ``secret.key`` encrypts target
+    secrets, ``console.key`` signs the web console's sessions.
 
-    Deployments set BRIDGE_SECRET_KEYS from their secret store instead.
+    Deployments set BRIDGE_SECRET_KEYS and BRIDGE_CONSOLE_SECRET_KEY from their secret
+    store instead.
     """
-    path = data_dir / "secret.key"
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import Jobs, queues_for
 from bridge.delivery.relay import Policy, Relay
 from bridge.directory.records import Directory
-from bridge.directory.tokens import ADMIN_TOKEN_PREFIX, TokenStore
+from bridge.directory.tokens import ADMIN, ADMIN_TOKEN_PREFIX, TokenStore
 from bridge.graph.runner import GraphRunner
 from bridge.graph.runs import Runs
 from bridge.runtime.config import Settings
@@ -150,7 +150,9 @@ def build(settings: Settings) -> Services:
         resource_types=resource_types,
         directory=directory,
         tokens=TokenStore(client, prefix),
-        admin_tokens=TokenStore(client, prefix, ADMIN_TOKENS_HASH, token_prefix=ADMIN_TOKEN_PREFIX),
+        admin_tokens=TokenStore(
+            client, prefix, ADMIN_TOKENS_HASH, token_prefix=ADMIN_TOKEN_PREFIX, default_role=ADMIN
+        ),
         targets=TargetStore(client, prefix, secret_box(settings), resource_types),
         deliveries=deliveries,
         queues=queues,
