@@ -1,5 +1,6 @@
-"""One worker process: delivery lanes, the change-stream dispatcher, RQ's scheduler, the
-reconciliation ticker and the heartbeats, in threads, until SIGTERM or SIGINT.
+"""One worker process: delivery lanes, the change-stream dispatcher (in the roles that
+deliver), RQ's scheduler, the reconciliation ticker and the heartbeats, in threads, until
+SIGTERM or SIGINT.
 
 Nothing here exits because Redis went away: each thread retries with backoff, and what an
 emptied Redis lacks (the consumer group, worker registrations, scheduler locks) is created
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 ROLES = {"all": QUEUES, "deliver": DELIVERY_QUEUES, "sync": (SYNC_QUEUE,)}
 """What a worker serves: deliveries, resyncs, or both (``python -m workers.run [role]``).
 A resync can take minutes; give it its own worker so deliveries never wait behind it."""
+
+DISPATCHING_ROLES = frozenset({"all", "deliver"})
+"""Roles whose process runs a change-stream dispatcher (the ones that deliver)."""
 
 SYNC_LANES = 2
 """Lanes serving resyncs: one runs at a time; the other serves confirmations and counts."""
@@ -105,8 +109,10 @@ class WorkerProcess:
             )
         )
         self.ticker = Ticker(self.ctx.redis, settings.key_prefix, settings.graph, self.ctx.jobs)
+        # a worker that only resyncs relays nothing: one dispatcher fewer reading the stream
+        dispatching = self.role in DISPATCHING_ROLES
         self.threads: list[threading.Thread] = [
-            self.dispatcher,
+            *([self.dispatcher] if dispatching else []),
             self.ticker,
             threading.Thread(target=self._schedule, name="scheduler", daemon=True),
             threading.Thread(target=self._heartbeats, name="heartbeats", daemon=True),
@@ -159,7 +165,8 @@ class WorkerProcess:
         logging.getLogger("rq.worker").setLevel(logging.CRITICAL)  # idle lanes lose Redis now
         for lane in self.lanes:
             lane.leave()
-        self.dispatcher.join(2)
+        if self.dispatcher.ident is not None:  # started: this role dispatches
+            self.dispatcher.join(2)
 
     # --- background duties ----------------------------------------------------------------
     def _heartbeats(self) -> None:
