@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.scim import errors
 from bridge.scim.resources import shorten
-from bridge.web.body import MAX_JSON_DEPTH, too_deep
+from bridge.web.body import MAX_JSON_DEPTH, may_be_too_deep, too_deep
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 _ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json")
@@ -94,7 +94,7 @@ def json_body() -> object:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise errors.InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
-    if too_deep(value):
+    if may_be_too_deep(data) and too_deep(value):
         raise errors.InvalidSyntax(
             f"the request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
         )
