@@ -23,7 +23,7 @@ from bridge.scim.render import Projection, parse_projection, render
 from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 from bridge.web.ratelimit import retry_after
-from schemas.scim import LIST_QUERY
+from schemas.scim import LIST_QUERY, load_list_query
 
 LIST_RESPONSE = urns.LIST_RESPONSE
 SEARCH_REQUEST = urns.SEARCH_REQUEST
@@ -73,7 +73,7 @@ def _resource_response(
 def list_resources(type_id: str, params: dict[str, Any]) -> Response:
     """RFC 7644 §3.4.2: a ListResponse with exact totalResults."""
     try:
-        args = LIST_QUERY.load(params)
+        args = load_list_query(params)
     except ValidationError as exc:
         raise errors.InvalidValue(f"bad query parameters: {exc.messages}") from exc
     service = resource_service(type_id)
