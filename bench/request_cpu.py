@@ -10,8 +10,8 @@ nor Flask's test client (whose cookie and URL handling costs about what the app 
 measured. What is measured is everything the app does per request in this process: its
 threads (the audit trail's writer) too, and redis-py; not Redis itself.
 
-- CPU µs per request: ``time.process_time`` around the N requests. The machine is shared,
-  so these move with its load.
+- CPU µs per request: ``time.process_time`` around the N requests, and Redis's own
+  (``INFO cpu``) beside it. The machine is shared, so these move with its load.
 - ``--callgrind``: the script runs itself under ``valgrind --tool=callgrind`` (instrumented
   only while a scenario runs, counted only over its N requests, through callgrind's client
   requests in a small C helper compiled with ``cc``) and prints instructions per request,
@@ -303,16 +303,21 @@ def build_app(redis_url: str) -> tuple[Any, Bench, Any]:
     return app, bench, app.extensions[EXTENSION_KEY]["audit"]
 
 
-def measure(names: list[str], requests: int, marks: Marks) -> dict[str, float]:
-    """CPU µs per request of each scenario, in this process, on a private Redis."""
+def measure(names: list[str], requests: int, marks: Marks) -> dict[str, dict[str, float]]:
+    """CPU µs per request of each scenario on a private Redis: this process's, and Redis's
+    (``INFO cpu``, which includes its once-a-tick housekeeping)."""
+    import redis
+
     from bridge.runtime.embedded_redis import EmbeddedRedis
 
-    out: dict[str, float] = {}
+    web: dict[str, float] = {}
+    server_cpu: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp), appendonly=True)
         server.start()
         try:
             _app, bench, audit = build_app(server.url)
+            probe = redis.Redis.from_url(server.url)
             for name in names:
                 per = MIXED_REQUESTS if name == "mixed" else 1
                 calls = max(1, requests // per)
@@ -322,6 +327,7 @@ def measure(names: list[str], requests: int, marks: Marks) -> dict[str, float]:
                 for i in range(warm):
                     send(i)
                 audit.flush()
+                redis_cpu = _redis_cpu(probe)
                 marks.zero()
                 cpu = time.process_time()
                 for i in range(warm, warm + calls):
@@ -330,10 +336,18 @@ def measure(names: list[str], requests: int, marks: Marks) -> dict[str, float]:
                 cpu = time.process_time() - cpu
                 marks.dump(name)
                 marks.stop()
-                out[name] = cpu / (calls * per) * 1e6
+                redis_cpu = _redis_cpu(probe) - redis_cpu
+                web[name] = cpu / (calls * per) * 1e6
+                server_cpu[name] = redis_cpu / (calls * per) * 1e6
+            probe.close()
         finally:
             server.stop()
-    return out
+    return {"cpu_us_per_request": web, "redis_cpu_us_per_request": server_cpu}
+
+
+def _redis_cpu(client: Any) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def callgrind(args: argparse.Namespace) -> dict[str, float]:
@@ -413,7 +427,7 @@ def main() -> None:
     if args.callgrind:
         figures["ir_per_request"] = callgrind(args)
     else:
-        figures["cpu_us_per_request"] = measure(args.scenarios, args.requests, Marks(None))
+        figures.update(measure(args.scenarios, args.requests, Marks(None)))
     for name in args.scenarios:
         row = "  ".join(f"{k} {f[name]:>12,.1f}" for k, f in figures.items() if name in f)
         print(f"{name:14s} {row}")
