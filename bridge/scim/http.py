@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from flask import Response, current_app, g, request
+from flask import Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from bridge.scim import errors
@@ -83,13 +83,15 @@ def json_body() -> object:
 
     The cap is enforced while reading (:mod:`bridge.web.body`), chunked bodies included.
     """
-    mimetype = request.mimetype
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    mimetype = req.mimetype
     if mimetype and mimetype not in _ACCEPTED_BODY_TYPES:
         raise errors.UnsupportedMediaType(f"send {SCIM_MEDIA_TYPE} or application/json")
     limit = current_app.config["BRIDGE_SETTINGS"].max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    declared = req.content_length
+    if declared is not None and declared > limit:
         raise errors.PayloadTooLarge(f"request bodies are limited to {limit} bytes")
-    data = request.get_data(cache=False)
+    data = req.get_data(cache=False)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
