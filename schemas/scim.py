@@ -41,4 +41,20 @@ class ListQuerySchema(Schema):
 
 LIST_QUERY = ListQuerySchema()
 
-__all__ = ["LIST_QUERY", "ListQuerySchema", "ValidationError"]
+_LOADED_DEFAULTS: dict[str, Any] = {
+    name: field.load_default for name, field in LIST_QUERY.fields.items()
+}
+"""What :data:`LIST_QUERY` loads from no parameters at all."""
+
+
+def load_list_query(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``LIST_QUERY.load(params)``; what Entra sends (a filter alone, or nothing) is loaded
+    without marshmallow's machinery, to the same result: a text filter is kept as it is and
+    every other parameter takes its default."""
+    if params.keys() <= {"filter"} and isinstance(params.get("filter", ""), str):
+        return {**_LOADED_DEFAULTS, **params}
+    loaded: dict[str, Any] = LIST_QUERY.load(params)
+    return loaded
+
+
+__all__ = ["LIST_QUERY", "ListQuerySchema", "ValidationError", "load_list_query"]

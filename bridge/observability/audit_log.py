@@ -29,7 +29,7 @@ import orjson
 import redis
 
 from bridge.observability import metrics
-from bridge.observability.masking import mask_body, mask_text
+from bridge.observability.masking import mask_body, mask_text, may_name_secret
 from bridge.runtime import clock
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ def body_text(raw: bytes | None, parsed: object = None) -> str | None:
     (``password``, a PATCH that sets it) masked, or the raw text with credentials masked
     when it did not parse."""
     if parsed is not None:
-        text = orjson.dumps(mask_body(parsed, strings=False)).decode()
+        text = orjson.dumps(parsed).decode()
+        if may_name_secret(text):
+            text = orjson.dumps(mask_body(parsed, strings=False)).decode()
     elif not raw:
         return None
     else:

@@ -56,6 +56,18 @@ def mask_url(url: str | None) -> str | None:
     return mask_text(url) if url else url
 
 
+_SECRET_WORDS = ("password", "token", "secret")
+"""A word every name in SECRET_FIELDS contains."""
+
+
+def may_name_secret(text: str) -> bool:
+    """Whether JSON ``text`` may hold a secret attribute (or a PATCH path naming one), as
+    :func:`mask_body` finds them: if it names none of SECRET_FIELDS' words in any case,
+    ``mask_body`` would leave its value as it is, so a body can be stored without it."""
+    lowered = text.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def mask_body(value: Any, *, strings: bool = True) -> Any:
     """A JSON value with secret attributes' values masked, including a SCIM PATCH
     operation that sets one (``{"path": "password", "value": …}``); with ``strings``,

@@ -105,17 +105,44 @@ def scim_resource(path: str) -> str:
     return segment if segment in SCIM_RESOURCES else "other"
 
 
+MAX_REMEMBERED_SERIES = 1024
+"""Label combinations whose series :func:`observe_request` and :func:`observe_write` keep
+at hand; past it they start over (a client chooses the method)."""
+
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_write_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, path: str, status: int, seconds: float) -> None:
     """Count one SCIM request and its latency, by resource type rather than path."""
     resource = scim_resource(path)
-    SCIM_REQUESTS.labels(method, resource, str(status)).inc()
-    SCIM_LATENCY.labels(method, resource).observe(seconds)
+    key = (method, resource, status)
+    series = _request_series.get(key)
+    if series is None:  # labels() is a lock and a lookup: done once per combination
+        series = (
+            SCIM_REQUESTS.labels(method, resource, str(status)),
+            SCIM_LATENCY.labels(method, resource),
+        )
+        _remember(_request_series, key, series)
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def observe_write(kind: str, op: str, result: str, seconds: float) -> None:
     """Count one directory write and its latency."""
-    DIRECTORY_WRITES.labels(kind, op, result).inc()
-    DIRECTORY_WRITE_LATENCY.labels(op).observe(seconds)
+    key = (kind, op, result)
+    series = _write_series.get(key)
+    if series is None:
+        series = (DIRECTORY_WRITES.labels(kind, op, result), DIRECTORY_WRITE_LATENCY.labels(op))
+        _remember(_write_series, key, series)
+    series[0].inc()
+    series[1].observe(seconds)
+
+
+def _remember(memo: dict[Any, tuple[Any, Any]], key: Any, series: tuple[Any, Any]) -> None:
+    if len(memo) >= MAX_REMEMBERED_SERIES:
+        memo.clear()
+    memo[key] = series
 
 
 def observe_delivery(target: str, outcome: str, seconds: float | None) -> None:

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from flask import Response, current_app, g, request
+from flask import Request, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from bridge.scim import errors
 from bridge.scim.resources import shorten
-from bridge.web.body import MAX_JSON_DEPTH, too_deep
+from bridge.web.body import MAX_JSON_DEPTH, may_be_too_deep, too_deep
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 _ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json")
@@ -83,18 +83,20 @@ def json_body() -> object:
 
     The cap is enforced while reading (:mod:`bridge.web.body`), chunked bodies included.
     """
-    mimetype = request.mimetype
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    mimetype = req.mimetype
     if mimetype and mimetype not in _ACCEPTED_BODY_TYPES:
         raise errors.UnsupportedMediaType(f"send {SCIM_MEDIA_TYPE} or application/json")
     limit = current_app.config["BRIDGE_SETTINGS"].max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    declared = req.content_length
+    if declared is not None and declared > limit:
         raise errors.PayloadTooLarge(f"request bodies are limited to {limit} bytes")
-    data = request.get_data(cache=False)
+    data = req.get_data(cache=False)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise errors.InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
-    if too_deep(value):
+    if may_be_too_deep(data) and too_deep(value):
         raise errors.InvalidSyntax(
             f"the request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
         )

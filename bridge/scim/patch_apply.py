@@ -32,6 +32,7 @@ from bridge.scim.paths import (
     store_value,
 )
 from bridge.scim.resource_types import ResolvedPath, ResourceType
+from bridge.scim.resources import copy_document
 
 _SERVER_MANAGED = frozenset({"id", "meta", "schemas"})
 """Common attributes (RFC 7643 §3, §3.1) ignored when they appear in a path-less value."""
@@ -45,7 +46,7 @@ def apply_operations(
     On error the resource may be partly patched: callers pass a copy and drop it, which
     makes the request atomic (RFC 7644 §3.5.2).
     """
-    before = copy.deepcopy(resource)
+    before = copy_document(resource)
     patcher = _Patcher(resource, rtype)
     for op in ops:
         patcher.apply(op)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.directory.ids import is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute
 from bridge.scim.patch import PatchOperation
@@ -135,6 +136,9 @@ def _member(item: object) -> Member:
     """A member object with canonical keys; other keys (Entra's displayName) are ignored."""
     if not isinstance(item, dict):
         raise errors.InvalidValue("each member must be an object with a 'value'")
+    only = item.get("value")
+    if len(item) == 1 and isinstance(only, str) and is_id(only):
+        return {"value": only}  # what Entra sends: {"value": id}, already canonical
     member: Member = {}
     for key, value in item.items():
         name = _MEMBER_KEYS.get(key.casefold())

@@ -69,8 +69,12 @@ class ResourceType:
 
     def extension(self, urn: str) -> Schema | None:
         """The extension schema with this URN, compared case-insensitively."""
-        folded = urn.casefold()
-        return next((s for s, _ in self.extensions if s.id.casefold() == folded), None)
+        return self._extensions_by_urn.get(urn.casefold())
+
+    @cached_property
+    def _extensions_by_urn(self) -> dict[str, Schema]:
+        # asked for every key of every body and PATCH value; the first of equal URNs wins
+        return {s.id.casefold(): s for s, _ in reversed(self.extensions)}
 
     def resolve(
         self, urn: str | None, attr: str, sub_attr: str | None = None

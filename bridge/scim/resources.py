@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from bridge.directory.ids import is_id
 from bridge.scim import errors
 from bridge.scim.attributes import Attribute, AttributeType, Schema
@@ -48,6 +50,13 @@ def coerce_boolean(value: Any) -> Any:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
+
+
+def copy_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON document (what ``copy.deepcopy`` gives, several times faster):
+    documents hold only what JSON does, and orjson wrote them to Redis in the first place."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(doc))
+    return copied
 
 
 def normalise(body: Any, rtype: ResourceType) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:

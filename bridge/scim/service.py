@@ -6,7 +6,6 @@ directory persists complete records atomically and enforces uniqueness.
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +22,7 @@ from bridge.scim.patch import parse_operations
 from bridge.scim.patch_apply import apply_operations
 from bridge.scim.patch_members import MemberChanges, split_member_operations
 from bridge.scim.resource_types import ResourceType
-from bridge.scim.resources import member_extras, normalise, shorten
+from bridge.scim.resources import copy_document, member_extras, normalise, shorten
 
 WRITE_RETRIES = 20
 """Times a read-modify-write is tried when other requests change the record meanwhile."""
@@ -119,7 +118,7 @@ class ResourceService:
 
         def prepare(current: Record) -> tuple[dict[str, Any], bool, MemberUpdate | None]:
             """The current document with the operations applied to a copy of it."""
-            doc = copy.deepcopy(current.doc)
+            doc = copy_document(current.doc)
             changed = apply_operations(doc, doc_ops, self.rtype)
             if changed:
                 doc, _ = normalise(doc, self.rtype)

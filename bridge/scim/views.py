@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Request, Response, current_app, g, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
 from bridge.directory.stored import Record
 from bridge.directory.tokens import digest
+from bridge.runtime.services import EXTENSION_KEY
 from bridge.scim import backpressure, bulk, discovery, errors, query, urns
 from bridge.scim.current import base_url, resource_service, services
 from bridge.scim.http import (
@@ -23,7 +24,7 @@ from bridge.scim.render import Projection, parse_projection, render
 from bridge.scim.resource_types import ResourceType
 from bridge.scim.service import ResourceService
 from bridge.web.ratelimit import retry_after
-from schemas.scim import LIST_QUERY
+from schemas.scim import LIST_QUERY, load_list_query
 
 LIST_RESPONSE = urns.LIST_RESPONSE
 SEARCH_REQUEST = urns.SEARCH_REQUEST
@@ -42,14 +43,15 @@ def authenticate() -> None:
     token = bearer_token()
     if token is None:
         raise errors.Unauthorized("a bearer token is required")
-    info = services().tokens.identify(token)
+    extensions = current_app.extensions  # one context lookup for the three below
+    info = extensions[EXTENSION_KEY].tokens.identify(token)
     if info is None:
         raise errors.Unauthorized("the bearer token is not valid")
     g.scim_token = info  # the audit trail names the token
-    wait = current_app.extensions["rate_limiter"].wait(digest(token))
+    wait = extensions["rate_limiter"].wait(digest(token))
     if wait:
         raise errors.TooManyRequests("too many requests with this token", retry_after(wait))
-    if _is_write() and current_app.extensions["backpressure"].overloaded():
+    if _is_write() and extensions["backpressure"].overloaded():
         raise errors.TooManyRequests(
             "the bridge is behind relaying changes; retry later",
             str(backpressure.RETRY_AFTER_SECONDS),
@@ -57,7 +59,14 @@ def authenticate() -> None:
 
 
 def _is_write() -> bool:
-    return request.method in WRITE_METHODS and not request.path.endswith("/.search")
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    return req.method in WRITE_METHODS and not req.path.endswith("/.search")
+
+
+def _projection(service: ResourceService) -> Projection:
+    """The ``attributes``/``excludedAttributes`` of the request's query string."""
+    args = request.args
+    return parse_projection(args.get("attributes"), args.get("excludedAttributes"), service.rtype)
 
 
 def _resource_response(
@@ -73,7 +82,7 @@ def _resource_response(
 def list_resources(type_id: str, params: dict[str, Any]) -> Response:
     """RFC 7644 §3.4.2: a ListResponse with exact totalResults."""
     try:
-        args = LIST_QUERY.load(params)
+        args = load_list_query(params)
     except ValidationError as exc:
         raise errors.InvalidValue(f"bad query parameters: {exc.messages}") from exc
     service = resource_service(type_id)
@@ -114,9 +123,7 @@ class ResourceList(MethodView):
     def post(self) -> Response:
         """Create a resource; 201 with its location (RFC 7644 §3.3)."""
         service = resource_service(self.type_id)
-        projection = parse_projection(
-            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
-        )
+        projection = _projection(service)
         outcome = service.create(json_body())
         assert outcome.record is not None  # a create always answers the stored record
         return _resource_response(service, outcome.record, 201, projection)
@@ -131,9 +138,7 @@ class ResourceItem(MethodView):
     def get(self, rid: str) -> Response:
         """Read a resource; 304 when ``If-None-Match`` names its version (RFC 7644 §3.4.1)."""
         service = resource_service(self.type_id)
-        projection = parse_projection(
-            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
-        )
+        projection = _projection(service)
         record = service.get(
             rid,
             members=self.type_id == "Group" and projection.wants("members"),
@@ -146,9 +151,7 @@ class ResourceItem(MethodView):
     def put(self, rid: str) -> Response:
         """Replace a resource (RFC 7644 §3.5.1)."""
         service = resource_service(self.type_id)
-        projection = parse_projection(
-            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
-        )
+        projection = _projection(service)
         outcome = service.replace(rid, json_body(), if_match())
         assert outcome.record is not None  # a replace always answers the stored record
         return _resource_response(service, outcome.record, 200, projection)
@@ -157,13 +160,12 @@ class ResourceItem(MethodView):
         """Modify a resource (RFC 7644 §3.5.2); a group answers 204 unless asked for a body."""
         service = resource_service(self.type_id)
         outcome = service.patch(rid, json_body(), if_match())
-        wants_body = "attributes" in request.args or "excludedAttributes" in request.args
+        args = request.args
+        wants_body = "attributes" in args or "excludedAttributes" in args
         if self.type_id == "Group" and not wants_body:
             # RFC 7644 §3.5.2: 204 is allowed; a group's members can be large.
             return scim_response(None, 204, {"ETag": outcome.etag})
-        projection = parse_projection(
-            request.args.get("attributes"), request.args.get("excludedAttributes"), service.rtype
-        )
+        projection = _projection(service)
         record = outcome.record
         if record is None or (self.type_id == "Group" and projection.wants("members")):
             record = service.get(

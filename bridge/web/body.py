@@ -82,18 +82,23 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
 def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether a parsed JSON value nests arrays and objects deeper than ``limit``.
 
-    Walks with an explicit stack: the check itself cannot exhaust Python's.
+    Walks one level at a time, without recursion: the check itself cannot exhaust Python's.
     """
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[object] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    level: list[object] = [value]
+    depth = 0
+    while True:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return False
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+        level = []
+        for item in containers:
+            level.extend(item.values() if isinstance(item, dict) else item)
+
+
+def may_be_too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text ``data`` may nest deeper than ``limit``: each array or object opens
+    with a bracket of its own, so text with at most ``limit`` of them cannot."""
+    return data.count(b"{") + data.count(b"[") > limit

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 
 HSTS = "max-age=31536000"
 """``Strict-Transport-Security`` (RFC 6797): a year of HTTPS-only for this host."""
@@ -20,14 +20,16 @@ def init_app(app: Flask) -> None:
 
 def secure(response: Response) -> Response:
     """``nosniff`` everywhere, ``no-store`` under /scim and /admin, HSTS over HTTPS."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if request.path.startswith(PRIVATE_PREFIXES):
-        response.headers["Cache-Control"] = "no-store"
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    if req.path.startswith(PRIVATE_PREFIXES):
+        headers["Cache-Control"] = "no-store"
     public = current_app.config["BRIDGE_SETTINGS"].public_base_url
-    if request.is_secure or public.startswith("https://"):
-        response.headers["Strict-Transport-Security"] = HSTS
+    if req.is_secure or public.startswith("https://"):
+        headers["Strict-Transport-Security"] = HSTS
     if response.status_code in BODILESS:
         # RFC 9110 §15.3.5: a 204 has no content, so it has no Content-Type either.
-        response.headers.pop("Content-Type", None)
-    response.headers.pop("Server", None)  # the WSGI server may add its own; the app adds none
+        headers.pop("Content-Type", None)
+    headers.pop("Server", None)  # the WSGI server may add its own; the app adds none
     return response

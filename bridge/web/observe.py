@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 
 from bridge.observability import metrics, request_context, scrape
 from bridge.observability.audit_log import AuditLog, body_text, now_iso, response_text
@@ -52,22 +52,26 @@ def audit_log(app: Flask) -> AuditLog:
 
 
 def _start() -> None:
-    g.started = time.perf_counter()
-    g.request_id = request_context.accept(request.headers.get(request_context.HEADER))
-    request_context.set_current(g.request_id)
+    state = g._get_current_object()
+    state.started = time.perf_counter()
+    state.request_id = request_context.accept(request.headers.get(request_context.HEADER))
+    request_context.set_current(state.request_id)
 
 
 def _finish(response: Response) -> Response:
-    request_id = g.get("request_id")
+    # the request and g are bound once: each use of Flask's proxies is a context lookup
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    state = g._get_current_object()
+    request_id = state.get("request_id")
     if request_id:
         response.headers[request_context.HEADER] = request_id
-    path = request.path
-    if path.startswith(SCIM_PREFIX) and "started" in g:
-        seconds = time.perf_counter() - g.started
-        metrics.observe_request(request.method, path, response.status_code, seconds)
+    path = req.path
+    if path.startswith(SCIM_PREFIX) and "started" in state:
+        seconds = time.perf_counter() - state.started
+        metrics.observe_request(req.method, path, response.status_code, seconds)
         audit = current_app.extensions[EXTENSION_KEY]["audit"]
         if audit.enabled:
-            audit.append(_entry(response, path, request_id, seconds))
+            audit.append(_entry(req, state, response, path, request_id, seconds))
     return response
 
 
@@ -75,7 +79,14 @@ def _forget(_exc: BaseException | None = None) -> None:
     request_context.set_current(None)
 
 
-def _entry(response: Response, path: str, request_id: str | None, seconds: float) -> dict[str, Any]:
+def _entry(
+    req: Request,
+    state: Any,
+    response: Response,
+    path: str,
+    request_id: str | None,
+    seconds: float,
+) -> dict[str, Any]:
     """One audit entry: what was asked, by whom, and what was answered."""
     resource_type = metrics.scim_resource(path)
     rest = path[len(SCIM_PREFIX) + 1 :].split("/")
@@ -85,10 +96,11 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
     status = response.status_code
     if resource_id is None and status == 201:
         resource_id = (response.headers.get("Location") or "").rstrip("/").rsplit("/", 1)[-1]
-    token = g.get("scim_token")
+    token = state.get("scim_token")
+    method = req.method
     entry: dict[str, Any] = {
         "at": now_iso(),
-        "method": request.method,
+        "method": method,
         "path": path,
         "query": None,
         "status": status,
@@ -97,16 +109,17 @@ def _entry(response: Response, path: str, request_id: str | None, seconds: float
         "resource_id": resource_id or None,
         "token_id": token.id if token else None,
         "token_name": token.name if token else None,
-        "client_ip": request.remote_addr,
+        "client_ip": req.remote_addr,
         "request_id": request_id,
     }
-    if request.method in WRITE_METHODS or request.path.endswith("/.search"):
-        entry["request_body"] = body_text(None, g.get("scim_body"))
-    if status >= 400 or request.method in WRITE_METHODS:
-        if not response.is_streamed and response.status_code not in (204, 304):
+    is_write = method in WRITE_METHODS
+    if is_write or path.endswith("/.search"):
+        entry["request_body"] = body_text(None, state.get("scim_body"))
+    if status >= 400 or is_write:
+        if not response.is_streamed and status not in (204, 304):
             text = response_text(response.get_data())
             entry["response_body"] = mask_text(text) if status >= 400 and text else text
-    query = request.query_string.decode("latin-1")
+    query = req.query_string.decode("latin-1")
     if query:
         entry["query"] = mask_text("?" + query)[1:]
     return entry

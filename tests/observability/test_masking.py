@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from bridge.observability.masking import mask_body, mask_text, mask_url
+import orjson
+import pytest
+
+from bridge.observability.audit_log import body_text
+from bridge.observability.masking import (
+    SECRET_FIELDS,
+    mask_body,
+    mask_text,
+    mask_url,
+    may_name_secret,
+)
 from bridge.targets.signing import new_secret
 
 
@@ -33,6 +43,23 @@ def test_secret_attributes_and_password_patches_are_masked_in_bodies():
         "name": {"givenName": "Ada"},
         "Operations": [{"op": "replace", "path": "password", "value": "***"}],
     }
+
+
+@pytest.mark.parametrize("field", sorted(SECRET_FIELDS))
+def test_the_quick_check_finds_every_secret_field_in_any_case(field):
+    assert may_name_secret(orjson.dumps({"a": [{field.upper(): "x"}]}).decode())
+    assert may_name_secret(orjson.dumps({"path": f"urn:x:{field.title()}"}).decode())
+
+
+def test_a_body_naming_no_secret_is_stored_as_sent():
+    body = {"userName": "ada@example.test", "emails": [{"value": "ada@example.test"}]}
+    assert not may_name_secret(orjson.dumps(body).decode())
+    assert body_text(None, body) == orjson.dumps(body).decode()
+
+
+def test_a_stored_body_has_its_password_patch_masked():
+    body = {"Operations": [{"op": "Replace", "path": "PassWord", "value": "hunter2"}]}
+    assert "hunter2" not in (body_text(None, body) or "")
 
 
 def hook_with_key(admin) -> dict:
