@@ -44,6 +44,12 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 RECLAIM_SECONDS = 5.0
 """How often a dispatcher looks for entries a dead one left pending."""
 
+GATHER_SECONDS = 0.002
+"""Pause after a read that found changes, before the next: under a stream of writes each
+read then takes several entries, and its round trips (read, targets, acknowledgement)
+are shared by them; a change waits at most this long more. (At 1,300 writes/s and one
+entry per read, the dispatcher alone cost about 0.35 cores.)"""
+
 RETRY_SECONDS = 1.0
 """Wait after a Redis error before the dispatcher tries again."""
 
@@ -258,7 +264,10 @@ class DispatcherThread(threading.Thread):
                 if time.monotonic() - reclaimed > RECLAIM_SECONDS:
                     self.dispatcher.reclaim()
                     reclaimed = time.monotonic()
-                self.dispatcher.poll()
+                handed = self.dispatcher.poll()
+                if 0 < handed < BATCH:
+                    # let changes that arrive meanwhile gather into the next read
+                    self.stop.wait(GATHER_SECONDS)
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     log.warning(
