@@ -30,6 +30,7 @@ from bridge.sso.cli import idps_cli
 from bridge.sso.views import blp as sso_blp
 from bridge.web import headers, observe
 from bridge.web.body import BodyLimit
+from bridge.web.flask_app import BridgeFlask
 from bridge.web.ratelimit import RateLimiter
 from bridge.web.scim_paths import ScimPaths
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
     gil.hand_over_quickly()
-    app = Flask(__name__)
+    app = BridgeFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # BodyLimit caps every body while it is read
     app.wsgi_app = BodyLimit(ScimPaths(app.wsgi_app), settings.max_body_bytes)  # type: ignore[method-assign]
     state = services.init_app(app, settings)
