@@ -325,7 +325,11 @@ class OverviewSchema(Schema):
 
     directory = fields.Dict()
     changes = fields.Dict(
-        metadata={"description": "stream length and entries read but not yet handed over"}
+        metadata={
+            "description": "the change stream: length, entries read but not yet handed "
+            "over (pending), age of the oldest entry, dispatchers alive, and its state "
+            "(idle, draining or stalled), as /readyz reports it"
+        }
     )
     queues = fields.Dict(
         metadata={

@@ -9,9 +9,9 @@ from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bridge.admin.targets import TargetAdmin
-from bridge.delivery.dispatcher import stream_status
 from bridge.graph.runner import SCOPE
 from bridge.graph.runs import Runs
+from bridge.observability.health import stream_state
 from bridge.runtime.services import Services
 
 
@@ -19,7 +19,7 @@ def overview(state: Services) -> dict[str, Any]:
     """The status document: directory counts, change stream, queues, workers, targets, resync."""
     r = state.redis
     directory = state.directory
-    stream = stream_status(r, directory.changes_key)
+    stream = stream_state(r, state.settings.key_prefix)
     waiting = state.jobs.waiting_in_lanes(r)
     queues = {}
     for name, queue in state.queues.items():
@@ -47,7 +47,13 @@ def overview(state: Services) -> dict[str, Any]:
     ]
     return {
         "directory": {"users": directory.count("user"), "groups": directory.count("group")},
-        "changes": stream,
+        "changes": {
+            "length": stream.length,
+            "pending": stream.pending,
+            "oldest_age_seconds": stream.oldest_age_seconds,
+            "dispatchers": stream.dispatchers,
+            "state": stream.state,
+        },
         "queues": queues,
         "workers": workers,
         "targets": targets,

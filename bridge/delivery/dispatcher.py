@@ -286,13 +286,3 @@ class DispatcherThread(threading.Thread):
             self.dispatcher.leave()
         except redis.RedisError:
             pass  # its beat lapses by itself
-
-
-def stream_status(client: redis.Redis, stream: str) -> dict[str, int]:
-    """The change stream's length and the entries handed out but not yet acknowledged."""
-    status = {"length": int(client.xlen(stream)), "pending": 0}
-    if client.exists(stream):
-        for group in client.xinfo_groups(stream):
-            if group["name"] in (GROUP, GROUP.encode()):
-                status["pending"] = int(group["pending"])
-    return status

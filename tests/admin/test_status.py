@@ -23,7 +23,8 @@ def test_status_after_delivery_has_an_empty_stream_and_queues(admin, scim, recei
     scim.post("/Users", json=entra_user())
     pipeline.run()
     body = admin.get("/status").json
-    assert body["changes"] == {"length": 0, "pending": 0}
+    changes = body["changes"]
+    assert (changes["length"], changes["pending"], changes["state"]) == (0, 0, "idle")
     assert all(q["queued"] == 0 for q in body["queues"].values())
 
 
