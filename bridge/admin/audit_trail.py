@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import orjson
 from flask import current_app
 from flask.cli import with_appcontext
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from bridge.admin.cli_support import echo_json_lines, echo_table
 from bridge.observability.audit_log import AuditLog, parse_since
 from schemas.audit import MAX_LIMIT, AuditEntrySchema, AuditQuerySchema
 
@@ -78,15 +78,19 @@ def audit_cli(
         }
     )
     if as_json:
-        for entry in entries:
-            click.echo(orjson.dumps(entry).decode())
+        echo_json_lines(entries)
         return
-    if not entries:
-        click.echo("none")
-        return
-    click.echo("at\tmethod\tpath\tstatus\tms\ttoken\tclient\trequest id")
-    for e in entries:
-        click.echo(
-            f"{e['at']}\t{e['method']}\t{e['path']}\t{e['status']}\t{e['latency_ms']}\t"
-            f"{e.get('token_name') or '-'}\t{e.get('client_ip') or '-'}\t{e.get('request_id')}"
-        )
+    rows = [
+        [
+            e["at"],
+            e["method"],
+            e["path"],
+            str(e["status"]),
+            str(e["latency_ms"]),
+            e.get("token_name") or "-",
+            e.get("client_ip") or "-",
+            str(e.get("request_id")),
+        ]
+        for e in entries
+    ]
+    echo_table(["at", "method", "path", "status", "ms", "token", "client", "request id"], rows)

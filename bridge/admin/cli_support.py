@@ -4,6 +4,8 @@
   (exit status 1), field errors one per line.
 - :class:`BridgeGroup` is a command group whose commands answer an unreachable Redis with
   one line naming ``REDIS_URL`` (and where it came from), not a traceback.
+- :func:`echo_table` prints a list command's rows under a header row, or ``none``;
+  :func:`echo_json_lines` prints them as one JSON object per line (``--json``).
 - :class:`Secret` is a secret option that never has to be written on the command line,
   where ``ps`` and the shell's history would show it. It is read from, in this order:
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
+import orjson
 import redis
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
@@ -61,6 +64,21 @@ def call(operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except BridgeError as exc:
         details = "".join(f"\n  {line}" for line in field_lines(exc.details or {}))
         raise click.ClickException(exc.message + details) from exc
+
+
+def echo_table(header: list[str], rows: list[list[str]]) -> None:
+    """Tab-separated ``rows`` under a ``header`` row; ``none`` when there are none."""
+    if not rows:
+        click.echo("none")
+        return
+    for row in [header, *rows]:
+        click.echo("\t".join(row))
+
+
+def echo_json_lines(entries: list[dict[str, Any]]) -> None:
+    """Each entry as one JSON object on a line of its own, every field."""
+    for entry in entries:
+        click.echo(orjson.dumps(entry).decode())
 
 
 def field_lines(messages: Any, where: str = "") -> list[str]:

@@ -20,7 +20,14 @@ import orjson
 from flask import current_app
 from marshmallow import Schema, ValidationError
 
-from bridge.admin.cli_support import BridgeGroup, Secret, call, field_lines
+from bridge.admin.cli_support import (
+    BridgeGroup,
+    Secret,
+    call,
+    echo_json_lines,
+    echo_table,
+    field_lines,
+)
 from bridge.admin.targets import TargetAdmin
 from bridge.targets.model import DEPROVISION_MODES, SECRET_FIELDS
 from bridge.targets.signing import new_secret
@@ -245,17 +252,22 @@ def _print_generated(secret: str) -> None:
 @targets_cli.command("list")
 def list_targets() -> None:
     """List targets with their state (secrets are never shown)."""
-    targets = admin().all()
-    if not targets:
-        click.echo("none")
-        return
-    click.echo("name\tid\tkind\tenabled\tshadow\tbreaker\tdead\theld\turl")
-    for t in targets:
-        s = t["status"]
-        click.echo(
-            f"{t['name']}\t{t['id']}\t{t['kind']}\t{_yes(t.get('enabled', True))}\t"
-            f"{_yes(t.get('shadow', False))}\t{s['breaker']}\t{s['dead']}\t{s['held']}\t{t['url']}"
-        )
+    rows = [
+        [
+            t["name"],
+            t["id"],
+            t["kind"],
+            _yes(t.get("enabled", True)),
+            _yes(t.get("shadow", False)),
+            str(t["status"]["breaker"]),
+            str(t["status"]["dead"]),
+            str(t["status"]["held"]),
+            t["url"],
+        ]
+        for t in admin().all()
+    ]
+    header = ["name", "id", "kind", "enabled", "shadow", "breaker", "dead", "held", "url"]
+    echo_table(header, rows)
 
 
 @targets_cli.command("show")
@@ -315,20 +327,22 @@ def list_deliveries(target: str, limit: int, as_json: bool) -> None:
     """The target's delivery log, newest first."""
     entries = call(admin().log, target, limit)
     if as_json:
-        for entry in entries:
-            click.echo(orjson.dumps(entry).decode())
+        echo_json_lines(entries)
         return
-    if not entries:
-        click.echo("none")
-        return
-    click.echo("at\titem\taction\toutcome\tstatus\tattempts\tms\terror")
-    for e in entries:
-        latency = e.get("latency_ms")
-        click.echo(
-            f"{e['at']}\t{e['kind']}:{e['id']}\t{e.get('action') or '-'}\t{e['outcome']}\t"
-            f"{e.get('status') or '-'}\t{e.get('attempts', 0)}\t"
-            f"{'-' if latency is None else round(latency, 1)}\t{e.get('error') or ''}"
-        )
+    rows = [
+        [
+            e["at"],
+            f"{e['kind']}:{e['id']}",
+            e.get("action") or "-",
+            e["outcome"],
+            str(e.get("status") or "-"),
+            str(e.get("attempts", 0)),
+            "-" if e.get("latency_ms") is None else str(round(e["latency_ms"], 1)),
+            e.get("error") or "",
+        ]
+        for e in entries
+    ]
+    echo_table(["at", "item", "action", "outcome", "status", "attempts", "ms", "error"], rows)
 
 
 @targets_cli.command("failed")
@@ -370,13 +384,11 @@ def reject_held(target: str, items: tuple[str, ...]) -> None:
 
 
 def _print_parked(entries: list[dict[str, Any]]) -> None:
-    if not entries:
-        click.echo("none")
-        return
-    click.echo("item\treason\tattempts\tat\terror")
-    for e in entries:
-        error = e.get("error") or ""
-        click.echo(f"{e['kind']}:{e['id']}\t{e['reason']}\t{e['attempts']}\t{e['at']}\t{error}")
+    rows = [
+        [f"{e['kind']}:{e['id']}", e["reason"], str(e["attempts"]), e["at"], e.get("error") or ""]
+        for e in entries
+    ]
+    echo_table(["item", "reason", "attempts", "at", "error"], rows)
 
 
 def _yes(flag: bool) -> str:

@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from bridge.admin.cli_support import echo_table
 from bridge.directory.tokens import ADMIN, ROLES, TokenInfo, TokenStore
 
 
@@ -46,15 +47,13 @@ def token_group(name: str, attribute: str, help: str, default_label: str, use: s
     @group.command("list")
     def list_tokens() -> None:
         """List tokens (ids, names, roles, last use; secrets are not stored)."""
-        tokens = store().list()
-        if not tokens:
-            click.echo("none")
-            return
         columns = ["id", "name", "created", "last used"] + (["role"] if with_roles else [])
-        click.echo("\t".join(columns))
-        for info in tokens:
-            row = [info.id, info.name, info.created, info.last_used or "never"]
-            click.echo("\t".join(row + ([info.role or ADMIN] if with_roles else [])))
+        rows = [
+            [info.id, info.name, info.created, info.last_used or "never"]
+            + ([info.role or ADMIN] if with_roles else [])
+            for info in store().list()
+        ]
+        echo_table(columns, rows)
 
     @group.command("revoke")
     @click.argument("token_id")
