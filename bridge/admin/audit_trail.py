@@ -86,7 +86,7 @@ def audit_cli(
             e["method"],
             e["path"],
             str(e["status"]),
-            str(e["latency_ms"]),
+            str(e.get("latency_ms", "-")),
             e.get("token_name") or "-",
             e.get("client_ip") or "-",
             str(e.get("request_id")),

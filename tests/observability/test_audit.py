@@ -151,3 +151,24 @@ def test_entries_redis_refuses_are_dropped_and_counted_and_the_writer_goes_on(re
     working = AuditLog(redis_client, "bridge", 100)
     working.append({"path": "/scim/v2/Groups"})
     assert working.flush() == 1
+
+
+def test_the_cli_lists_a_sign_in_entry_which_has_no_latency(app):
+    from bridge.web.observe import audit_log as trail
+
+    log = trail(app)
+    log.append(
+        {
+            "at": "2026-12-02T05:00:00.000+00:00",
+            "kind": "signin",
+            "method": "POST",
+            "path": "/sso/saml/entra/acs",
+            "status": 403,
+            "client_ip": "127.0.0.1",
+            "request_id": "signin-1",
+        }
+    )
+    log.flush()
+    result = app.test_cli_runner().invoke(args=["audit", "--request-id", "signin-1"])
+    assert result.exit_code == 0, result.output
+    assert "\tPOST\t/sso/saml/entra/acs\t403\t-\t-\t127.0.0.1\tsignin-1" in result.output
