@@ -7,6 +7,7 @@ import re
 import pytest
 
 from bridge.console.auth import CSRF_FIELD
+from tests.admin.conftest import add_webhook  # noqa: F401 - the admin tests' fixture, shared
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]*)"')
 
@@ -62,19 +63,6 @@ def viewer(app, viewer_token) -> Console:
     signed_in = Console(app.test_client())
     assert signed_in.sign_in(viewer_token).status_code == 302
     return signed_in
-
-
-@pytest.fixture
-def add_webhook(admin, receiver):
-    """Add a webhook target at the live receiver through the admin API; returns its view."""
-    from tests.admin.conftest import webhook
-
-    def add(**overrides) -> dict:
-        response = admin.post("/targets", json=webhook(receiver, **overrides))
-        assert response.status_code == 201, response.json
-        return response.json
-
-    return add
 
 
 @pytest.fixture
