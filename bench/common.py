@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import platform
 import signal
 import sys
 from collections.abc import Callable
@@ -23,6 +25,16 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def machine() -> dict[str, Any]:
+    """What a result was measured on: CPUs, Python, platform, load when it started."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """The nearest-rank ``q`` quantile of already sorted values (nan when empty)."""
     if not sorted_values:
@@ -35,9 +47,11 @@ def run_main(
     args: argparse.Namespace,
     run_benchmark: Callable[[argparse.Namespace], dict[str, Any]],
     print_report: Callable[[dict[str, Any]], None],
+    passed: Callable[[dict[str, Any]], bool] = lambda results: True,
 ) -> int:
     """A benchmark's main: run it (every process stopped on Ctrl-C or SIGTERM), print the
-    report and write the results to ``args.output`` as JSON."""
+    report and write the results to ``args.output`` as JSON. Exit status 1 when the
+    results do not pass ``passed`` (a check of what was measured)."""
     stop_on_signals()
     try:
         results = run_benchmark(args)
@@ -48,4 +62,4 @@ def run_main(
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(f"written to {args.output}")
-    return 0
+    return 0 if passed(results) else 1

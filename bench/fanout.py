@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -25,7 +23,7 @@ from pathlib import Path
 import redis
 
 from bench import entra, fanout_profile
-from bench.common import percentile, run_main
+from bench.common import machine, percentile, run_main
 from bench.fanout_drive import (
     Child,
     Receipts,
@@ -562,12 +560,7 @@ def print_report(results: dict) -> None:
 def run_benchmark(args: argparse.Namespace) -> dict:
     results: dict = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_at_start": os.getloadavg(),
-        },
+        "machine": machine(),
         "server": ServerSettings().as_dict(),
         "targets": {
             "p50_ms": TARGET_P50_MS,

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
-import platform
 import secrets
 import shutil
 import ssl
@@ -27,7 +25,7 @@ import orjson
 import redis
 
 from bench import graph_profile
-from bench.common import stop_on_signals
+from bench.common import machine, run_main
 from bench.fanout_drive import Child, python_module, session_pids
 from bench.server import cpu_seconds
 from bridge.directory.records import Directory
@@ -430,12 +428,7 @@ def verify_changes(stack: Stack, manifest: dict, users_before: int) -> dict:
 def run_benchmark(args: argparse.Namespace) -> dict:
     results: dict = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_at_start": os.getloadavg(),
-        },
+        "machine": machine(),
         "targets": {
             "full_seconds": TARGET_FULL_S,
             "full_peak_rss_mb": TARGET_FULL_RSS_MB,
@@ -589,20 +582,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def verified(results: dict) -> bool:
+    """Whether every run's directory matched the fake tenant afterwards."""
+    return all(results[k]["verify"]["ok"] for k in results if k.startswith(("full", "incremental")))
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    stop_on_signals()
-    try:
-        results = run_benchmark(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted; all processes stopped", file=sys.stderr)
-        return 130
-    print_report(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(f"written to {args.output}")
-    ok = all(results[k]["verify"]["ok"] for k in results if k.startswith(("full", "incremental")))
-    return 0 if ok else 1
+    return run_main(parse_args(argv), run_benchmark, print_report, verified)
 
 
 if __name__ == "__main__":

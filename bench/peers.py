@@ -68,11 +68,7 @@ class Peer:
         left = self.processes()
         if self.child is not None:
             self.child.stop()
-        for process in left:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
+        procs.kill(left)
 
     def processes(self) -> list[psutil.Process]:
         if self.child is None or not self.child.alive():

@@ -20,6 +20,15 @@ def tree(root: int) -> list[psutil.Process]:
         return []
 
 
+def kill(procs: Iterable[psutil.Process]) -> None:
+    """SIGKILL each of these processes that is still there."""
+    for process in procs:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
 def processes(roots: Iterable[int]) -> list[psutil.Process]:
     """The trees of every root, each process once."""
     seen: dict[int, psutil.Process] = {}

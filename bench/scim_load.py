@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -28,7 +26,7 @@ import orjson
 import redis
 
 from bench import loadgen, memory, profiling
-from bench.common import percentile, run_main, stop_on_signals
+from bench.common import machine, percentile, run_main, stop_on_signals
 from bench.scenarios import CEILING, P99_TARGET_MS, SCENARIOS, TARGETS, Context, Scenario
 from bench.served import DESCRIPTION, ServedBridge, ServedCeiling, WebTier
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
@@ -271,12 +269,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     names = args.scenarios
     results: dict = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_at_start": os.getloadavg(),
-        },
+        "machine": machine(),
         "server": _server_description(args, settings),
         "duration_seconds": args.duration,
         "concurrency": concurrencies,

@@ -17,7 +17,6 @@ import http.client
 import itertools
 import math
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -32,6 +31,7 @@ import psutil
 import redis
 
 from bench import entra, loadgen, memory, procs
+from bench.common import machine
 from bench.peers import PEERS, Peer
 from bench.scenarios import SCENARIOS, Context, Scenario
 from bench.served import DESCRIPTION, ServedBridge
@@ -343,12 +343,7 @@ def warm_up(server: Server) -> None:
 def run_peers(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_at_start": os.getloadavg(),
-        },
+        "machine": machine(),
         "duration_seconds": args.duration,
         "concurrency": args.concurrency,
         "preloaded_users": args.preload,

@@ -66,11 +66,7 @@ class ServedBridge:
         """SIGTERM to the supervisor (it stops its children), then SIGKILL to any left."""
         left = self.processes()
         self.child.stop()
-        for process in left:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
+        procs.kill(left)
 
     def profile_pid(self) -> int | None:
         """The granian main process (its workers are its children)."""
