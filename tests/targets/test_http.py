@@ -4,7 +4,9 @@ connections as retryable errors in words, and OAuth2 tokens renewed after a 401.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -110,3 +112,39 @@ def test_an_oauth2_token_refused_with_401_is_fetched_again_once(target):
     finally:
         app.accepted = {"good"}
         tokens.down()
+
+
+class ShortKeepAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, closing a connection left idle for 0.3 s, as many
+    servers do (after longer)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 0.3
+    ports: list[int] = []
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_connection_the_target_closed_while_idle_is_replaced_without_a_failure():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ShortKeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        client = target_http({}, FAST)
+        for _ in range(2):
+            assert client.request("GET", url, what="GET").status_code == 200
+        time.sleep(0.8)  # idle: the target closes the kept-alive connection
+        assert client.request("GET", url, what="GET").status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    ports = ShortKeepAlive.ports
+    assert ports[0] == ports[1] != ports[2]  # kept alive, then a new connection
