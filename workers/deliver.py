@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
+import redis
 from rq import get_current_job
 
 from bridge.delivery.jobs import ITEMS_PER_JOB
@@ -15,8 +17,13 @@ from bridge.targets.base import TargetError
 from bridge.targets.model import Target
 from bridge.targets.store import TargetNotFound
 from workers.context import context
+from workers.lanes import lane_stopping
 
 log = logging.getLogger(__name__)
+
+TAKING_SECONDS = 10.0
+"""How long a job keeps coming back to its lane for more before a new job takes over
+(a job's timeout is 300 s, and a stopping worker waits for its running jobs)."""
 
 
 def deliver(
@@ -40,8 +47,80 @@ def deliver(
     token = _job_token()
     pairs: list[tuple[Kind, str]] = [(as_kind(kind), rid) for kind, rid in items]
     origins = dict(origins or {})
-    if pending is not None:
-        pairs += ctx.deliveries.take_pending(target_id, pending, token, origins)
+    if pending is None:
+        return _deliver_items(
+            ctx, target_id, pairs, token, attempt, bypass_guard, run, urgent, origins
+        )
+    return _take_and_deliver(ctx, target_id, pending, token, urgent, origins, pairs)
+
+
+def _take_and_deliver(
+    ctx: Services,
+    target_id: str,
+    lane: str,
+    token: str,
+    urgent: bool,
+    origins: dict[str, str],
+    first: list[tuple[Kind, str]],
+) -> dict[str, Any]:
+    """Deliver ``first`` and what the lane holds, then what arrived meanwhile, until a
+    take finds the lane empty (see bridge/delivery/pending.py). After TAKING_SECONDS,
+    when the worker stops, or when a delivery raised, a new job takes the lane over."""
+    results: dict[str, Any] = {}
+    until = time.monotonic() + TAKING_SECONDS
+    emptied = False
+    try:
+        while True:
+            taken = first + ctx.deliveries.take_pending(target_id, lane, token, origins)
+            first = []
+            if not taken:
+                emptied = True  # the take gave up the lane: the next change queues a job
+                return results
+            results |= _deliver_items(
+                ctx, target_id, taken, token, 0, False, None, urgent, origins, lane=lane
+            )
+            origins.clear()
+            if lane_stopping() or time.monotonic() > until:
+                return results
+    finally:
+        if not emptied:
+            _hand_off(ctx, target_id, token, urgent)
+
+
+def _hand_off(ctx: Services, target_id: str, token: str, urgent: bool) -> None:
+    """Queue a job to take over the lane, if this job was its taker and items wait."""
+    try:
+        target = ctx.targets.cached(target_id)
+    except TargetNotFound:
+        target = None
+    try:
+        ctx.jobs.hand_off(
+            ctx.deliveries,
+            target_id,
+            token,
+            concurrency=target.concurrency if target is not None else None,
+            urgent=urgent,
+        )
+    except redis.RedisError:
+        # Redis is away: this job is run again (its Retry) and takes the lane back
+        log.warning("could not hand the lane of target %s over", target_id, exc_info=True)
+
+
+def _deliver_items(
+    ctx: Services,
+    target_id: str,
+    pairs: list[tuple[Kind, str]],
+    token: str,
+    attempt: int,
+    bypass_guard: bool,
+    run: str | None,
+    urgent: bool,
+    origins: dict[str, str],
+    *,
+    lane: str | None = None,
+) -> dict[str, Any]:
+    """Deliver ``pairs``, users first, ITEMS_PER_JOB at a time; when they were taken from
+    ``lane``, the job is done with each batch once it is through."""
     try:
         target = ctx.targets.cached(target_id)
     except TargetNotFound:
@@ -56,7 +135,7 @@ def deliver(
     for start in range(0, len(ordered), ITEMS_PER_JOB):
         batch = ordered[start : start + ITEMS_PER_JOB]
         results |= _deliver(ctx, target, batch, token, attempt, bypass_guard, run, urgent, origins)
-        if pending is not None:
+        if lane is not None:
             ctx.deliveries.done_with(target_id, token, batch)
     return results
 

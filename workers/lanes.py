@@ -196,6 +196,12 @@ def _forget_dead_executions(job: Job) -> None:
         connection.zrem(registry.key, *dead)
 
 
+def lane_stopping() -> bool:
+    """Whether the lane running the calling job is stopping (False outside a lane)."""
+    lane = threading.current_thread()
+    return isinstance(lane, Lane) and lane.stopping.is_set()
+
+
 class Lane(threading.Thread):
     """Runs one LaneWorker after another until stopped: a worker that quits because Redis
     went away is replaced once Redis answers again."""

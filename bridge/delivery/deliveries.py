@@ -12,12 +12,13 @@ Keys (``{t}`` is ``{prefix}:target:{target id}``; an *item* is ``"{kind}:{id}"``
     {t}:lock:{item}     delivery lock: one delivery per target and resource at a time
     {t}:pending:{lane}  set of items changed since the lane's last job took them
                         (lane: ``changes`` or ``deprovision``)
-    {t}:pending:{lane}:queued   the id of the job queued to take them
+    {t}:pending:{lane}:queued   the lane's taker: the job queued, or running, to take them
     {t}:pending:{lane}:origins  hash item -> id of the request that last changed it
     {t}:taken:{job}     set of the items a job took and has not finished yet
 
 Changes are coalesced per lane: however often a resource changes while its target is
-busy or down, it waits there once, and one job takes everything waiting when it starts.
+busy or down, it waits there once, and one job takes everything waiting when it starts,
+then comes back for what arrived meanwhile (see bridge/delivery/pending.py).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Deliveries(PendingChanges):
         self._finish = client.register_script((_LUA_DIR / "finish.lua").read_text())
         self._take = client.register_script((_LUA_DIR / "take.lua").read_text())
         self._pend = client.register_script((_LUA_DIR / "pend.lua").read_text())
+        self._hand_off = client.register_script((_LUA_DIR / "hand_off.lua").read_text())
 
     def key(self, target_id: str, name: str) -> str:
         """The key of one of a target's bookkeeping families."""

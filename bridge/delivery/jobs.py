@@ -66,6 +66,11 @@ ITEMS_PER_JOB = 100
 """Resources one delivery job carries at most."""
 
 
+def lane_of(urgent: bool) -> str:
+    """The name of a target's lane for a change: ``deprovision`` or ``changes``."""
+    return "deprovision" if urgent else "changes"
+
+
 def queues_for(connection: Redis) -> dict[str, Queue]:
     """The RQ queues the bridge uses, by name."""
     return {name: Queue(name, connection=connection) for name in QUEUES}
@@ -73,7 +78,7 @@ def queues_for(connection: Redis) -> dict[str, Queue]:
 
 def lane(prefix: str, target_id: str, urgent: bool) -> str:
     """The rate-limit key of a target's lane (RQ keeps it as ``rq:rl:<key>``)."""
-    return f"{prefix}:{target_id}:{'deprovision' if urgent else 'changes'}"
+    return f"{prefix}:{target_id}:{lane_of(urgent)}"
 
 
 @dataclass(frozen=True)
@@ -152,19 +157,40 @@ class Jobs:
         (one is queued when none is yet), so a busy or dead target's backlog is one entry
         per resource, not one job per change. ``origins`` (``kind:id`` -> request id)
         wait beside them for the job that takes them."""
-        lane_name = "deprovision" if urgent else "changes"
+        lane_name = lane_of(urgent)
         prefix = Job.redis_job_namespace_prefix
         job_id = str(uuid.uuid4())
         if deliveries.pend(target_id, lane_name, items, prefix, job_id, origins):
-            queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
-            limit = RateLimit(
-                lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
-            )
-            kwargs = {"urgent": urgent, "pending": lane_name}
-            options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
-            queue.enqueue(
-                DELIVER_JOB, args=(target_id, []), kwargs=kwargs, job_id=job_id, **options
-            )
+            self._take_lane(target_id, job_id, concurrency=concurrency, urgent=urgent)
+
+    def hand_off(
+        self,
+        deliveries: Deliveries,
+        target_id: str,
+        job_id: str,
+        *,
+        concurrency: int | None = None,
+        urgent: bool = False,
+    ) -> bool:
+        """The lane's taker ``job_id`` stops before the lane is empty: a new job takes
+        over what waits (see bridge/delivery/pending.py). True when one was queued."""
+        new_id = str(uuid.uuid4())
+        if not deliveries.hand_off(target_id, lane_of(urgent), job_id, new_id):
+            return False
+        self._take_lane(target_id, new_id, concurrency=concurrency, urgent=urgent)
+        return True
+
+    def _take_lane(
+        self, target_id: str, job_id: str, *, concurrency: int | None, urgent: bool
+    ) -> None:
+        """Queue the job ``job_id`` that takes what is pending in the target's lane."""
+        queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
+        limit = RateLimit(
+            lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
+        )
+        kwargs = {"urgent": urgent, "pending": lane_of(urgent)}
+        options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
+        queue.enqueue(DELIVER_JOB, args=(target_id, []), kwargs=kwargs, job_id=job_id, **options)
 
     def probe(self, target_id: str, delay: float) -> None:
         """Probe a quarantined target after ``delay`` seconds (outside its lane: a probe is

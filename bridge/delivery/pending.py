@@ -1,8 +1,16 @@
-"""Coalesced changes per target lane: a pending set that one job takes when it starts.
+"""Coalesced changes per target lane: a pending set that the lane's jobs take from.
 
 However often a resource changes while its target is busy or down, it waits in its lane
 once; the job queued for the lane takes everything pending (``lua/take.lua``), and the
 request ids of those changes go with it for the log.
+
+A job that took something comes back for more when it has delivered it, until it finds
+the lane empty: it is the lane's *taker*, and a change made meanwhile waits for it rather
+than queueing a job of its own (``lua/pend.lua``). Under a steady stream of writes one job
+then carries many changes, and what RQ spends on a job (queueing, registries,
+heartbeats) is spent once for them. A taker that already has changes waiting is busy
+with a slow delivery, so the next change queues a job beside it, up to the lane's
+concurrency. A taker that stops early hands the lane over (``lua/hand_off.lua``).
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ TAKEN_SECONDS = 7 * 24 * 3600
 """What a job took outlives the job by this long at most (its failed entry lives a week)."""
 
 QUEUED_MARK_SECONDS = 24 * 3600
-"""How long a lane remembers the job queued to take its pending items; whether that job
-still waits is checked each time (a job lost with Redis, or never queued, is replaced)."""
+"""How long a lane remembers its taker (the job queued, or running, to take its pending
+items); whether that job still waits or runs is checked each time (a job lost with
+Redis, or never queued, is replaced)."""
 
 
 def item(kind: str, rid: str) -> str:
@@ -39,6 +48,7 @@ class PendingChanges:
     redis: redis.Redis
     _pend: Script
     _take: Script
+    _hand_off: Script
 
     def key(self, target_id: str, name: str) -> str:  # pragma: no cover - Deliveries'
         raise NotImplementedError
@@ -69,15 +79,24 @@ class PendingChanges:
         self, target_id: str, lane: str, job_id: str, origins: dict[str, str] | None = None
     ) -> list[tuple[Kind, str]]:
         """Everything pending in the lane, now the job's (see lua/take.lua); the request
-        ids that changed them are added to ``origins`` when given."""
+        ids that changed them are added to ``origins`` when given. A job that gets
+        something is the lane's taker until a take finds nothing (or it hands the lane
+        over): it must come back."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
         keys = [pending, pending + ":queued", taken, pending + ":origins"]
-        members, flat = self._take(keys=keys, args=[TAKEN_SECONDS, job_id])
+        members, flat = self._take(keys=keys, args=[TAKEN_SECONDS, job_id, QUEUED_MARK_SECONDS])
         if origins is not None:
             for i in range(0, len(flat) - 1, 2):
                 origins[flat[i].decode()] = flat[i + 1].decode()
         return [split_item(i.decode()) for i in members]
+
+    def hand_off(self, target_id: str, lane: str, job_id: str, new_job_id: str) -> bool:
+        """The taker ``job_id`` stops before the lane is empty: True when ``new_job_id``
+        is now the taker, for the caller to queue (see lua/hand_off.lua)."""
+        pending = self.key(target_id, f"pending:{lane}")
+        keys = [pending, pending + ":queued"]
+        return bool(self._hand_off(keys=keys, args=[job_id, new_job_id, QUEUED_MARK_SECONDS]))
 
     def done_with(self, target_id: str, job_id: str, items: Sequence[tuple[Kind, str]]) -> None:
         """The job finished with ``items`` (delivered, or handed to a retry job)."""

@@ -4,6 +4,7 @@ every event; it can be told to fail the next N requests or to be down."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -23,6 +24,8 @@ class WebhookReceiver:
     fail_status: int = 500
     retry_after: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_event: Callable[[dict], None] | None = None
+    """Called with each accepted event before the answer is sent (the sender waits)."""
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -44,6 +47,8 @@ class WebhookReceiver:
             event = orjson.loads(body)
             self.events.append(event)
             self.ids.append(request.headers["webhook-id"])
+        if self.on_event is not None:
+            self.on_event(event)
         return Response(status=204)(environ, start_response)
 
     def types(self) -> list[str]:
