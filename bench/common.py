@@ -7,8 +7,11 @@ import math
 import os
 import platform
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -63,3 +66,26 @@ def run_main(
     args.output.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(f"written to {args.output}")
     return 0 if passed(results) else 1
+
+
+def save_run(
+    path: Path, label: str, figures: dict[str, dict[str, float]], what: str, **about: Any
+) -> None:
+    """Record ``figures`` (kind -> scenario -> value) as run ``label`` in the JSON results
+    file ``path`` (which says ``what`` it holds), with the date, the commit, Python's
+    version and ``about``."""
+    data: dict[str, Any] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    data.setdefault("what", what)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    run = data.setdefault("runs", {}).setdefault(label, {})
+    run.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        commit=commit,
+        python=platform.python_version(),
+        **about,
+    )
+    for kind, values in figures.items():
+        run.setdefault(kind, {}).update({s: round(v, 1) for s, v in values.items()})
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")

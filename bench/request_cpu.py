@@ -32,61 +32,27 @@ once per 1,000 requests (as at 1,000 req/s); hash randomisation is fixed under c
 from __future__ import annotations
 
 import argparse
-import ctypes
 import io
 import itertools
-import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from bench import entra
+from bench.callgrind import Marks
+from bench.callgrind import totals as callgrind_totals
+from bench.common import save_run
 
+WHAT = (__doc__ or "").splitlines()[0]
 RESULTS = Path(__file__).parent / "results" / "request_cpu.json"
 SCENARIOS = ("create", "lookup", "patch_user", "group_add100", "mixed")
 WARM_UP = 30
 """Requests of each scenario sent before it is measured (first-use imports, caches)."""
-
-_MARKS_C = r"""
-#include <valgrind/callgrind.h>
-void bench_start(void) { CALLGRIND_START_INSTRUMENTATION; }
-void bench_zero(void) { CALLGRIND_ZERO_STATS; }
-void bench_dump(const char *name) { CALLGRIND_DUMP_STATS_AT(name); }
-void bench_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }
-"""
-
-
-class Marks:
-    """Callgrind's client requests (no-ops when not under valgrind)."""
-
-    def __init__(self, library: str | None) -> None:
-        self.lib = ctypes.CDLL(library) if library else None
-
-    def start(self) -> None:
-        if self.lib:
-            self.lib.bench_start()
-
-    def zero(self) -> None:
-        if self.lib:
-            self.lib.bench_zero()
-
-    def dump(self, name: str) -> None:
-        if self.lib:
-            self.lib.bench_dump(name.encode())
-
-    def stop(self) -> None:
-        if self.lib:
-            self.lib.bench_stop()
-
 
 # --- requests -------------------------------------------------------------------------------
 
@@ -352,58 +318,16 @@ def _redis_cpu(client: Any) -> float:
 
 def callgrind(args: argparse.Namespace) -> dict[str, float]:
     """Run the measurement under callgrind; instructions per request of each scenario."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "marks.c"
-        source.write_text(_MARKS_C)
-        library = Path(tmp) / "marks.so"
-        subprocess.run(
-            ["cc", "-O1", "-shared", "-fPIC", "-o", str(library), str(source)], check=True
-        )
-        out_file = Path(tmp) / "callgrind.out"
-        command = [
-            "valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=yes",
-            f"--callgrind-out-file={out_file}", "--compress-strings=no",
-            sys.executable, "-m", "bench.request_cpu", "--requests", str(args.requests),
-            "--scenarios", ",".join(args.scenarios), "--marks", str(library),
-        ]  # fmt: skip
-        env = dict(os.environ, PYTHONHASHSEED="0")
-        subprocess.run(command, check=True, env=env, stderr=subprocess.DEVNULL)
-        counts: dict[str, float] = {}
-        for dump in Path(tmp).glob("callgrind.out.*"):
-            name, total = _dump_total(dump)
-            if name in args.scenarios:
-                per = MIXED_REQUESTS if name == "mixed" else 1
-                counts[name] = total / (max(1, args.requests // per) * per)
-        return counts
-
-
-def _dump_total(path: Path) -> tuple[str, int]:
-    """The trigger name (``Client Request: <name>``) and the Ir total of one dump."""
-    name, total = "", 0
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("desc: Trigger: Client Request:"):
-            name = line.rsplit(":", 1)[-1].strip()
-        elif line.startswith(("summary:", "totals:")):
-            total = int(line.split()[1])
-    return name, total
-
-
-def save(label: str, figures: dict[str, dict[str, float]], requests: int) -> None:
-    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data.setdefault("what", __doc__.splitlines()[0] if __doc__ else "")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    run = data.setdefault("runs", {}).setdefault(label, {})
-    run.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        commit=commit,
-        python=platform.python_version(),
-        requests_per_scenario=requests,
+    found = callgrind_totals(
+        "bench.request_cpu",
+        ["--requests", str(args.requests), "--scenarios", ",".join(args.scenarios)],
     )
-    for kind, values in figures.items():
-        run.setdefault(kind, {}).update({s: round(v, 1) for s, v in values.items()})
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    counts: dict[str, float] = {}
+    for name in args.scenarios:
+        if name in found:
+            per = MIXED_REQUESTS if name == "mixed" else 1
+            counts[name] = found[name] / (max(1, args.requests // per) * per)
+    return counts
 
 
 def main() -> None:
@@ -432,7 +356,7 @@ def main() -> None:
         row = "  ".join(f"{k} {f[name]:>12,.1f}" for k, f in figures.items() if name in f)
         print(f"{name:14s} {row}")
     if args.save:
-        save(args.save, figures, args.requests)
+        save_run(RESULTS, args.save, figures, WHAT, requests_per_scenario=args.requests)
 
 
 if __name__ == "__main__":

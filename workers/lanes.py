@@ -90,8 +90,10 @@ class LaneWorker(SimpleWorker):
         return result
 
     def prepare_execution(self, job: Job) -> Execution:
-        """RQ's, after dropping executions of the job left by dead workers."""
-        _forget_dead_executions(job)
+        """RQ's, after dropping executions of the job left by dead workers (a job that
+        never started has none)."""
+        if job.started_at is not None:
+            _forget_dead_executions(job)
         return super().prepare_execution(job)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
