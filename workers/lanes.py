@@ -17,6 +17,7 @@ here by the process:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,6 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry, clean_registries
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now as utc_now
-from rq.worker import WorkerStatus
 
 from bridge.directory.stored import as_text
 
@@ -40,6 +40,10 @@ RECONNECT_FIRST_SECONDS = 0.5
 
 RECONNECT_MAX_SECONDS = 5.0
 """Longest wait between two attempts to reach Redis again."""
+
+HEARTBEAT_GAP_SECONDS = 1.0
+"""Least time between two of a lane worker's own heartbeats (each extends its
+registration by RQ's worker TTL, a minute or more)."""
 
 STRANDED_SECONDS = 5.0
 """A job taken from a queue (RQ moves it to the queue's intermediate list) that has not
@@ -59,6 +63,7 @@ class LaneWorker(SimpleWorker):
         self._running: tuple[Job, Execution] | None = None
         self._dequeued: tuple[Job, Queue] | None = None
         self._stranded: dict[str, float] = {}
+        self._beaten = -math.inf
 
     def _install_signal_handlers(self) -> None:
         """The process's main thread owns the signals and stops the lanes itself."""
@@ -73,13 +78,17 @@ class LaneWorker(SimpleWorker):
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """RQ's worker heartbeat, its three commands in one round trip (RQ sends each on
-        its own, several times around every job)."""
+        its own), and at most once per HEARTBEAT_GAP_SECONDS when it only extends the
+        registration's default lifetime (RQ sends one three times around every job)."""
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
+            return
+        if timeout is None and time.monotonic() - self._beaten < HEARTBEAT_GAP_SECONDS:
             return
         pipe = self.connection.pipeline(transaction=False)
         super().heartbeat(timeout, pipeline=pipe)
         pipe.execute()
+        self._beaten = time.monotonic()
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -97,7 +106,8 @@ class LaneWorker(SimpleWorker):
         return super().prepare_execution(job)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run one job in this thread, remembering it while it runs."""
+        """Run one job in this thread, remembering it while it runs (RQ marks the worker
+        idle again when it next listens)."""
         execution = self.prepare_execution(job)
         self._dequeued = None
         self._running = (job, execution)
@@ -105,7 +115,6 @@ class LaneWorker(SimpleWorker):
             self.perform_job(job, queue, execution)
         finally:
             self._running = None
-        self.set_state(WorkerStatus.IDLE)
 
     def run_maintenance_tasks(self) -> None:
         """Not here: an idle lane is blocked in its dequeue for most of the time, and RQ's
