@@ -22,7 +22,6 @@ the machine does; CPU µs move with the machine's load.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,12 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import entra
-from bench.callgrind import Marks
-from bench.callgrind import totals as callgrind_totals
-from bench.common import save_run
-from bench.fanout_drive import Child, python_module, wait_listening
+from bench.callgrind import CpuBenchmark, Marks
+from bench.fanout_drive import SINK_TARGET, Child, python_module, wait_listening
 
-WHAT = (__doc__ or "").splitlines()[0]
 RESULTS = Path(__file__).parent / "results" / "delivery_cpu.json"
 SCENARIOS = ("webhook", "scim", "job")
 WARM_UP = 30
@@ -87,18 +83,9 @@ def build(redis_url: str, ports: dict[str, int]) -> tuple[Any, dict[str, str]]:
     settings = Settings.from_env(env)
     services = create_app(settings).extensions["bridge"]
     install(services)
-    common = {
-        "auth": {"type": "none"},
-        "resources": ["users", "groups"],
-        "scope": {"type": "all"},
-        "deprovision": "disable",
-        "enabled": True,
-        "shadow": False,
-        "deletion_guard": {"max": 100, "window_seconds": 3600},
-    }
     webhook = services.targets.create(
         {
-            **common,
+            **SINK_TARGET,
             "name": "sink-webhook",
             "kind": "webhook",
             "url": f"http://127.0.0.1:{ports['webhook']}/events",
@@ -107,7 +94,7 @@ def build(redis_url: str, ports: dict[str, int]) -> tuple[Any, dict[str, str]]:
     )
     scim = services.targets.create(
         {
-            **common,
+            **SINK_TARGET,
             "name": "sink-scim",
             "kind": "scim",
             "url": f"http://127.0.0.1:{ports['scim']}/scim/v2",
@@ -175,43 +162,16 @@ def measure(names: list[str], count: int, marks: Marks) -> dict[str, dict[str, f
     return {"cpu_us_per_delivery": cpu_us}
 
 
-def callgrind(args: argparse.Namespace) -> dict[str, float]:
-    """Run the measurement under callgrind; instructions per delivery of each scenario."""
-    found = callgrind_totals(
-        "bench.delivery_cpu",
-        ["--deliveries", str(args.deliveries), "--scenarios", ",".join(args.scenarios)],
-    )
-    return {name: found[name] / args.deliveries for name in args.scenarios if name in found}
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--deliveries", type=int, default=400, help="measured per scenario")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS))
-    p.add_argument("--callgrind", action="store_true", help="instructions per delivery (slow)")
-    p.add_argument("--save", metavar="NAME", help="record the figures in results/delivery_cpu.json")
-    p.add_argument("--marks", help=argparse.SUPPRESS)  # the helper library, under callgrind
-    args = p.parse_args()
-    args.scenarios = [s for s in args.scenarios.split(",") if s]
-    unknown = set(args.scenarios) - set(SCENARIOS)
-    if unknown:
-        p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if args.marks:
-        measure(args.scenarios, args.deliveries, Marks(args.marks))
-        return
-    figures: dict[str, dict[str, float]] = {}
-    if args.callgrind:
-        figures["ir_per_delivery"] = callgrind(args)
-    else:
-        figures.update(measure(args.scenarios, args.deliveries, Marks(None)))
-    for name in args.scenarios:
-        row = "  ".join(f"{k} {f[name]:>12,.1f}" for k, f in figures.items() if name in f)
-        print(f"{name:10s} {row}")
-    if args.save:
-        save_run(RESULTS, args.save, figures, WHAT, deliveries_per_scenario=args.deliveries)
+BENCHMARK = CpuBenchmark(
+    module="bench.delivery_cpu",
+    description=__doc__ or "",
+    unit="delivery",
+    many="deliveries",
+    scenarios=SCENARIOS,
+    measure=measure,
+    results=RESULTS,
+)
 
 
 if __name__ == "__main__":
-    main()
+    BENCHMARK.main()

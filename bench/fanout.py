@@ -25,6 +25,7 @@ import redis
 from bench import entra, fanout_profile
 from bench.common import machine, percentile, run_main
 from bench.fanout_drive import (
+    SINK_TARGET,
     Child,
     Receipts,
     paced_creates,
@@ -131,18 +132,9 @@ class Stack:
         self.bridge = Gunicorn("app:create_app()", ServerSettings(), self.env, self.workdir)
         self.bridge.start()
         store = TargetStore(self.client, PREFIX, SecretBox([key]), build_resource_types([], []))
-        common = {
-            "auth": {"type": "none"},
-            "resources": ["users", "groups"],
-            "scope": {"type": "all"},
-            "deprovision": "disable",
-            "enabled": True,
-            "shadow": False,
-            "deletion_guard": {"max": 100, "window_seconds": 3600},
-        }
         hook = store.create(
             {
-                **common,
+                **SINK_TARGET,
                 "name": "sink-webhook",
                 "kind": "webhook",
                 "url": f"http://127.0.0.1:{self.sink_ports[WEBHOOK]}/events",
@@ -151,7 +143,7 @@ class Stack:
         )
         scim = store.create(
             {
-                **common,
+                **SINK_TARGET,
                 "name": "sink-scim",
                 "kind": "scim",
                 "url": f"http://127.0.0.1:{self.sink_ports[SCIM]}/scim/v2",

@@ -129,6 +129,18 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+SINK_TARGET: dict = {
+    "auth": {"type": "none"},
+    "resources": ["users", "groups"],
+    "scope": {"type": "all"},
+    "deprovision": "disable",
+    "enabled": True,
+    "shadow": False,
+    "deletion_guard": {"max": 100, "window_seconds": 3600},
+}
+"""What a benchmark target pointing at a sink sets besides its name, kind and URL."""
+
+
 # --- receipts ---------------------------------------------------------------------------
 
 

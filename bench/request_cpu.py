@@ -31,7 +31,6 @@ once per 1,000 requests (as at 1,000 req/s); hash randomisation is fixed under c
 
 from __future__ import annotations
 
-import argparse
 import io
 import itertools
 import sys
@@ -44,11 +43,8 @@ from typing import Any
 from urllib.parse import quote
 
 from bench import entra
-from bench.callgrind import Marks
-from bench.callgrind import totals as callgrind_totals
-from bench.common import save_run
+from bench.callgrind import CpuBenchmark, Marks
 
-WHAT = (__doc__ or "").splitlines()[0]
 RESULTS = Path(__file__).parent / "results" / "request_cpu.json"
 SCENARIOS = ("create", "lookup", "patch_user", "group_add100", "mixed")
 WARM_UP = 30
@@ -316,48 +312,19 @@ def _redis_cpu(client: Any) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def callgrind(args: argparse.Namespace) -> dict[str, float]:
-    """Run the measurement under callgrind; instructions per request of each scenario."""
-    found = callgrind_totals(
-        "bench.request_cpu",
-        ["--requests", str(args.requests), "--scenarios", ",".join(args.scenarios)],
-    )
-    counts: dict[str, float] = {}
-    for name in args.scenarios:
-        if name in found:
-            per = MIXED_REQUESTS if name == "mixed" else 1
-            counts[name] = found[name] / (max(1, args.requests // per) * per)
-    return counts
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--requests", type=int, default=400, help="measured requests per scenario")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS))
-    p.add_argument("--callgrind", action="store_true", help="instructions per request (slow)")
-    p.add_argument("--save", metavar="NAME", help="record the figures in results/request_cpu.json")
-    p.add_argument("--marks", help=argparse.SUPPRESS)  # the helper library, under callgrind
-    args = p.parse_args()
-    args.scenarios = [s for s in args.scenarios.split(",") if s]
-    unknown = set(args.scenarios) - set(SCENARIOS)
-    if unknown:
-        p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if args.marks:
-        measure(args.scenarios, args.requests, Marks(args.marks))
-        return
-    figures: dict[str, dict[str, float]] = {}
-    if args.callgrind:
-        figures["ir_per_request"] = callgrind(args)
-    else:
-        figures.update(measure(args.scenarios, args.requests, Marks(None)))
-    for name in args.scenarios:
-        row = "  ".join(f"{k} {f[name]:>12,.1f}" for k, f in figures.items() if name in f)
-        print(f"{name:14s} {row}")
-    if args.save:
-        save_run(RESULTS, args.save, figures, WHAT, requests_per_scenario=args.requests)
+BENCHMARK = CpuBenchmark(
+    module="bench.request_cpu",
+    description=__doc__ or "",
+    unit="request",
+    many="requests",
+    scenarios=SCENARIOS,
+    measure=measure,
+    results=RESULTS,
+    units=lambda name, count: (
+        max(1, count // MIXED_REQUESTS) * MIXED_REQUESTS if name == "mixed" else count
+    ),
+)
 
 
 if __name__ == "__main__":
-    main()
+    BENCHMARK.main()
