@@ -34,3 +34,27 @@ def test_sigkill_of_every_worker_mid_delivery_loses_nothing(make_stack, fakes):
         converge(bridge, [hook], timeout=30)
     finally:
         bridge.close()
+
+
+def test_changes_made_after_the_lanes_taker_was_killed_are_delivered(make_stack, fakes):
+    """The killed job is still recorded as the lane's running taker, so later changes wait
+    for it rather than queueing jobs of their own: RQ runs it again once its heartbeat has
+    lapsed, and that run takes them too."""
+    stack = make_stack()
+    bridge = BridgeClient(stack)
+    try:
+        hook = fakes.webhook(bridge)
+        hook.fake.knobs.slow(ANSWER_SECONDS)
+        for _ in range(60):
+            bridge.create_user()
+        deadline = time.monotonic() + 60
+        while hook.fake.model.count() < 10:
+            assert time.monotonic() < deadline, "deliveries never started"
+            time.sleep(0.05)
+        stack.kill_workers()
+        stack.start_workers()
+        for _ in range(20):
+            bridge.create_user()
+        converge(bridge, [hook], timeout=45)
+    finally:
+        bridge.close()
