@@ -64,36 +64,41 @@ def _take_and_deliver(
     first: list[tuple[Kind, str]],
 ) -> dict[str, Any]:
     """Deliver ``first`` and what the lane holds, then what arrived meanwhile, until a
-    take finds the lane empty (see bridge/delivery/pending.py). After TAKING_SECONDS,
-    when the worker stops, or when a delivery raised, a new job takes the lane over."""
+    take finds the lane empty (see bridge/delivery/pending.py). After TAKING_SECONDS, or
+    when the worker stops, a new job takes the lane over."""
     results: dict[str, Any] = {}
     until = time.monotonic() + TAKING_SECONDS
-    emptied = False
     try:
         while True:
             taken = first + ctx.deliveries.take_pending(target_id, lane, token, origins)
             first = []
             if not taken:
-                emptied = True  # the take gave up the lane: the next change queues a job
-                return results
+                return results  # the take gave up the lane: the next change queues a job
             results |= _deliver_items(
                 ctx, target_id, taken, token, 0, False, None, urgent, origins, lane=lane
             )
             origins.clear()
             if lane_stopping() or time.monotonic() > until:
-                return results
-    finally:
-        if not emptied:
-            _hand_off(ctx, target_id, token, urgent)
+                break
+    except BaseException:
+        # the job fails: RQ runs it again, or gives what it took back to the lane
+        # (jobs.lane_job_failed); what waits meanwhile need not wait for that
+        _hand_off(ctx, target_id, token, urgent, quietly=True)
+        raise
+    _hand_off(ctx, target_id, token, urgent)  # a Redis error fails the job: it runs again
+    return results
 
 
-def _hand_off(ctx: Services, target_id: str, token: str, urgent: bool) -> None:
-    """Queue a job to take over the lane, if this job was its taker and items wait."""
+def _hand_off(
+    ctx: Services, target_id: str, token: str, urgent: bool, *, quietly: bool = False
+) -> None:
+    """Queue a job to take over the lane, if this job was its taker and items wait;
+    ``quietly``: this job is failing anyway, and a Redis error is only logged."""
     try:
-        target = ctx.targets.cached(target_id)
-    except TargetNotFound:
-        target = None
-    try:
+        try:
+            target = ctx.targets.cached(target_id)
+        except TargetNotFound:
+            target = None
         ctx.jobs.hand_off(
             ctx.deliveries,
             target_id,
@@ -102,7 +107,8 @@ def _hand_off(ctx: Services, target_id: str, token: str, urgent: bool) -> None:
             urgent=urgent,
         )
     except redis.RedisError:
-        # Redis is away: this job is run again (its Retry) and takes the lane back
+        if not quietly:
+            raise
         log.warning("could not hand the lane of target %s over", target_id, exc_info=True)
 
 

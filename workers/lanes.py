@@ -82,6 +82,7 @@ class LaneWorker(SimpleWorker):
         registration's default lifetime (RQ sends one three times around every job)."""
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
+            self._beaten = -math.inf  # it may have shortened the registration's life
             return
         if timeout is None and time.monotonic() - self._beaten < HEARTBEAT_GAP_SECONDS:
             return

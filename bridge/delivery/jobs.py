@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
 
@@ -49,6 +49,7 @@ RESYNC_JOB = "workers.reconcile.resync"
 CONFIRM_JOB = "workers.reconcile.confirm"
 SETTLE_JOB = "workers.reconcile.settle"
 PROBE_JOB = "workers.deliver.probe"
+LANE_JOB_FAILED = "bridge.delivery.jobs.lane_job_failed"
 
 JOB_OPTIONS: dict[str, Any] = {"result_ttl": 0, "failure_ttl": 7 * 24 * 3600, "job_timeout": 300}
 """Delivery jobs leave no result behind; failed ones stay inspectable for a week."""
@@ -171,11 +172,16 @@ class Jobs:
         *,
         concurrency: int | None = None,
         urgent: bool = False,
+        give_back: bool = False,
     ) -> bool:
         """The lane's taker ``job_id`` stops before the lane is empty: a new job takes
-        over what waits (see bridge/delivery/pending.py). True when one was queued."""
+        over what waits (see bridge/delivery/pending.py). True when one was queued.
+        ``give_back``: ``job_id`` will not run again; what it had taken waits again."""
         new_id = str(uuid.uuid4())
-        if not deliveries.hand_off(target_id, lane_of(urgent), job_id, new_id):
+        prefix = Job.redis_job_namespace_prefix
+        if not deliveries.hand_off(
+            target_id, lane_of(urgent), job_id, new_id, prefix, give_back=give_back
+        ):
             return False
         self._take_lane(target_id, new_id, concurrency=concurrency, urgent=urgent)
         return True
@@ -189,7 +195,13 @@ class Jobs:
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
         kwargs = {"urgent": urgent, "pending": lane_of(urgent)}
-        options = {**JOB_OPTIONS, "rate_limit": limit, "retry": RERUNS}
+        options = {
+            **JOB_OPTIONS,
+            "rate_limit": limit,
+            "retry": RERUNS,
+            "on_failure": Callback(LANE_JOB_FAILED),
+            "meta": {"lane": {"prefix": self.prefix, "concurrency": limit.concurrency}},
+        }
         queue.enqueue(DELIVER_JOB, args=(target_id, []), kwargs=kwargs, job_id=job_id, **options)
 
     def probe(self, target_id: str, delay: float) -> None:
@@ -273,3 +285,23 @@ def discard(
 ) -> int:
     """Drop parked deliveries without sending them (an admin rejected them)."""
     return len(deliveries.take(target_id, which, items))
+
+
+def lane_job_failed(job: Job, connection: Redis, *exc_info: Any) -> None:
+    """RQ's failure callback of a job that takes from a lane (it raised, or its worker
+    died; RQ calls it wherever it finds that out, so it needs no worker). When RQ will
+    run the job again, that run takes what it had taken, and what waits; when it will
+    not, what it had taken waits in the lane again and a new job takes the lane over."""
+    lane_of_job = job.meta.get("lane")
+    if job.should_retry or not isinstance(lane_of_job, dict):
+        return
+    prefix, concurrency = lane_of_job["prefix"], lane_of_job.get("concurrency")
+    jobs = Jobs(queues_for(connection), prefix, concurrency or 1)
+    jobs.hand_off(
+        Deliveries(connection, prefix),
+        job.args[0],
+        job.id,
+        concurrency=concurrency,
+        urgent=bool(job.kwargs.get("urgent")),
+        give_back=True,
+    )

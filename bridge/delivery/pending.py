@@ -25,6 +25,10 @@ from bridge.directory.stored import Kind, as_kind, as_text
 TAKEN_SECONDS = 7 * 24 * 3600
 """What a job took outlives the job by this long at most (its failed entry lives a week)."""
 
+TAKE_LIMIT = 20
+"""Items a job takes from its lane at once: it looks at the clock, and whether its worker
+is stopping, between two takes (20 at 1.5 s each: 30 s)."""
+
 QUEUED_MARK_SECONDS = 24 * 3600
 """How long a lane remembers its taker (the job queued, or running, to take its pending
 items); whether that job still waits or runs is checked each time (a job lost with
@@ -76,27 +80,46 @@ class PendingChanges:
         return bool(self._pend(keys=keys, args=args))
 
     def take_pending(
-        self, target_id: str, lane: str, job_id: str, origins: dict[str, str] | None = None
+        self,
+        target_id: str,
+        lane: str,
+        job_id: str,
+        origins: dict[str, str] | None = None,
+        *,
+        limit: int = TAKE_LIMIT,
     ) -> list[tuple[Kind, str]]:
-        """Everything pending in the lane, now the job's (see lua/take.lua); the request
-        ids that changed them are added to ``origins`` when given. A job that gets
-        something is the lane's taker until a take finds nothing (or it hands the lane
-        over): it must come back."""
+        """Up to ``limit`` of the lane's pending items, now the job's, with what it took
+        before and has not finished (see lua/take.lua); the request ids that changed them
+        are added to ``origins`` when given. A job that gets something is the lane's taker
+        until a take finds nothing (or it hands the lane over): it must come back."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
         keys = [pending, pending + ":queued", taken, pending + ":origins"]
-        members, flat = self._take(keys=keys, args=[TAKEN_SECONDS, job_id, QUEUED_MARK_SECONDS])
+        args: list[str | int] = [TAKEN_SECONDS, job_id, QUEUED_MARK_SECONDS, limit]
+        members, flat = self._take(keys=keys, args=args)
         if origins is not None:
             for i in range(0, len(flat) - 1, 2):
                 origins[flat[i].decode()] = flat[i + 1].decode()
         return [split_item(i.decode()) for i in members]
 
-    def hand_off(self, target_id: str, lane: str, job_id: str, new_job_id: str) -> bool:
+    def hand_off(
+        self,
+        target_id: str,
+        lane: str,
+        job_id: str,
+        new_job_id: str,
+        job_prefix: str,
+        *,
+        give_back: bool = False,
+    ) -> bool:
         """The taker ``job_id`` stops before the lane is empty: True when ``new_job_id``
-        is now the taker, for the caller to queue (see lua/hand_off.lua)."""
+        is now the taker, for the caller to queue (see lua/hand_off.lua). ``give_back``:
+        the job will not run again, and what it had taken waits in the lane again."""
         pending = self.key(target_id, f"pending:{lane}")
-        keys = [pending, pending + ":queued"]
-        return bool(self._hand_off(keys=keys, args=[job_id, new_job_id, QUEUED_MARK_SECONDS]))
+        keys = [pending, pending + ":queued", self.key(target_id, f"taken:{job_id}")]
+        args: list[str | int] = [job_id, new_job_id, QUEUED_MARK_SECONDS, job_prefix]
+        args.append("1" if give_back else "0")
+        return bool(self._hand_off(keys=keys, args=args))
 
     def done_with(self, target_id: str, job_id: str, items: Sequence[tuple[Kind, str]]) -> None:
         """The job finished with ``items`` (delivered, or handed to a retry job)."""

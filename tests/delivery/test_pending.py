@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from rq.job import Job, JobStatus
 
-from bridge.delivery.jobs import QUEUE
+from bridge.delivery.jobs import QUEUE, lane_job_failed
 from workers.context import context
 
 LANE = "changes"
@@ -114,3 +114,34 @@ def test_a_job_that_is_not_the_taker_hands_nothing_over(ctx, target_id):
     change(ctx, target_id, "u2")
     assert not ctx.jobs.hand_off(ctx.deliveries, target_id, "another-job")
     assert queued(ctx) == []
+
+
+def test_a_taker_that_will_not_run_again_gives_back_what_it_took_to_a_new_job(ctx, target_id):
+    """Its worker died (or it raised) and RQ has no rerun left: RQ's failure callback puts
+    what it had taken back in the lane, with what waited for it, for a new job."""
+    job = running_taker(ctx, target_id)
+    change(ctx, target_id, "u2")
+    job.retries_left = 0
+    job.save()
+    lane_job_failed(job, ctx.redis)
+    (successor,) = queued(ctx)
+    taken = ctx.deliveries.take_pending(target_id, LANE, successor.id)
+    assert sorted(taken) == [("user", "u1"), ("user", "u2")]
+
+
+def test_a_taker_that_runs_again_keeps_what_it_took_for_its_next_run(ctx, target_id):
+    job = running_taker(ctx, target_id)
+    lane_job_failed(job, ctx.redis)  # it has reruns left
+    assert queued(ctx) == []
+    assert ctx.deliveries.take_pending(target_id, LANE, job.id) == [("user", "u1")]
+
+
+def test_a_take_is_bounded_and_the_rest_waits_for_the_next(ctx, target_id):
+    for i in range(5):
+        change(ctx, target_id, f"u{i}")
+    (job,) = queued(ctx)
+    first = ctx.deliveries.take_pending(target_id, LANE, job.id, limit=3)
+    assert len(first) == 3
+    ctx.deliveries.done_with(target_id, job.id, first)
+    rest = ctx.deliveries.take_pending(target_id, LANE, job.id, limit=3)
+    assert sorted(first + rest) == [("user", f"u{i}") for i in range(5)]
