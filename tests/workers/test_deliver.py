@@ -3,12 +3,16 @@ what changed meanwhile, and hands the lane to a new job when it stops early."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from rq.registry import StartedJobRegistry
 
 from bridge.delivery.jobs import QUEUE
 from tests.factories import entra_user, target_config
 from workers import deliver
 from workers.context import context
+from workers.lanes import LaneWorker
 
 
 @pytest.fixture
@@ -61,3 +65,27 @@ def test_a_job_that_stops_taking_hands_what_waits_to_a_new_job(
     create_user(scim, "first@contoso.com")
     pipeline.run()
     assert created(receiver) == ["first@contoso.com", "second@contoso.com"]
+
+
+def test_a_lost_taker_without_reruns_left_gives_what_it_took_to_a_new_job(app, hook):
+    """Its worker died mid-delivery and RQ has no rerun left: when RQ's maintenance finds
+    the job abandoned, the job's failure callback puts what it had taken back in the lane,
+    with the change that waited for it, and queues a job to take them."""
+    ctx = context()
+    queue = ctx.queues[QUEUE]
+    ctx.jobs.changed(ctx.deliveries, hook["id"], [["user", "u1"]])
+    (job,) = queue.get_jobs()
+    queue.remove(job)
+    job.retries_left = 0  # its last run
+    job.save()
+    worker = LaneWorker([queue], connection=ctx.redis, lost_after=1)
+    worker.prepare_execution(job)  # as RQ starts a job: its execution lives 1 s
+    worker.prepare_job_execution(job)  # without a heartbeat
+    assert ctx.deliveries.take_pending(hook["id"], "changes", job.id) == [("user", "u1")]
+    ctx.jobs.changed(ctx.deliveries, hook["id"], [["user", "u2"]])
+    assert queue.get_jobs() == [], "the change waits for the running taker"
+    time.sleep(1.5)  # the worker is gone: no heartbeat
+    StartedJobRegistry(queue=queue).cleanup()
+    (successor,) = queue.get_jobs()
+    taken = ctx.deliveries.take_pending(hook["id"], "changes", successor.id)
+    assert sorted(taken) == [("user", "u1"), ("user", "u2")]
