@@ -12,16 +12,13 @@ token request per job) and the ``ssl.SSLContext`` (loading CA certificates costs
 from __future__ import annotations
 
 import importlib
-import ssl
 import threading
 import time
 import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import certifi
 import httpx
 import msal
 import requests
@@ -44,6 +41,7 @@ from bridge.graph.errors import (
     GraphThrottled,
 )
 from bridge.graph.settings import GraphSettings
+from bridge.runtime.tls import ssl_context
 
 __all__ = [
     "DeltaExpired",
@@ -56,7 +54,6 @@ __all__ = [
     "graph_client",
     "http_client",
     "msal_app",
-    "ssl_context",
 ]
 
 # Every msgraph request-builder module (and one kiota module) warns about its own
@@ -169,12 +166,6 @@ class MsalCredential:
             error = result.get("error", "no_token")
             raise GraphAuthError(f"{error}: {result.get('error_description', '')}".strip())
         return AccessToken(result["access_token"], int(time.time()) + int(result["expires_in"]))
-
-
-@lru_cache(maxsize=8)
-def ssl_context(ca_bundle: str = "") -> ssl.SSLContext:
-    """A client ``SSLContext`` trusting ``ca_bundle`` (else certifi), built once per process."""
-    return ssl.create_default_context(cafile=ca_bundle or certifi.where())
 
 
 def http_client(settings: GraphSettings) -> httpx.AsyncClient:

@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from bridge.graph.client import ssl_context
 from bridge.runtime import clock
+from bridge.runtime.tls import ssl_context
 from bridge.sso.idps import IdpStore
 from bridge.sso.metadata import MAX_METADATA_BYTES, IdpMetadata, MetadataError, read_idp_metadata
 

@@ -17,10 +17,10 @@ from bridge.graph.client import (
     GraphSettings,
     MsalCredential,
     graph_client,
-    ssl_context,
 )
 from bridge.graph.settings import DEFAULT_PAGE_SIZE
 from bridge.graph.source import GraphSource
+from bridge.runtime.tls import ssl_context
 from tests.fakes.graph_tls import ClientCertificate, make_client_certificate
 
 
@@ -169,11 +169,6 @@ def test_graph_requires_a_bearer_token(fake_graph, server_tls):
         response = http.get(f"{fake_graph.graph_url}/users/delta")
     assert response.status_code == 401
     assert json.loads(response.content)["error"]["code"] == "InvalidAuthenticationToken"
-
-
-def test_ssl_context_is_built_once_per_ca(server_tls):
-    ca = str(server_tls.ca_path)
-    assert ssl_context(ca) is ssl_context(ca)
 
 
 def test_graph_refusing_the_token_is_an_auth_error(fake_graph, graph_settings):
