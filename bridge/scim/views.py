@@ -65,7 +65,10 @@ def _is_write() -> bool:
 
 def _projection(service: ResourceService) -> Projection:
     """The ``attributes``/``excludedAttributes`` of the request's query string."""
-    args = request.args
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    if not req.query_string:  # as most writes come: no query to parse, no missing-key lookups
+        return parse_projection(None, None, service.rtype)
+    args = req.args
     return parse_projection(args.get("attributes"), args.get("excludedAttributes"), service.rtype)
 
 

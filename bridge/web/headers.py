@@ -31,5 +31,6 @@ def secure(response: Response) -> Response:
     if response.status_code in BODILESS:
         # RFC 9110 §15.3.5: a 204 has no content, so it has no Content-Type either.
         headers.pop("Content-Type", None)
-    headers.pop("Server", None)  # the WSGI server may add its own; the app adds none
+    if "Server" in headers:  # the WSGI server may add its own; the app adds none
+        del headers["Server"]  # (Headers.pop of a missing key raises and catches inside)
     return response
