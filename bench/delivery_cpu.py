@@ -22,6 +22,7 @@ the machine does; CPU µs move with the machine's load.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -149,6 +150,7 @@ def measure(names: list[str], count: int, marks: Marks) -> dict[str, dict[str, f
                 measured = prepare(services, targets, name, count)
                 marks.start()
                 warm()
+                gc.collect()  # no full collection inside the window (see bench.request_cpu)
                 marks.zero()
                 cpu = time.process_time()
                 measured()

@@ -282,6 +282,27 @@ def test_failing_target_is_quarantined_and_resumes_when_it_answers(
     assert not deliveries.is_open(target["id"])
 
 
+def test_a_success_clears_the_failures_counted_before_it(scim, pipeline, add_target, receiver):
+    target = add_target()
+    deliveries = context().deliveries
+    deliveries.record_failure(target["id"], 1000)
+    create_user(scim)
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    assert deliveries.status(target["id"])["failures"] == 0
+
+
+def test_a_success_on_a_target_that_never_failed_writes_no_breaker(
+    scim, pipeline, add_target, receiver, redis_client
+):
+    target = add_target()
+    create_user(scim)
+    pipeline.run()
+    assert receiver.types() == ["user.created"]
+    assert not redis_client.exists(context().deliveries.key(target["id"], "breaker"))
+    assert context().deliveries.status(target["id"])["breaker"] == "closed"
+
+
 def test_a_slow_or_dead_target_does_not_delay_the_others(scim, pipeline, add_target, receiver):
     add_target(name="dead", url="http://127.0.0.1:9/events")
     add_target(name="alive")
