@@ -34,12 +34,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from bridge.scim.attributes import Attribute
 from bridge.scim.errors import ScimError
 from bridge.scim.filter import And, Filter, Not, Or
 from bridge.scim.filter_eval import is_present, matches_element
 from bridge.scim.paths import delete_value, parse_patch_path
 from bridge.scim.resource_types import ResourceType
+from bridge.scim.resources import copy_document
 from bridge.targets.mapping_expressions import (
     Case,
     Coalesce,
@@ -125,7 +128,7 @@ def apply_mapping(
     resource type.
     """
     if mapping.identity:
-        out = copy.deepcopy(resource)
+        out = copy_document(resource)
         delete_value(out, "meta")
         return out
     _check_resource_type(mapping, rtype)
@@ -133,8 +136,14 @@ def apply_mapping(
     for rule in mapping.rules:
         value = rule.expr.evaluate(resource)
         if value is not None:
-            _write(out, rule.keys, copy.deepcopy(value))
+            _write(out, rule.keys, _copied(value))
     return out
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value taken from a resource (strings and numbers are immutable), as
+    :func:`copy_document` makes one."""
+    return orjson.loads(orjson.dumps(value)) if isinstance(value, dict | list) else value
 
 
 # --- Parsing ----------------------------------------------------------------------------
