@@ -92,15 +92,32 @@ class PendingChanges:
         before and has not finished (see lua/take.lua); the request ids that changed them
         are added to ``origins`` when given. A job that gets something is the lane's taker
         until a take finds nothing (or it hands the lane over): it must come back."""
+        return self.take_or_linger(target_id, lane, job_id, origins, limit=limit)[0]
+
+    def take_or_linger(
+        self,
+        target_id: str,
+        lane: str,
+        job_id: str,
+        origins: dict[str, str] | None = None,
+        *,
+        limit: int = TAKE_LIMIT,
+        linger_in: str | None = None,
+    ) -> tuple[list[tuple[Kind, str]], bool]:
+        """:meth:`take_pending`, and whether the job is still the lane's taker although it
+        took nothing: with ``linger_in`` (the key of the job's RQ queue) a taker that finds
+        the lane empty keeps it while no job waits in that queue, to come back shortly."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
-        keys = [pending, pending + ":queued", taken, pending + ":origins"]
+        # without linger_in the queue is never read: the pending set stands in for its key
+        keys = [pending, pending + ":queued", taken, pending + ":origins", linger_in or pending]
         args: list[str | int] = [TAKEN_SECONDS, job_id, QUEUED_MARK_SECONDS, limit]
-        members, flat = self._take(keys=keys, args=args)
+        args.append("1" if linger_in else "0")
+        members, flat, kept = self._take(keys=keys, args=args)
         if origins is not None:
             for i in range(0, len(flat) - 1, 2):
                 origins[flat[i].decode()] = flat[i + 1].decode()
-        return [split_item(i.decode()) for i in members]
+        return [split_item(i.decode()) for i in members], bool(kept)
 
     def hand_off(
         self,

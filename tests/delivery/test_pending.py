@@ -76,6 +76,37 @@ def test_a_taker_that_finds_the_lane_empty_gives_it_up(ctx, target_id):
     assert len(queued(ctx)) == 1, "the next change queues a job of its own"
 
 
+def test_a_lingering_taker_keeps_the_empty_lane_while_no_job_waits_in_its_queue(ctx, target_id):
+    job = running_taker(ctx, target_id)
+    ctx.deliveries.done_with(target_id, job.id, [("user", "u1")])
+    queue = ctx.queues[QUEUE].key
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue) == ([], True)
+    change(ctx, target_id, "u2")
+    assert queued(ctx) == [], "the change waits for the lingering taker"
+    taken = ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue)
+    assert taken == ([("user", "u2")], False)
+
+
+def test_a_taker_does_not_linger_when_a_job_waits_in_its_queue(ctx, target_id):
+    job = running_taker(ctx, target_id)
+    ctx.deliveries.done_with(target_id, job.id, [("user", "u1")])
+    ctx.queues[QUEUE].enqueue("builtins.print", "another target's delivery")
+    queue = ctx.queues[QUEUE].key
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue) == ([], False)
+    change(ctx, target_id, "u2")
+    assert len(queued(ctx)) == 2, "the lane is given up: the next change queues a job"
+
+
+def test_a_lingering_taker_that_stops_lingering_gives_the_lane_up(ctx, target_id):
+    job = running_taker(ctx, target_id)
+    ctx.deliveries.done_with(target_id, job.id, [("user", "u1")])
+    queue = ctx.queues[QUEUE].key
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue)[1]
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id) == ([], False)
+    change(ctx, target_id, "u2")
+    assert len(queued(ctx)) == 1
+
+
 def test_a_busy_taker_with_changes_waiting_gets_a_job_beside_it(ctx, target_id):
     """A taker that has not come back while changes wait is in a slow delivery: the lane
     runs a second job (up to the target's concurrency) rather than waiting behind it."""

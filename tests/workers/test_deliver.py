@@ -3,6 +3,7 @@ what changed meanwhile, and hands the lane to a new job when it stops early."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -54,6 +55,32 @@ def test_a_change_made_while_the_job_delivers_is_delivered_by_the_same_job(
     create_user(scim, "first@contoso.com")
     pipeline.run()
     assert queued == [0], "the running job takes the change: no job is queued for it"
+    assert created(receiver) == ["first@contoso.com", "second@contoso.com"]
+
+
+def test_a_change_made_just_after_the_lane_emptied_is_delivered_by_the_lingering_job(
+    scim, pipeline, receiver, hook, monkeypatch
+):
+    monkeypatch.setattr(deliver, "LINGER_SECONDS", 1.0)
+    queued: list[int] = []
+
+    def change_while_lingering() -> None:
+        create_user(scim, "second@contoso.com")
+        pipeline.dispatcher.drain()
+        queued.append(context().queues[QUEUE].count)
+
+    def on_event(event: dict) -> None:
+        if not queued and not timers:
+            # after this delivery is answered, while the job lingers on its empty lane
+            timers.append(threading.Timer(0.3, change_while_lingering))
+            timers[0].start()
+
+    timers: list[threading.Timer] = []
+    receiver.on_event = on_event
+    create_user(scim, "first@contoso.com")
+    pipeline.run()
+    timers[0].join()
+    assert queued == [0], "the lingering job takes the change: no job is queued for it"
     assert created(receiver) == ["first@contoso.com", "second@contoso.com"]
 
 

@@ -4,12 +4,17 @@
 -- the mark if it is its own, so the next change queues a new job. A job run again after
 -- its worker died also gets back what it had taken and not finished. The request ids of
 -- the changes it holds go with them.
--- KEYS: pending set, the lane's taker mark, the job's taken set, the lane's origins
--- ARGV: seconds the taken set lives, job id, seconds the mark lives, limit
--- Returns {taken items, flat origins (kind:id, request id, ...)}
+-- A taker that finds nothing may instead keep the mark a little longer (``linger``), so
+-- that the next change waits for it rather than queueing a job; it does so only when no
+-- job waits in its RQ queue, so a lane it holds delays no other.
+-- KEYS: pending set, the lane's taker mark, the job's taken set, the lane's origins,
+--       the job's RQ queue (a list of job ids)
+-- ARGV: seconds the taken set lives, job id, seconds the mark lives, limit, linger (1|0)
+-- Returns {taken items, flat origins (kind:id, request id, ...), 1 if the mark is kept}
 local mark = redis.call('GET', KEYS[2])
 local waiting = redis.call('SCARD', KEYS[1])
 local limit = tonumber(ARGV[4])
+local kept = 0
 if waiting > 0 then
   if waiting <= limit then
     redis.call('SUNIONSTORE', KEYS[3], KEYS[3], KEYS[1])
@@ -21,7 +26,11 @@ if waiting > 0 then
     redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
   end
 elseif mark == ARGV[2] then
-  redis.call('DEL', KEYS[2])
+  if ARGV[5] == '1' and redis.call('LLEN', KEYS[5]) == 0 then
+    kept = 1
+  else
+    redis.call('DEL', KEYS[2])
+  end
 end
 redis.call('EXPIRE', KEYS[3], ARGV[1])
 local members = redis.call('SMEMBERS', KEYS[3])
@@ -37,4 +46,4 @@ for first = 1, #members, 1000 do
   end
   redis.call('HDEL', KEYS[4], unpack(chunk))
 end
-return {members, origins}
+return {members, origins, kept}
