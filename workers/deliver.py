@@ -25,12 +25,12 @@ TAKING_SECONDS = 10.0
 """How long a job keeps coming back to its lane for more before a new job takes over
 (a job's timeout is 300 s, and a stopping worker waits for its running jobs)."""
 
-LINGER_SECONDS = 0.025
+LINGER_SECONDS = 0.05
 """How long a job that finds its lane empty keeps it, looking again every
-LINGER_POLL_SECONDS, before it ends: changes that come at up to 40 a second to a target
-are delivered by one job, where each would otherwise cost a job of its own (RQ's
-bookkeeping of a job costs about three webhook deliveries). Only while no job waits in the
-job's RQ queue: a lingering job never keeps a worker thread from another target."""
+LINGER_POLL_SECONDS, before it ends: changes that come 20 a second or more to a target are
+delivered by one job, where each would otherwise cost a job of its own (RQ's bookkeeping
+of a job costs about three webhook deliveries). Only while no job waits in the job's RQ
+queue: a lingering job never keeps a worker thread from another target."""
 
 LINGER_POLL_SECONDS = 0.005
 """How often a lingering job looks at its lane: a change that comes while it lingers waits
