@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from rq import get_current_job
 
-from bridge.delivery.jobs import ITEMS_PER_JOB, PRIORITY_QUEUE, QUEUE
+from bridge.delivery.jobs import ITEMS_PER_JOB
 from bridge.directory.stored import Kind, as_kind
 from bridge.runtime.services import Services
 from bridge.targets.base import TargetError
@@ -81,7 +81,7 @@ def _take_and_deliver(
     or when the worker stops, a new job takes the lane over."""
     results: dict[str, Any] = {}
     until = time.monotonic() + TAKING_SECONDS
-    queue = ctx.queues[PRIORITY_QUEUE if urgent else QUEUE].key
+    queue = ctx.jobs.queue(urgent).key
     linger_until = time.monotonic() + LINGER_SECONDS
     try:
         while True:

@@ -72,6 +72,12 @@ def lane_of(urgent: bool) -> str:
     return "deprovision" if urgent else "changes"
 
 
+def queue_of(urgent: bool) -> str:
+    """The name of the RQ queue a change's jobs go to: the one workers serve first when
+    it takes access away."""
+    return PRIORITY_QUEUE if urgent else QUEUE
+
+
 def queues_for(connection: Redis) -> dict[str, Queue]:
     """The RQ queues the bridge uses, by name."""
     return {name: Queue(name, connection=connection) for name in QUEUES}
@@ -80,6 +86,19 @@ def queues_for(connection: Redis) -> dict[str, Queue]:
 def lane(prefix: str, target_id: str, urgent: bool) -> str:
     """The rate-limit key of a target's lane (RQ keeps it as ``rq:rl:<key>``)."""
     return f"{prefix}:{target_id}:{lane_of(urgent)}"
+
+
+def waiting_in_lanes(client: Redis, prefix: str) -> dict[str, int]:
+    """Delivery jobs waiting for a place in their target's lane, by the queue they go to
+    (both queues are always present)."""
+    mine = [r for r in RateLimitRegistry.all(client) if r.key.startswith(f"{prefix}:")]
+    pipe = client.pipeline(transaction=False)
+    for registry in mine:
+        pipe.zcard(registry.rate_limited_key)
+    counts = dict.fromkeys(DELIVERY_QUEUES, 0)
+    for registry, count in zip(mine, pipe.execute(), strict=True):
+        counts[queue_of(registry.key.endswith(f":{lane_of(True)}"))] += int(count)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -92,15 +111,11 @@ class Jobs:
 
     def waiting_in_lanes(self, client: Redis) -> dict[str, int]:
         """Delivery jobs waiting for a place in their target's lane, by the queue they go to."""
-        mine = [r for r in RateLimitRegistry.all(client) if r.key.startswith(f"{self.prefix}:")]
-        pipe = client.pipeline(transaction=False)
-        for registry in mine:
-            pipe.zcard(registry.rate_limited_key)
-        counts: dict[str, int] = {}
-        for registry, count in zip(mine, pipe.execute(), strict=True):
-            queue = PRIORITY_QUEUE if registry.key.endswith(":deprovision") else QUEUE
-            counts[queue] = counts.get(queue, 0) + int(count)
-        return counts
+        return waiting_in_lanes(client, self.prefix)
+
+    def queue(self, urgent: bool) -> Queue:
+        """The RQ queue a change's jobs go to (see queue_of)."""
+        return self.queues[queue_of(urgent)]
 
     def deliver(
         self,
@@ -120,7 +135,7 @@ class Jobs:
 
         ``origins`` maps ``kind:id`` to the id of the request that changed it, which each
         job carries (kwarg ``origins``) onto its delivery log lines."""
-        queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
+        queue = self.queue(urgent)
         limit = RateLimit(
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )
@@ -190,7 +205,7 @@ class Jobs:
         self, target_id: str, job_id: str, *, concurrency: int | None, urgent: bool
     ) -> None:
         """Queue the job ``job_id`` that takes what is pending in the target's lane."""
-        queue = self.queues[PRIORITY_QUEUE if urgent else QUEUE]
+        queue = self.queue(urgent)
         limit = RateLimit(
             lane(self.prefix, target_id, urgent), concurrency or self.default_concurrency
         )

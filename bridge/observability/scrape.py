@@ -23,7 +23,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from rq.job import Job
-from rq.rate_limit import RateLimitRegistry
 from rq.registry import (
     DeferredJobRegistry,
     FailedJobRegistry,
@@ -32,7 +31,7 @@ from rq.registry import (
 )
 from rq.utils import utcparse
 
-from bridge.delivery.jobs import PRIORITY_QUEUE, QUEUE
+from bridge.delivery.jobs import waiting_in_lanes
 from bridge.graph.runner import SCOPE
 from bridge.observability import health
 
@@ -137,7 +136,7 @@ class RedisCollector(Collector):
             heads[name] = next(replies)
             for state in registries:
                 jobs.add_metric([name, state], next(replies))
-        for name, count in _waiting_in_lanes(r, s.settings.key_prefix).items():
+        for name, count in waiting_in_lanes(r, s.settings.key_prefix).items():
             jobs.add_metric([name, "waiting"], count)
         pipe = r.pipeline(transaction=False)
         for head in heads.values():
@@ -255,18 +254,6 @@ class RedisCollector(Collector):
             status.add_metric([str(run.get("status"))], 1)
         yield drift
         yield status
-
-
-def _waiting_in_lanes(r: redis.Redis, prefix: str) -> dict[str, int]:
-    lanes = [x for x in RateLimitRegistry.all(r) if x.key.startswith(prefix + ":")]
-    pipe = r.pipeline(transaction=False)
-    for registry in lanes:
-        pipe.zcard(registry.rate_limited_key)
-    counts = {QUEUE: 0, PRIORITY_QUEUE: 0}
-    for registry, count in zip(lanes, pipe.execute(), strict=True):
-        queue = PRIORITY_QUEUE if registry.key.endswith(":deprovision") else QUEUE
-        counts[queue] += int(count)
-    return counts
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
