@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -40,15 +41,33 @@ class TargetHandle:
 
 
 class BridgeClient:
-    """HTTP clients for one stack's SCIM endpoint and admin API."""
+    """HTTP clients for one stack's SCIM endpoint and admin API; safe to share between
+    threads (each thread has its own connection pool)."""
 
     def __init__(self, stack: Stack, timeout: float = 10.0) -> None:
         self.stack = stack
-        self.http = httpx.Client(base_url=stack.url, timeout=timeout)
+        self.timeout = timeout
         self._names = 0
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """This thread's HTTP client."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(base_url=self.stack.url, timeout=self.timeout)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def close(self) -> None:
-        self.http.close()
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
     # --- SCIM, as Entra calls it ----------------------------------------------------------
     def scim(self, method: str, path: str, body: dict | None = None, **kw) -> httpx.Response:
@@ -123,8 +142,10 @@ class BridgeClient:
         return TargetHandle(self._add(body), fake)
 
     def _add(self, body: dict) -> dict:
-        self._names += 1
-        body.setdefault("name", f"t{self._names}-{body['kind']}")
+        with self._lock:
+            self._names += 1
+            number = self._names
+        body.setdefault("name", f"t{number}-{body['kind']}")
         return _ok(self.admin("POST", "/targets", json=body), 201)
 
     def change_target(self, handle: TargetHandle, **changes) -> None:
