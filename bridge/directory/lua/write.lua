@@ -32,11 +32,22 @@ end
 
 -- every check comes before the first write: a script that fails half-way is not undone
 local m = req.members
-local kinds = {}
+local kinds, adding = {}, {}
+local CHUNK = 1000  -- ids per command: Lua's unpack takes about 8,000 values at most
 if m and kind == 'group' then
+  for mid, _ in pairs(m.add or {}) do adding[#adding + 1] = mid end
+  -- the usual case, users only: one EXISTS per CHUNK ids answers for all of them
+  local all_users = true
+  for first = 1, #adding, CHUNK do
+    local keys = {}
+    for i = first, math.min(first + CHUNK - 1, #adding) do
+      keys[#keys + 1] = p .. ':user:' .. adding[i]
+    end
+    if redis.call('EXISTS', unpack(keys)) ~= #keys then all_users = false; break end
+  end
   local missing = {}
-  for mid, _ in pairs(m.add or {}) do
-    if redis.call('EXISTS', p .. ':user:' .. mid) == 1 then kinds[mid] = 'user'
+  for _, mid in ipairs(adding) do
+    if all_users or redis.call('EXISTS', p .. ':user:' .. mid) == 1 then kinds[mid] = 'user'
     elseif mid ~= id and redis.call('EXISTS', p .. ':group:' .. mid) == 1 then kinds[mid] = 'group'
     else missing[#missing + 1] = mid end
   end
@@ -88,23 +99,50 @@ if m and kind == 'group' then
       if wanted[mid] == nil then m.remove[#m.remove + 1] = mid end
     end
   end
+  -- one HMGET and one HDEL per CHUNK members; the stored value names the member's kind
+  local leaving, seen = {}, {}
   for _, mid in ipairs(m.remove or {}) do
-    if redis.call('HDEL', mkey, mid) == 1 then
-      removed[#removed + 1] = mid
-      redis.call('SREM', p .. ':user:' .. mid .. ':groups', id)
-      redis.call('SREM', p .. ':group:' .. mid .. ':groups', id)
-    end
+    if not seen[mid] then seen[mid] = true; leaving[#leaving + 1] = mid end
   end
-  for mid, extras in pairs(m.add or {}) do
-    local prev = redis.call('HGET', mkey, mid)
-    local value = kinds[mid] .. '|' .. extras
-    if prev ~= value then
-      redis.call('HSET', mkey, mid, value)
-      if not prev then
-        added[#added + 1] = mid
-        redis.call('SADD', p .. ':' .. kinds[mid] .. ':' .. mid .. ':groups', id)
+  for first = 1, #leaving, CHUNK do
+    local chunk = {unpack(leaving, first, math.min(first + CHUNK - 1, #leaving))}
+    local stored = redis.call('HMGET', mkey, unpack(chunk))
+    local gone = {}
+    for i, mid in ipairs(chunk) do
+      local prev = stored[i]
+      if prev then
+        gone[#gone + 1] = mid
+        removed[#removed + 1] = mid
+        local bar = string.find(prev, '|', 1, true)
+        local mkind = bar and string.sub(prev, 1, bar - 1)
+        if mkind == 'user' or mkind == 'group' then
+          redis.call('SREM', p .. ':' .. mkind .. ':' .. mid .. ':groups', id)
+        else
+          redis.call('SREM', p .. ':user:' .. mid .. ':groups', id)
+          redis.call('SREM', p .. ':group:' .. mid .. ':groups', id)
+        end
       end
     end
+    if #gone > 0 then redis.call('HDEL', mkey, unpack(gone)) end
+  end
+  -- one HMGET and one HSET per CHUNK members; a reverse set per member that is new
+  for first = 1, #adding, CHUNK do
+    local chunk = {unpack(adding, first, math.min(first + CHUNK - 1, #adding))}
+    local stored = redis.call('HMGET', mkey, unpack(chunk))
+    local writes = {}
+    for i, mid in ipairs(chunk) do
+      local prev = stored[i]
+      local value = kinds[mid] .. '|' .. m.add[mid]
+      if prev ~= value then
+        writes[#writes + 1] = mid
+        writes[#writes + 1] = value
+        if not prev then
+          added[#added + 1] = mid
+          redis.call('SADD', p .. ':' .. kinds[mid] .. ':' .. mid .. ':groups', id)
+        end
+      end
+    end
+    if #writes > 0 then redis.call('HSET', mkey, unpack(writes)) end
   end
 end
 
