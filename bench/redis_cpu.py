@@ -4,8 +4,8 @@
 
 The web tier's cost is :mod:`bench.request_cpu`; this is the other part of a request's CPU,
 what Redis spends on it (the Lua scripts, their commands, the AOF), which on a 2-core
-machine comes out of the same cores. A private ``redis-server`` (AOF ``everysec``, as
-``EmbeddedRedis`` runs it) runs under ``valgrind --tool=callgrind`` with instrumentation
+machine comes out of the same cores. A private ``redis-server`` (the binary and settings
+``EmbeddedRedis`` runs: AOF ``everysec``) runs under ``valgrind --tool=callgrind`` with instrumentation
 off; the app from ``create_app()`` drives it in this process with request_cpu's scenarios
 (the same Entra-shaped requests); instrumentation is switched on (``callgrind_control``)
 only for the N measured requests of each scenario and their audit entries, and the
@@ -22,8 +22,8 @@ of an empty directory (whose linear lookups would be counted instead).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,27 +34,22 @@ import redis
 from bench import request_cpu
 from bench.callgrind import dump_total
 from bench.common import save_run
+from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
 
 RESULTS = Path(__file__).parent / "results" / "redis_cpu.json"
 WARM_UP = 20
 """Requests (cycles for ``mixed``) of each scenario sent before it is counted."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    """redis-server under callgrind, instrumentation off until asked for."""
+    """redis-server as EmbeddedRedis runs it, under callgrind, instrumentation off until
+    asked for; ``REDIS_EXTRA`` (an environment variable) adds settings to try."""
+    server = EmbeddedRedis(folder, port, appendonly=True).command()
+    extra = os.environ.get("REDIS_EXTRA", "").split()
     command = [
         "valgrind", "--tool=callgrind", "--instr-atstart=no",
         f"--callgrind-out-file={folder / 'callgrind.out'}", "--compress-strings=no",
-        shutil.which("redis-server") or "redis-server",
-        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder),
-        "--appendonly", "yes", "--appendfsync", "everysec",
+        *server, *extra,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = redis.Redis(port=port, socket_connect_timeout=1)
@@ -147,6 +142,7 @@ def main() -> None:
             what,
             requests_per_scenario=args.requests,
             preload=args.preload,
+            redis_settings=os.environ.get("REDIS_EXTRA", "") or "as EmbeddedRedis",
         )
 
 

@@ -87,6 +87,7 @@ def test_redis_persists_with_aof_on_a_named_volume(resolved):
     redis = resolved["services"]["redis"]
     command = " ".join(redis["command"])
     assert "--appendonly yes" in command and "--appendfsync everysec" in command
+    assert "--hash-max-listpack-entries 64" in command  # as the embedded Redis keeps them
     (mount,) = redis["volumes"]
     assert (mount["type"], mount["source"], mount["target"]) == ("volume", "redis-data", "/data")
     assert "redis-data" in resolved["volumes"]

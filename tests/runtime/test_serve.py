@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from bridge.runtime import envfile, serve
-from bridge.runtime.embedded_redis import EmbeddedRedis, free_port
+from bridge.runtime.embedded_redis import COMPACT_HASH_ENTRIES, EmbeddedRedis, free_port
 from bridge.runtime.envfile import EMBEDDED_MARK
 from bridge.runtime.processes import die_with_parent
 
@@ -173,6 +173,22 @@ def test_the_embedded_redis_port_is_free_again_right_after_a_stop(tmp_path):
     again = EmbeddedRedis(tmp_path / "redis", port=first.port, appendonly=False)
     again.start()
     again.stop()
+
+
+def test_the_embedded_redis_keeps_only_small_hashes_compact(tmp_path):
+    """A group's members are a hash: past COMPACT_HASH_ENTRIES it is a hash table, whose
+    fields Redis finds without scanning."""
+    server = EmbeddedRedis(tmp_path / "redis", appendonly=False)
+    server.start()
+    try:
+        client = redis.Redis(port=server.port)
+        client.hset("small", mapping={f"m{i}": "user|" for i in range(COMPACT_HASH_ENTRIES)})
+        client.hset("large", mapping={f"m{i}": "user|" for i in range(COMPACT_HASH_ENTRIES + 1)})
+        assert client.object("encoding", "small") in (b"ziplist", b"listpack")
+        assert client.object("encoding", "large") == b"hashtable"
+        client.close()
+    finally:
+        server.stop()
 
 
 def test_a_web_tier_that_cannot_start_stops_serve_with_status_1(tmp_path):

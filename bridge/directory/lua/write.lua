@@ -125,10 +125,12 @@ if m and kind == 'group' then
     end
     if #gone > 0 then redis.call('HDEL', mkey, unpack(gone)) end
   end
-  -- one HMGET and one HSET per CHUNK members; a reverse set per member that is new
+  -- one HMGET and one HSET per CHUNK members; a reverse set per member that is new; no
+  -- HMGET for a group that has no members yet (the first PATCH of a new group)
+  local empty = #adding > 0 and redis.call('EXISTS', mkey) == 0
   for first = 1, #adding, CHUNK do
     local chunk = {unpack(adding, first, math.min(first + CHUNK - 1, #adding))}
-    local stored = redis.call('HMGET', mkey, unpack(chunk))
+    local stored = empty and {} or redis.call('HMGET', mkey, unpack(chunk))
     local writes = {}
     for i, mid in ipairs(chunk) do
       local prev = stored[i]
