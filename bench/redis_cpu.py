@@ -5,9 +5,10 @@
 The web tier's cost is :mod:`bench.request_cpu`; this is the other part of a request's CPU,
 what Redis spends on it (the Lua scripts, their commands, the AOF), which on a 2-core
 machine comes out of the same cores. A private ``redis-server`` (the binary and settings
-``EmbeddedRedis`` runs: AOF ``everysec``) runs under ``valgrind --tool=callgrind`` with instrumentation
-off; the app from ``create_app()`` drives it in this process with request_cpu's scenarios
-(the same Entra-shaped requests); instrumentation is switched on (``callgrind_control``)
+``EmbeddedRedis`` runs: AOF ``everysec``, hashes compact up to 64 fields) runs under
+``valgrind --tool=callgrind`` with instrumentation off; the app from ``create_app()``
+drives it in this process with request_cpu's scenarios (the same Entra-shaped requests);
+instrumentation is switched on (``callgrind_control``)
 only for the N measured requests of each scenario and their audit entries, and the
 counts are dumped at the end of it. Instructions repeat from run to run, whatever else the
 machine does, so a change to a script is measured by two runs, before and after.
