@@ -180,14 +180,14 @@ def test_the_embedded_redis_keeps_only_small_hashes_compact(tmp_path):
     fields Redis finds without scanning."""
     server = EmbeddedRedis(tmp_path / "redis", appendonly=False)
     server.start()
+    client = redis.Redis(port=server.port)
     try:
-        client = redis.Redis(port=server.port)
         client.hset("small", mapping={f"m{i}": "user|" for i in range(COMPACT_HASH_ENTRIES)})
         client.hset("large", mapping={f"m{i}": "user|" for i in range(COMPACT_HASH_ENTRIES + 1)})
         assert client.object("encoding", "small") in (b"ziplist", b"listpack")
         assert client.object("encoding", "large") == b"hashtable"
-        client.close()
     finally:
+        client.close()
         server.stop()
 
 
