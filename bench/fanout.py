@@ -34,6 +34,7 @@ from bench.fanout_drive import (
     wait_for,
     wait_listening,
 )
+from bench.profiling import py_spy
 from bench.server import Gunicorn, ServerSettings, cpu_seconds
 from bridge.delivery.deliveries import Deliveries
 from bridge.delivery.jobs import QUEUE, QUEUES, queues_for
@@ -560,6 +561,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             "deliveries_per_s_per_worker_process": TARGET_DELIVERIES_PER_S,
         },
     }
+    if args.profile:
+        py_spy()  # before the unprofiled phases, not after them
     workdir = Path(tempfile.mkdtemp(prefix="fanout-bench-"))
     run = f"f{int(time.time())}"
     try:

@@ -1,8 +1,7 @@
 """Sample the gunicorn workers with py-spy during a scenario and summarise the hot spots.
 
-py-spy (``pip install py-spy``; 0.3.14 reads this interpreter, 0.4.x may not) records
-every worker in ``--nonblocking`` mode, so the workers are not paused while sampled;
-the sampler still takes some CPU, so a profiled run is slower than an unprofiled one.
+py-spy (``requirements-dev.txt``) records every worker in ``--nonblocking`` mode, so the
+workers are not paused while sampled; the sampler still takes some CPU, so a profiled run is slower than an unprofiled one.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -53,10 +53,12 @@ MARKERS = ("site-packages/", "/work/main/", "python3.11/")
 
 
 def py_spy() -> str:
-    """The py-spy executable (0.3.14 reads this interpreter; 0.4.x may not)."""
-    exe = shutil.which("py-spy")
+    """The py-spy executable: beside this interpreter (a virtualenv not on ``PATH``), or
+    on ``PATH``."""
+    beside = Path(sys.executable).parent / "py-spy"
+    exe = str(beside) if beside.exists() else shutil.which("py-spy")
     if exe is None:
-        raise RuntimeError("py-spy is not installed: pip install py-spy==0.3.14")
+        raise RuntimeError("py-spy is not installed: pip install -r requirements-dev.txt")
     return exe
 
 
