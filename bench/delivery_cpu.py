@@ -11,6 +11,10 @@ delivers one new Entra-shaped user N times:
 - ``webhook``: ``workers.deliver.deliver`` for the webhook target, called directly (the
   relay, its Redis round trips, signing, the HTTP request, the delivery log and line);
 - ``scim``: the same for the SCIM target (its lookup by ``userName``, then the POST);
+- ``batch``: the webhook deliveries 20 at a time, as a lane's job delivers what it took
+  (``TAKE_LIMIT``): what a delivery costs when it shares its job's round trips;
+- ``in_line``: the same batches once more, when the target already holds every user (a
+  resync of a target in line: each item is read, planned and found to need nothing);
 - ``job``: the webhook delivery as an RQ job of its own (``Jobs.deliver``), run by one
   ``LaneWorker`` in burst mode: what RQ spends per job (queueing through the lane's rate
   limit, dequeue, registries, heartbeats, the timeout timer) on top of ``webhook``.
@@ -35,7 +39,7 @@ from bench.callgrind import CpuBenchmark, Marks
 from bench.fanout_drive import SINK_TARGET, Child, python_module, wait_listening
 
 RESULTS = Path(__file__).parent / "results" / "delivery_cpu.json"
-SCENARIOS = ("webhook", "scim", "job")
+SCENARIOS = ("webhook", "scim", "batch", "in_line", "job")
 WARM_UP = 30
 """Deliveries of each scenario made before it is measured (connections, first imports)."""
 
@@ -119,6 +123,18 @@ def prepare(services: Any, targets: dict[str, str], name: str, count: int) -> Ca
                 deliver(target_id, [["user", rid]])
 
         return direct
+    if name in ("batch", "in_line"):
+        from bridge.delivery.pending import TAKE_LIMIT
+
+        def batched() -> None:
+            for start in range(0, len(ids), TAKE_LIMIT):
+                deliver(
+                    targets["webhook"], [["user", rid] for rid in ids[start : start + TAKE_LIMIT]]
+                )
+
+        if name == "in_line":
+            batched()  # delivered once before: what is measured finds nothing to do
+        return batched
     return lambda: run_jobs(services, targets["webhook"], ids)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.delivery.attempts import Attempt, Logged, Result, log_attempt, log_entry
-from bridge.delivery.deliveries import Deliveries, Snapshot
+from bridge.delivery.deliveries import Closings, Deliveries, Snapshot
 from bridge.delivery.planning import (
     Plan,
     Planner,
@@ -119,6 +119,8 @@ class _Batch:
     attempt: int
     bypass_guard: bool
     outcome: BatchOutcome
+    closings: Closings = field(default_factory=Closings)
+    """What closes the items delivered so far: it goes with the next item's snapshot."""
 
 
 @dataclass
@@ -200,6 +202,19 @@ class Relay:
             )
             return outcome
         batch = _Batch(target, connector, token, attempt, bypass_guard, outcome)
+        try:
+            self._deliver_batch(batch, items, origins)
+        except BaseException:
+            self._close_quietly(batch)
+            raise
+        self.deliveries.close_all(batch.closings)
+        return outcome
+
+    def _deliver_batch(
+        self, batch: _Batch, items: list[tuple[Kind, str]], origins: dict[str, str]
+    ) -> None:
+        """Each item in turn, users first, until the target fails in a retryable way."""
+        outcome, attempt = batch.outcome, batch.attempt
         users = [i for i in items if i[0] == "user"]
         groups = [i for i in items if i[0] != "user"]
         for kind, rid in users + groups:
@@ -215,14 +230,23 @@ class Relay:
                 result = self._deliver_item(batch, kind, rid)
             outcome.results[key] = result
             if result in (Result.NOOP, Result.BUSY):
-                metrics.observe_delivery(target.name, str(result), None)
-        return outcome
+                metrics.observe_delivery(batch.target.name, str(result), None)
+
+    def _close_quietly(self, batch: _Batch) -> None:
+        """Close what the batch delivered before it failed, if Redis takes it: otherwise the
+        items' locks expire and their next delivery finds their targets as they are."""
+        try:
+            self.deliveries.close_all(batch.closings)
+        except Exception:
+            log.warning("could not close %d deliveries", len(batch.closings.calls), exc_info=True)
 
     # --- one item -------------------------------------------------------------------------
     def _deliver_item(self, batch: _Batch, kind: Kind, rid: str) -> Result:
         """Read the item, plan its change, then act on the plan."""
         target = batch.target
-        snap = self.deliveries.snapshot(target.id, kind, rid, batch.token, self.directory)
+        snap = self.deliveries.snapshot(
+            target.id, kind, rid, batch.token, self.directory, batch.closings
+        )
         if not snap.locked:
             batch.outcome.retries.append(Again(kind, rid, batch.attempt, LOCK_BUSY_DELAY))
             return Result.BUSY
@@ -232,7 +256,7 @@ class Relay:
         except TargetError as exc:
             return self._failed(it, None, exc)
         if plan is None:
-            self.deliveries.unlock(target.id, kind, rid, batch.token)
+            self.deliveries.unlock(target.id, kind, rid, batch.token, batch.closings)
             return Result.NOOP
         return self._act(it, plan)
 
@@ -325,6 +349,7 @@ class Relay:
             entry=entry,
             counter=str(outcome),
             success=outcome == Logged.DELIVERED,
+            closings=it.batch.closings,
         )
         log_attempt(it.attempt(), change, outcome, status, error, None)
 
