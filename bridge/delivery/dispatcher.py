@@ -45,13 +45,27 @@ RECLAIM_SECONDS = 5.0
 """How often a dispatcher looks for entries a dead one left pending."""
 
 GATHER_SECONDS = 0.002
-"""Pause after a read that found changes, before the next: under a stream of writes each
-read then takes several entries, and its round trips (read, targets, acknowledgement)
-are shared by them; a change waits at most this long more. (At 1,300 writes/s and one
-entry per read, the dispatcher alone cost about 0.35 cores.)"""
+"""Pause after a read that found changes, before the next, per change it found (see
+:func:`gather_after`): under a stream of writes each read then takes several entries,
+and its round trips (read, targets, acknowledgement) are shared by them. (At 1,300
+writes/s and one entry per read, the dispatcher alone cost about 0.35 cores.)"""
+
+GATHER_MAX_SECONDS = 0.010
+"""The longest pause between two reads: what a change waits at most for the one after it."""
 
 RETRY_SECONDS = 1.0
 """Wait after a Redis error before the dispatcher tries again."""
+
+
+def gather_after(handed: int) -> float:
+    """How long to let changes gather after a read that handed ``handed`` over.
+
+    A read that found several changes tells of a busy stream, and a longer pause lets the
+    next read take more: what a read costs is mostly its round trips, so a change costs
+    the dispatcher about 390 µs read alone, 140 µs three at a time, 36 µs ten at a time.
+    Below about 500 changes a second reads find one change each and wait GATHER_SECONDS,
+    as a single change would; above, the pause grows to GATHER_MAX_SECONDS."""
+    return min(GATHER_MAX_SECONDS, GATHER_SECONDS * handed)
 
 
 def beats_key(prefix: str) -> str:
@@ -267,7 +281,7 @@ class DispatcherThread(threading.Thread):
                 handed = self.dispatcher.poll()
                 if 0 < handed < BATCH:
                     # let changes that arrive meanwhile gather into the next read
-                    self.stop.wait(GATHER_SECONDS)
+                    self.stop.wait(gather_after(handed))
             except redis.ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     log.warning(

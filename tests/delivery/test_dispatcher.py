@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.delivery.dispatcher import Dispatcher, takes_access_away
+from bridge.delivery.dispatcher import (
+    BATCH,
+    GATHER_MAX_SECONDS,
+    GATHER_SECONDS,
+    Dispatcher,
+    gather_after,
+    takes_access_away,
+)
 from bridge.delivery.jobs import PRIORITY_QUEUE, QUEUE
 from tests.factories import entra_group, entra_user, patch
 from workers.context import context
@@ -155,3 +162,14 @@ def test_members_leaving_a_group_travel_in_the_lane_served_first():
     assert takes_access_away({"op": "updated", "deprovision": "1"})
     assert takes_access_away({"op": "deleted"})
     assert not takes_access_away({"op": "updated", "added": '["u"]'})
+
+
+def test_a_read_that_found_one_change_pauses_the_shortest_gathering():
+    assert gather_after(1) == GATHER_SECONDS
+
+
+def test_a_busier_read_lets_more_changes_gather_before_the_next_up_to_a_bound():
+    pauses = [gather_after(n) for n in (1, 2, 3, 5, 50, BATCH - 1)]
+    assert pauses == sorted(pauses)
+    assert pauses[1] > pauses[0]
+    assert max(pauses) == GATHER_MAX_SECONDS
