@@ -140,28 +140,37 @@ class Deliveries(PendingChanges):
             self._after(closings, lambda pipe: None)
 
     def _after(self, closings: Closings | None, queue: Callable[[Pipeline], None]) -> list[Any]:
-        """The held ``closings``, then what ``queue`` adds to a pipeline, in one round trip
-        (the closings are then cleared): the replies to ``queue``'s commands. When Redis has
-        lost the closings' scripts (restarted, or emptied), they are loaded and the whole
-        pipeline runs again: what ran the first time is safe to run twice (a lock taken
-        again by its holder, reads; the closings did not run)."""
+        """The held ``closings``, then what ``queue`` adds to a pipeline, in one round trip:
+        the replies to ``queue``'s commands (its first error raised).
+
+        A closing is sent once: it leaves ``closings`` as it goes, whatever comes back, so a
+        pipeline that fails after it ran never runs it again (its state would overwrite a
+        later delivery's). A closing whose outcome is unknown (the connection failed) is
+        lost as a worker killed after its delivery loses it: the item's intent and its
+        lock's expiry cover that. Only a closing that Redis refused with NOSCRIPT (restarted,
+        or emptied) did not run: its script is loaded and it goes again, with ``queue``'s
+        commands, which are safe to run twice (a lock taken again by its holder, reads)."""
         calls = closings.calls if closings else []
         for last_try in (False, True):
+            sent = list(calls)
+            calls.clear()
             pipe = self.redis.pipeline(transaction=False)
-            for script, keys, args in calls:
+            for script, keys, args in sent:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
             queue(pipe)
-            try:
-                replies = pipe.execute()
-            except NoScriptError:
-                if last_try:
-                    raise
-                for script in {script for script, _keys, _args in calls}:
-                    script.sha = self.redis.script_load(script.script)
+            replies = pipe.execute(raise_on_error=False)
+            refused = [
+                c for c, r in zip(sent, replies, strict=False) if isinstance(r, NoScriptError)
+            ]
+            if refused and not last_try:
+                for script in {script for script, _keys, _args in refused}:
+                    self.redis.script_load(script.script)  # its sha is its text's: unchanged
+                calls.extend(refused)
                 continue
-            held = len(calls)
-            calls.clear()
-            return replies[held:]
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies[len(sent) :]
         raise AssertionError("the last try returns or raises")
 
     def status(self, target_id: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ ends goes before the delivery returns. Real Redis, a real webhook receiver."""
 from __future__ import annotations
 
 import pytest
+import redis
 
 from tests.factories import entra_user, target_config
 from workers.context import context
@@ -89,3 +90,18 @@ def test_a_success_is_closed_before_the_next_items_failure_is_counted(
     assert ctx.deliveries.breaker(target_id)["failures"] == "1"
     assert locked(ctx, target_id, users) == []
     assert sorted(o for _id, o in logged(ctx, target_id)) == ["delivered", "failed"]
+
+
+def test_a_closing_that_ran_is_not_sent_again_when_the_rest_of_its_round_trip_fails(
+    ctx, target_id, users, receiver
+):
+    # the second user's snapshot fails in Redis (its groups key is not a set) after the
+    # first user's closing, in the same pipeline, has run
+    groups_key = ctx.directory.key("user", users[1]) + ":groups"
+    ctx.redis.delete(groups_key)
+    ctx.redis.set(groups_key, "not a set")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        deliver(target_id, items(users[:2]))
+    assert logged(ctx, target_id) == [(users[0], "delivered")]
+    assert ctx.deliveries.stats(target_id)["delivered"] == 1
+    assert locked(ctx, target_id, users[:1]) == []
