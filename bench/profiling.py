@@ -1,7 +1,8 @@
-"""Sample the gunicorn workers with py-spy during a scenario and summarise the hot spots.
+"""Sample the web tier's processes with py-spy during a scenario and summarise the hot spots.
 
-py-spy (``requirements-dev.txt``) records every worker in ``--nonblocking`` mode, so the
-workers are not paused while sampled; the sampler still takes some CPU, so a profiled run is slower than an unprofiled one.
+py-spy (``requirements-dev.txt``) records every process in ``--nonblocking`` mode, so they
+are not paused while sampled; the sampler still takes some CPU, so a profiled run is
+slower than an unprofiled one.
 """
 
 from __future__ import annotations

@@ -75,9 +75,6 @@ class Closings:
 
     calls: list[tuple[Script, list[str], list[EncodableT]]] = field(default_factory=list)
 
-    def __bool__(self) -> bool:
-        return bool(self.calls)
-
 
 def now_iso() -> str:
     """The time now, as the delivery log writes it (UTC, milliseconds)."""
@@ -136,7 +133,7 @@ class Deliveries(PendingChanges):
 
     def close_all(self, closings: Closings) -> None:
         """Send the ``closings`` still held, in one round trip."""
-        if closings:
+        if closings.calls:
             self._after(closings, lambda pipe: None)
 
     def _after(self, closings: Closings | None, queue: Callable[[Pipeline], None]) -> list[Any]:
@@ -150,7 +147,7 @@ class Deliveries(PendingChanges):
         lock's expiry cover that. Only a closing that Redis refused with NOSCRIPT (restarted,
         or emptied) did not run: its script is loaded and it goes again, with ``queue``'s
         commands, which are safe to run twice (a lock taken again by its holder, reads)."""
-        calls = closings.calls if closings else []
+        calls = closings.calls if closings is not None else []
         for last_try in (False, True):
             sent = list(calls)
             calls.clear()

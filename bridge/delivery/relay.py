@@ -235,10 +235,11 @@ class Relay:
     def _close_quietly(self, batch: _Batch) -> None:
         """Close what the batch delivered before it failed, if Redis takes it: otherwise the
         items' locks expire and their next delivery finds their targets as they are."""
+        held = len(batch.closings.calls)
         try:
             self.deliveries.close_all(batch.closings)
         except Exception:
-            log.warning("could not close %d deliveries", len(batch.closings.calls), exc_info=True)
+            log.warning("could not close %d deliveries", held, exc_info=True)
 
     # --- one item -------------------------------------------------------------------------
     def _deliver_item(self, batch: _Batch, kind: Kind, rid: str) -> Result:
