@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 HEADER = "X-Request-Id"
+ENVIRON_KEY = "HTTP_X_REQUEST_ID"
+"""The header's key in a WSGI environ (PEP 3333)."""
 
 MAX_LENGTH = 128
 """Longest request id accepted from a client; a longer one is replaced."""

@@ -1,4 +1,9 @@
-"""HTTP plumbing for SCIM: JSON bodies, SCIM responses, ETags, bearer authentication."""
+"""HTTP plumbing for SCIM: JSON bodies, SCIM responses, ETags, bearer authentication.
+
+Headers a client usually leaves out (``If-Match``, ``If-None-Match``) are read from the
+WSGI environ (PEP 3333: ``HTTP_`` and the name in upper case): Werkzeug's
+``request.headers.get`` answers a missing one by raising and catching an exception.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.scim import errors
 from bridge.scim.resources import shorten
 from bridge.web.body import MAX_JSON_DEPTH, may_be_too_deep, too_deep
+from bridge.web.flask_app import BridgeResponse
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 _ACCEPTED_BODY_TYPES = ("application/scim+json", "application/json")
@@ -32,10 +38,8 @@ def scim_response(
 ) -> Response:
     """A response with ``body`` as ``application/scim+json``; no body, no content type."""
     data = orjson.dumps(body) if body is not None else b""
-    response = Response(data, status=status, mimetype=SCIM_MEDIA_TYPE if body is not None else None)
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
+    mimetype = SCIM_MEDIA_TYPE if body is not None else None
+    return BridgeResponse(data, status=status, headers=headers, mimetype=mimetype)
 
 
 def error_response(error: errors.ScimError) -> Response:
@@ -121,12 +125,12 @@ def parse_etag(value: object, what: str = "If-Match") -> int | None:
 
 def if_match() -> int | None:
     """The version named by ``If-Match`` (RFC 7644 §3.14)."""
-    return parse_etag(request.headers.get("If-Match"))
+    return parse_etag(request.environ.get("HTTP_IF_MATCH"))
 
 
 def if_none_match(version: int) -> bool:
     """Whether ``If-None-Match`` names ``version`` (weak comparison, RFC 9110 §13.1.2)."""
-    value = request.headers.get("If-None-Match")
+    value = request.environ.get("HTTP_IF_NONE_MATCH")
     if not value:
         return False
     if value.strip() == "*":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, Request, Response, current_app, request
 
+from bridge.web.flask_app import header_names, put_header
+
 HSTS = "max-age=31536000"
 """``Strict-Transport-Security`` (RFC 6797): a year of HTTPS-only for this host."""
 
@@ -22,15 +24,16 @@ def secure(response: Response) -> Response:
     """``nosniff`` everywhere, ``no-store`` under /scim and /admin, HSTS over HTTPS."""
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     headers = response.headers
-    headers["X-Content-Type-Options"] = "nosniff"
+    names = header_names(headers)
+    put_header(headers, names, "X-Content-Type-Options", "nosniff")
     if req.path.startswith(PRIVATE_PREFIXES):
-        headers["Cache-Control"] = "no-store"
+        put_header(headers, names, "Cache-Control", "no-store")
     public = current_app.config["BRIDGE_SETTINGS"].public_base_url
     if req.is_secure or public.startswith("https://"):
-        headers["Strict-Transport-Security"] = HSTS
-    if response.status_code in BODILESS:
+        put_header(headers, names, "Strict-Transport-Security", HSTS)
+    if response.status_code in BODILESS and "content-type" in names:
         # RFC 9110 §15.3.5: a 204 has no content, so it has no Content-Type either.
-        headers.pop("Content-Type", None)
-    if "Server" in headers:  # the WSGI server may add its own; the app adds none
-        del headers["Server"]  # (Headers.pop of a missing key raises and catches inside)
+        del headers["Content-Type"]
+    if "server" in names:  # the WSGI server may add its own; the app adds none
+        del headers["Server"]
     return response

@@ -54,7 +54,8 @@ def audit_log(app: Flask) -> AuditLog:
 def _start() -> None:
     state = g._get_current_object()
     state.started = time.perf_counter()
-    state.request_id = request_context.accept(request.headers.get(request_context.HEADER))
+    # from the environ: request.headers.get raises and catches when, as usual, it is absent
+    state.request_id = request_context.accept(request.environ.get(request_context.ENVIRON_KEY))
     request_context.set_current(state.request_id)
 
 
@@ -63,8 +64,8 @@ def _finish(response: Response) -> Response:
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     state = g._get_current_object()
     request_id = state.get("request_id")
-    if request_id:
-        response.headers[request_context.HEADER] = request_id
+    if request_id:  # set by this hook alone
+        response.headers.add(request_context.HEADER, request_id)
     path = req.path
     if path.startswith(SCIM_PREFIX) and "started" in state:
         seconds = time.perf_counter() - state.started
