@@ -104,6 +104,8 @@ def _member(member: dict[str, Any], base_url: str) -> dict[str, Any]:
 def _project(
     resource: dict[str, Any], rtype: ResourceType, projection: Projection
 ) -> dict[str, Any]:
+    if projection.include is None and not projection.exclude:
+        return _returned_by_default(resource, rtype)
     out: dict[str, Any] = {}
     for key, value in resource.items():
         attr = _attribute(rtype, key)
@@ -122,6 +124,21 @@ def _project(
         dropped = _drop(key, value, projection.exclude)
         if dropped is not None:
             out[key] = dropped
+    return out
+
+
+def _returned_by_default(resource: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
+    """What :func:`_project` keeps when a request names no attributes (most requests):
+    every value but those ``returned`` never, or only on request (RFC 7643 §2.2)."""
+    out: dict[str, Any] = {}
+    for key, value in resource.items():
+        attr = _attribute(rtype, key)
+        if attr is not None and (
+            attr.returned == "never" or (attr.returned == "request" and key not in _ALWAYS)
+        ):
+            continue
+        if value is not None or key in _ALWAYS:
+            out[key] = value
     return out
 
 

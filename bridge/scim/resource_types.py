@@ -25,7 +25,7 @@ MEMO_LIMIT = 4096
 _COMMON = by_name(COMMON_ATTRIBUTES)
 
 _MemoKey = tuple[str | None, ...]
-"""``(URN, attribute, sub-attribute)`` case-folded, or ``("text", path)`` for path text."""
+"""``(URN, attribute, sub-attribute)`` as written, or ``("text", path)`` for path text."""
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,19 @@ class ResourceType:
         """Find an attribute (and sub-attribute) by name; None if the type lacks it.
 
         ``urn=None`` or the core URN means the core schema, where the common attributes
-        (RFC 7643 §3.1) are found too. Answers are remembered: every request resolves the
-        same few paths.
+        (RFC 7643 §3.1) are found too. Answers are remembered by the names as written:
+        every request resolves the same few paths, spelled the same way, so a repeat
+        costs one lookup and no case folding.
         """
-        key = (
-            urn.casefold() if urn else None,
-            attr.casefold(),
-            sub_attr.casefold() if sub_attr else None,
-        )
+        key = (urn, attr, sub_attr)
         memo = self._memo
-        if key not in memo:
+        try:
+            return memo[key]
+        except KeyError:  # None is an answer too: the type lacks the attribute
             if len(memo) > MEMO_LIMIT:
                 memo.clear()
-            memo[key] = self._resolve(urn, attr, sub_attr)
-        return memo[key]
+            found = memo[key] = self._resolve(urn, attr, sub_attr)
+            return found
 
     @cached_property
     def _memo(self) -> dict[_MemoKey, ResolvedPath | None]:

@@ -14,7 +14,7 @@ import orjson
 
 from bridge.directory.ids import is_id
 from bridge.scim import errors
-from bridge.scim.attributes import Attribute, AttributeType, Schema
+from bridge.scim.attributes import Attribute, AttributeType
 from bridge.scim.resource_types import ResourceType
 
 _IGNORED_ON_INPUT = {"id", "meta", "password"}
@@ -77,7 +77,7 @@ def normalise(body: Any, rtype: ResourceType) -> tuple[dict[str, Any], list[dict
         if extension is not None:
             if not isinstance(value, dict):
                 raise errors.InvalidValue(f"{key} must be an object")
-            ext = _complex_members(value, extension.attributes, extension.id, extension)
+            ext = _complex_members(value, extension.attribute, extension.id)
             if ext:
                 doc[extension.id] = ext
                 if extension.id not in doc["schemas"]:
@@ -94,7 +94,7 @@ def normalise(body: Any, rtype: ResourceType) -> tuple[dict[str, Any], list[dict
             continue
         if attr.mutability == "readOnly":
             continue
-        checked = check_value(attr, value, attr.name)
+        checked = value if is_plain_string(attr, value) else check_value(attr, value, attr.name)
         if checked is not None:
             doc[attr.name] = checked
     _check_required(doc, rtype)
@@ -161,7 +161,7 @@ def _single(attr: Attribute, value: Any, where: str) -> Any:
     if attr.type == "complex":
         if not isinstance(value, dict):
             raise errors.InvalidValue(f"{where} must be an object")
-        return _complex_members(value, attr.sub_attributes, where, None) or None
+        return _complex_members(value, attr.sub, where) or None
     if attr.type == "boolean":
         value = coerce_boolean(value)
         if not isinstance(value, bool):
@@ -178,20 +178,34 @@ def _single(attr: Attribute, value: Any, where: str) -> Any:
 
 
 def _complex_members(
-    value: dict[str, Any], attributes: tuple[Attribute, ...], where: str, schema: Schema | None
+    value: dict[str, Any], find: Callable[[str], Attribute | None], where: str
 ) -> dict[str, Any]:
-    by_name = {a.name.lower(): a for a in attributes}
+    """The members of a complex value or an extension object, each checked against the
+    definition ``find`` gives for its name (case-insensitive, RFC 7643 §2.1)."""
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
-        attr = by_name.get(key.lower())
+        attr = find(key)
         if attr is None:
             raise errors.InvalidValue(f"unknown attribute '{key}' in {where}")
         if attr.mutability == "readOnly" or sub_value is None:
+            continue
+        if is_plain_string(attr, sub_value):
+            out[attr.name] = sub_value
             continue
         checked = check_value(attr, sub_value, f"{where}.{attr.name}")
         if checked is not None:
             out[attr.name] = checked
     return out
+
+
+_STRING_TYPES = frozenset({"string", "reference", "binary"})
+
+
+def is_plain_string(attr: Attribute, value: object) -> bool:
+    """Whether ``value`` is a string for a single-valued attribute stored as a string: most
+    of a body's values, valid as they are (what :func:`check_value` answers for them,
+    without building the path its errors would name)."""
+    return value.__class__ is str and not attr.multi_valued and attr.type in _STRING_TYPES
 
 
 def _schemas(body: dict[str, Any], rtype: ResourceType) -> list[str]:
