@@ -23,6 +23,7 @@ from bridge.directory.records import Directory
 from bridge.directory.tokens import ADMIN, ADMIN_TOKEN_PREFIX, TokenStore
 from bridge.graph.runner import GraphRunner
 from bridge.graph.runs import Runs
+from bridge.runtime import redis_pool
 from bridge.runtime.config import Settings
 from bridge.scim.attributes import Schema
 from bridge.scim.resource_types import ResourceType, build_resource_types
@@ -103,7 +104,7 @@ def connect(settings: Settings) -> redis.Redis:
     """A pooled Redis client whose commands time out after BRIDGE_REDIS_TIMEOUT_SECONDS
     (a SCIM request then answers 503, which Entra retries); nothing connects until the
     first command."""
-    return redis.Redis.from_url(
+    return redis_pool.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
@@ -116,7 +117,7 @@ def connect(settings: Settings) -> redis.Redis:
 def connect_for_blocking(settings: Settings) -> redis.Redis:
     """A separate pool for RQ's blocking dequeue, which waits for jobs longer than any
     command may take: RQ sets its socket timeout to the dequeue time plus a margin."""
-    return redis.Redis.from_url(
+    return redis_pool.from_url(
         settings.redis_url,
         socket_connect_timeout=settings.redis_timeout_seconds,
         socket_keepalive=True,
