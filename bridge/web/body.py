@@ -84,18 +84,24 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
 
     Walks one level at a time, without recursion: the check itself cannot exhaust Python's.
     """
-    level: list[object] = [value]
+    # only containers are kept from one level to the next; parsed JSON holds exactly
+    # dicts and lists, so their types are compared rather than checked with isinstance
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
     depth = 0
-    while True:
-        containers = [item for item in level if isinstance(item, dict | list)]
-        if not containers:
-            return False
+    while level:
         depth += 1
         if depth > limit:
             return True
-        level = []
-        for item in containers:
-            level.extend(item.values() if isinstance(item, dict) else item)
+        deeper = []
+        for container in level:
+            for item in container.values() if type(container) is dict else container:
+                if type(item) in _CONTAINERS:
+                    deeper.append(item)
+        level = deeper
+    return False
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 def may_be_too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -30,3 +30,16 @@ def test_text_with_few_brackets_cannot_be_too_deep_and_a_deep_body_is_always_exa
     assert not may_be_too_deep(orjson.dumps({"userName": "ada", "emails": [{"value": "a"}]}))
     for depth in (MAX_JSON_DEPTH + 1, MAX_JSON_DEPTH + 10):
         assert may_be_too_deep(orjson.dumps(nested(depth)))
+
+
+def test_a_scalar_has_no_depth_and_an_empty_container_has_one():
+    assert not too_deep("text", 0)
+    assert too_deep({}, 0)
+    assert not too_deep([], 1)
+
+
+def test_many_members_at_one_level_are_as_deep_as_one():
+    """Entra adds group members a hundred at a time: wide, not deep."""
+    body = {"Operations": [{"op": "Add", "path": "members", "value": [{"value": "x"}] * 500}]}
+    assert not too_deep(body, 5)
+    assert too_deep(body, 4)
