@@ -97,6 +97,9 @@ def log_attempt(
     status, attempt, next retry; with the request id of the change it delivers."""
     seconds = time.perf_counter() - it.started
     metrics.observe_delivery(it.target.name, outcome, seconds)
+    level = ATTEMPT_LEVELS.get(outcome, logging.INFO)
+    if not log.isEnabledFor(level):
+        return  # the line's fields are not built for nothing
     action = change.action if change else None
     fields = _fields(it.target, it.kind, it.rid, action, outcome, status, it.number, it.job)
     fields["latency_ms"] = round(seconds * 1000, 2)
@@ -108,7 +111,7 @@ def log_attempt(
         fields["request_id"] = it.request_id
     retry = f", next retry in {next_retry:.1f} s" if next_retry is not None else ""
     log.log(
-        ATTEMPT_LEVELS.get(outcome, logging.INFO),
+        level,
         "delivery %s: %s %s %s:%s -> %s (attempt %d%s)%s",
         outcome,
         it.target.name,

@@ -92,6 +92,7 @@ class Deliveries(PendingChanges):
         self._pend = client.register_script((_LUA_DIR / "pend.lua").read_text())
         self._hand_off = client.register_script((_LUA_DIR / "hand_off.lua").read_text())
         self._release = client.register_script((_LUA_DIR / "release.lua").read_text())
+        self._snapshot = client.register_script((_LUA_DIR / "snapshot.lua").read_text())
 
     def key(self, target_id: str, name: str) -> str:
         """The key of one of a target's bookkeeping families."""
@@ -113,32 +114,45 @@ class Deliveries(PendingChanges):
         ``token`` names the job: a lock still held under it was left by this same job's
         earlier run, whose worker died, and is taken over."""
         it = item(kind, rid)
-        lock = self.key(target_id, f"lock:{it}")
+        keys = [
+            self.key(target_id, f"lock:{it}"),
+            self.key(target_id, "state"),
+            *directory.record_keys(kind, rid),
+            self.key(target_id, "breaker"),
+        ]
+        args: list[EncodableT] = [token, it, LOCK_SECONDS, kind]
+        script = self._snapshot
 
         def read(pipe: Pipeline) -> None:
-            pipe.set(lock, token, nx=True, ex=LOCK_SECONDS)
-            pipe.get(lock)
-            pipe.hget(self.key(target_id, "state"), it)
-            directory.read_in(pipe, kind, rid)
-            pipe.hget(self.key(target_id, "breaker"), "state")
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
 
-        acquired, holder, state, raw, derived, breaker = self._after(closings, read)
-        locked = bool(acquired) or holder == token.encode()
+        ((locked, state, raw, derived, breaker),) = self._after(closings, read, script)
         return Snapshot(
-            locked,
+            locked == 1,
             orjson.loads(state) if state else {},
             directory.record_from(kind, rid, raw, derived),
             breaker == b"open",
         )
 
     def close_all(self, closings: Closings) -> None:
-        """Send the ``closings`` still held, in one round trip."""
-        if closings.calls:
+        """Send the ``closings`` still held, in one round trip: a lone one (a lone item's,
+        or a batch's last) as a script call of its own, which costs the client less than a
+        pipeline of one and, like :meth:`_after`, sends it again only after NOSCRIPT."""
+        if len(closings.calls) == 1:
+            script, keys, args = closings.calls.pop()
+            script(keys=keys, args=args)
+        elif closings.calls:
             self._after(closings, lambda pipe: None)
 
-    def _after(self, closings: Closings | None, queue: Callable[[Pipeline], None]) -> list[Any]:
-        """The held ``closings``, then what ``queue`` adds to a pipeline, in one round trip:
-        the replies to ``queue``'s commands (its first error raised).
+    def _after(
+        self,
+        closings: Closings | None,
+        queue: Callable[[Pipeline], None],
+        script: Script | None = None,
+    ) -> list[Any]:
+        """The held ``closings``, then what ``queue`` adds to a pipeline (which may run
+        ``script``), in one round trip: the replies to ``queue``'s commands (its first error
+        raised).
 
         A closing is sent once: it leaves ``closings`` as it goes, whatever comes back, so a
         pipeline that fails after it ran never runs it again (its state would overwrite a
@@ -146,22 +160,28 @@ class Deliveries(PendingChanges):
         lost as a worker killed after its delivery loses it: the item's intent and its
         lock's expiry cover that. Only a closing that Redis refused with NOSCRIPT (restarted,
         or emptied) did not run: its script is loaded and it goes again, with ``queue``'s
-        commands, which are safe to run twice (a lock taken again by its holder, reads)."""
+        commands, which are safe to run twice (a lock taken again by its holder, reads); so
+        do they when Redis refused their ``script``, loaded then."""
         calls = closings.calls if closings is not None else []
         for last_try in (False, True):
             sent = list(calls)
             calls.clear()
             pipe = self.redis.pipeline(transaction=False)
-            for script, keys, args in sent:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for closing, keys, args in sent:
+                pipe.evalsha(closing.sha, len(keys), *keys, *args)
             queue(pipe)
             replies = pipe.execute(raise_on_error=False)
             refused = [
                 c for c, r in zip(sent, replies, strict=False) if isinstance(r, NoScriptError)
             ]
-            if refused and not last_try:
-                for script in {script for script, _keys, _args in refused}:
-                    self.redis.script_load(script.script)  # its sha is its text's: unchanged
+            scripts = {closing for closing, _keys, _args in refused}
+            if script is not None and any(
+                isinstance(r, NoScriptError) for r in replies[len(sent) :]
+            ):
+                scripts.add(script)
+            if scripts and not last_try:
+                for lost in scripts:
+                    self.redis.script_load(lost.script)  # its sha is its text's: unchanged
                 calls.extend(refused)
                 continue
             for reply in replies:

@@ -65,11 +65,14 @@ class Planner:
             payload = self.payload(target, record)
             return Plan(make_change(target, "user", rid, "deactivate", payload, state))
         payload = self.payload(target, record)
-        same = state.get("active", True) and state.get("digest") == digest(payload)
+        payload_digest = digest(payload)
+        same = state.get("active", True) and state.get("digest") == payload_digest
         if present and same and not maybe:
             return None
         action: Action = "update" if present else "create"
-        return Plan(make_change(target, "user", rid, action, payload, state))
+        return Plan(
+            make_change(target, "user", rid, action, payload, state, payload_digest=payload_digest)
+        )
 
     def plan_group(
         self,
@@ -95,11 +98,14 @@ class Planner:
         desired = wanted_members(target, record, current, member_states)
         added = sorted(desired.keys() - confirmed.keys())  # perhaps there: added to be sure
         removed = sorted(current.keys() - desired.keys())
-        same = present and state.get("digest") == digest(payload)
+        payload_digest = digest(payload)
+        same = present and state.get("digest") == payload_digest
         if same and not added and not removed and not maybe:
             return None
         action: Action = "none" if same else ("update" if present else "create")
-        change = make_change(target, "group", rid, action, payload, state, added, removed)
+        change = make_change(
+            target, "group", rid, action, payload, state, added, removed, payload_digest
+        )
         refs = {u: desired[u] for u in added}
         refs |= {u: current[u] or member_states.get(u, {}).get("remote_id") for u in removed}
         change.member_refs = {u: ref for u, ref in refs.items() if ref}
@@ -235,14 +241,20 @@ def make_change(
     state: State,
     added: Sequence[str] = (),
     removed: Sequence[str] = (),
+    payload_digest: str | None = None,
 ) -> Change:
     """The change, with an idempotency key that names it: the same across retries (the
     state they start from does not move), new for the same content sent again later
-    (enabled again after a disable, say): ``seq`` counts the deliveries that succeeded."""
+    (enabled again after a disable, say): ``seq`` counts the deliveries that succeeded.
+    ``payload_digest``: the payload's :func:`digest`, when the caller has it."""
     seq = state.get("seq", 0)
-    basis = f"{target.id}|{kind}|{rid}|{seq}|{action}|{digest(payload)}|{','.join(added)}|{','.join(removed)}"
+    if payload_digest is None:
+        payload_digest = digest(payload)
+    basis = f"{target.id}|{kind}|{rid}|{seq}|{action}|{payload_digest}|{','.join(added)}|{','.join(removed)}"
     key = "msg_" + hashlib.sha256(basis.encode()).hexdigest()[:32]
-    return Change(kind, rid, action, payload, dict(state), key, list(added), list(removed))
+    change = Change(kind, rid, action, payload, dict(state), key, list(added), list(removed))
+    change.payload_digest = payload_digest
+    return change
 
 
 def next_state(change: Change, old: State, remember: dict[str, Any]) -> State:
@@ -260,7 +272,8 @@ def next_state(change: Change, old: State, remember: dict[str, Any]) -> State:
     state["present"] = True
     state["seq"] = seq
     if change.payload is not None:
-        state["digest"] = digest(change.payload)
+        made = change.payload_digest
+        state["digest"] = made if made is not None else digest(change.payload)
     if change.kind == "user":
         state["active"] = change.action != "deactivate"
         return state

@@ -336,7 +336,8 @@ class Relay:
         error: str | None,
     ) -> None:
         """Log the delivery, save the target's new state (if any), release the lock."""
-        entry = log_entry(it.attempt(), change, outcome, status, it.batch.attempt + 1, error)
+        attempt = it.attempt()
+        entry = log_entry(attempt, change, outcome, status, it.batch.attempt + 1, error)
         if outcome == Logged.SHADOW:
             entry["payload"] = change.payload
             entry["members_added"] = change.members_added
@@ -352,7 +353,7 @@ class Relay:
             success=outcome == Logged.DELIVERED,
             closings=it.batch.closings,
         )
-        log_attempt(it.attempt(), change, outcome, status, error, None)
+        log_attempt(attempt, change, outcome, status, error, None)
 
     def _guard_tripped(self, target: Target) -> bool:
         guard = target.deletion_guard

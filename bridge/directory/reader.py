@@ -139,27 +139,27 @@ class DirectoryReader:
             out.append(record)
         return out
 
-    def read_in(self, pipe: redis.client.Pipeline, kind: Kind, rid: str) -> None:
-        """Queue on ``pipe`` the reads of one record with its derived set (a user's groups,
-        a group's members), for a caller that reads more in the same round trip; the two
-        replies, in order, make the record with :meth:`record_from`."""
+    def record_keys(self, kind: Kind, rid: str) -> tuple[str, str]:
+        """The keys of one record and of its derived set (a user's groups, a set; a group's
+        members, a hash), for a caller that reads both in a script of its own, in the same
+        round trip as more; :meth:`record_from` makes the record of the two replies."""
         key = self.key(kind, rid)
-        pipe.get(key)
-        if kind == "user":
-            pipe.smembers(key + ":groups")
-        else:
-            pipe.hgetall(key + ":members")
+        return key, key + (":groups" if kind == "user" else ":members")
 
     @staticmethod
-    def record_from(kind: Kind, rid: str, raw: bytes | None, derived: Any) -> Record | None:
-        """The record from the replies of :meth:`read_in`; None when it does not exist."""
+    def record_from(kind: Kind, rid: str, raw: bytes | None, derived: list[Any]) -> Record | None:
+        """The record from what a script read at :meth:`record_keys` (a hash's fields and
+        values in turn, as HGETALL gives them to a script); None when it does not exist."""
         if raw is None:
             return None
         record = parse_record(kind, rid, raw)
         if kind == "user":
             record.groups = sorted(as_text(g) for g in derived)
         else:
-            record.members = [parse_member(as_text(k), as_text(v)) for k, v in derived.items()]
+            record.members = [
+                parse_member(as_text(derived[j]), as_text(derived[j + 1]))
+                for j in range(0, len(derived), 2)
+            ]
         return record
 
     def lookup(self, kind: Kind, attr: str, values: list[str]) -> list[str | None]:

@@ -106,11 +106,13 @@ def scim_resource(path: str) -> str:
 
 
 MAX_REMEMBERED_SERIES = 1024
-"""Label combinations whose series :func:`observe_request` and :func:`observe_write` keep
-at hand; past it they start over (a client chooses the method)."""
+"""Label combinations whose series :func:`observe_request`, :func:`observe_write` and
+:func:`observe_delivery` keep at hand; past it they start over (a client chooses the
+method)."""
 
 _request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 _write_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_delivery_series: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 
 def observe_request(method: str, path: str, status: int, seconds: float) -> None:
@@ -147,9 +149,15 @@ def _remember(memo: dict[Any, tuple[Any, Any]], key: Any, series: tuple[Any, Any
 
 def observe_delivery(target: str, outcome: str, seconds: float | None) -> None:
     """Count one delivery attempt; its latency only when the target was called."""
-    DELIVERY_ATTEMPTS.labels(target, outcome).inc()
-    if seconds is not None and outcome in DELIVERY_CALLED:
-        DELIVERY_LATENCY.labels(target, outcome).observe(seconds)
+    key = (target, outcome)
+    series = _delivery_series.get(key)
+    if series is None:  # a latency series only for outcomes that call the target
+        latency = DELIVERY_LATENCY.labels(target, outcome) if outcome in DELIVERY_CALLED else None
+        series = (DELIVERY_ATTEMPTS.labels(target, outcome), latency)
+        _remember(_delivery_series, key, series)
+    series[0].inc()
+    if seconds is not None and series[1] is not None:
+        series[1].observe(seconds)
 
 
 def observe_signin(idp: str, outcome: str, reason: str = "") -> None:

@@ -51,6 +51,9 @@ class Change:
     members_added: list[str] = field(default_factory=list)
     members_removed: list[str] = field(default_factory=list)
     member_refs: dict[str, str] = field(default_factory=dict)
+    payload_digest: str | None = None
+    """The payload's digest as the planner made it (the state after the change keeps it);
+    None when it has not been computed."""
 
 
 @dataclass

@@ -13,12 +13,12 @@ Consumers can verify our deliveries with the ``standardwebhooks`` or ``svix`` li
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 
 SECRET_PREFIX = "whsec_"
 """How a symmetric signing secret is marked when serialized (spec, "Signature scheme")."""
@@ -41,6 +41,9 @@ VERSION = "v1"
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
+
+KEYS_KEPT = 64
+"""Secrets whose decoded keys are kept at hand (a process signs for a few targets)."""
 
 _MSG_ID = re.compile(r"^[^\s.]+$")
 _TIMESTAMP = re.compile(r"^[0-9]+$")
@@ -103,6 +106,7 @@ def verify(
         raise SignatureError("no matching signature")
 
 
+@lru_cache(maxsize=KEYS_KEPT)  # a malformed secret raises, and is not kept
 def _key(secret: str) -> bytes:
     """The HMAC key a ``whsec_`` secret encodes; padding may be left off."""
     if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
@@ -121,7 +125,7 @@ def _key(secret: str) -> bytes:
 
 def _digest(key: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    return hmac.new(key, signed, hashlib.sha256).digest()
+    return hmac.digest(key, signed, "sha256")
 
 
 def _check_fresh(timestamp: int, now: int, tolerance: int) -> None:

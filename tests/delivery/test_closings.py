@@ -76,6 +76,25 @@ def test_a_batch_closes_its_items_after_redis_lost_its_scripts(ctx, target_id, u
     assert locked(ctx, target_id, users) == []
 
 
+def test_a_lone_item_is_read_after_redis_lost_its_scripts(ctx, target_id, users, receiver):
+    # the snapshot is a script too: a Redis that no longer knows it (restarted, or emptied)
+    # refuses it, and it goes again once loaded
+    ctx.redis.script_flush()
+    assert deliver(target_id, items(users[:1])) == {f"user:{users[0]}": "delivered"}
+    assert [e["data"]["id"] for e in receiver.events] == users[:1]
+    assert logged(ctx, target_id) == [(users[0], "delivered")]
+    assert locked(ctx, target_id, users) == []
+
+
+def test_a_lone_item_is_closed_once_after_redis_lost_its_scripts(ctx, target_id, users, receiver):
+    # its closing, sent alone when the delivery ends, reaches a Redis that lost its script
+    receiver.on_event = lambda event: ctx.redis.script_flush()
+    assert deliver(target_id, items(users[:1])) == {f"user:{users[0]}": "delivered"}
+    assert logged(ctx, target_id) == [(users[0], "delivered")]
+    assert ctx.deliveries.stats(target_id)["delivered"] == 1
+    assert locked(ctx, target_id, users) == []
+
+
 def test_a_success_is_closed_before_the_next_items_failure_is_counted(
     ctx, target_id, users, receiver
 ):

@@ -400,3 +400,27 @@ def test_what_a_delivery_may_give_is_recorded_before_it_is_sent(scim, add_target
     assert state.get("present") is None
     assert state["maybe"]["present"] is True
     assert state["maybe"]["match"]["userName"] == user["userName"]
+
+
+def test_the_state_a_delivery_saves_names_the_payload_it_sent(scim, add_target, receiver):
+    """The saved digest is the sent payload's: the next delivery of the same content
+    finds nothing to do, and one of new content sends it."""
+    from bridge.delivery.planning import digest
+
+    ctx = context()
+    target = ctx.targets.get(add_target()["id"])
+    user = create_user(scim)
+    items = [("user", user["id"])]
+    ctx.relay.deliver(target, ctx.connector(target), items, token="job")
+    state = ctx.deliveries.states(target.id, "user", [user["id"]])[user["id"]]
+    assert state["digest"] == digest(receiver.events[-1]["data"]["resource"])
+    again = ctx.relay.deliver(target, ctx.connector(target), items, token="job")
+    assert list(again.results.values()) == ["noop"]
+    scim.patch(
+        f"/Users/{user['id']}", json=patch({"op": "Replace", "path": "displayName", "value": "B"})
+    )
+    changed = ctx.relay.deliver(target, ctx.connector(target), items, token="job")
+    assert list(changed.results.values()) == ["delivered"]
+    state = ctx.deliveries.states(target.id, "user", [user["id"]])[user["id"]]
+    assert state["digest"] == digest(receiver.events[-1]["data"]["resource"])
+    assert receiver.types() == ["user.created", "user.updated"]

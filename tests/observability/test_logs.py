@@ -113,6 +113,25 @@ def test_a_failed_attempt_says_its_status_and_next_retry(admin, create_user, pip
     assert "k3y" not in log_lines.text
 
 
+def test_above_info_only_failed_attempts_are_logged(admin, hook, create_user, pipeline, log_lines):
+    logs.configure("json", "WARNING", stream=log_lines.buffer)
+    hook()
+    with serve(_Failing(503)) as url:
+        body = {
+            "name": "down",
+            "kind": "webhook",
+            "url": url + "/events",
+            "signing_secret": "whsec_" + "A" * 43 + "=",
+        }
+        assert admin.post("/targets", json=body).status_code == 201
+        user = create_user("req-warning")
+        pipeline.run()
+    lines = [e for e in log_lines.attempts() if e["resource"] == f"user:{user['id']}"]
+    assert {e["target"] for e in lines} == {"down"}
+    assert lines[0]["outcome"] == "retry" and lines[0]["status"] == 503
+    assert lines[0]["request_id"] == "req-warning" and lines[0]["attempt"] == 1
+
+
 class _Failing:
     """A webhook receiver that answers every request with one status."""
 

@@ -134,6 +134,33 @@ def test_deliveries_are_counted_by_target_and_outcome_with_latency(app, hook, sc
     assert value(after, "bridge_target_deliveries_total", target="hook", outcome="delivered") == 1
 
 
+def test_every_delivery_attempt_is_counted_and_only_called_ones_timed(app, hook, scim, pipeline):
+    from workers.deliver import deliver
+
+    target_id = hook()["id"]
+    before = scrape(app)
+    users = [scim.post("/Users", json=entra_user()).json["id"] for _ in range(2)]
+    pipeline.run()
+    deliver(target_id, [["user", users[0]]])  # in line already: nothing to send
+    deliver(target_id, [["user", users[0]]])
+    after = scrape(app)
+
+    def counted(outcome: str) -> float:
+        name = "bridge_delivery_attempts_total"
+        return value(after, name, target="hook", outcome=outcome) - value(
+            before, name, target="hook", outcome=outcome
+        )
+
+    assert (counted("delivered"), counted("noop")) == (2, 2)
+    count = "bridge_delivery_duration_seconds_count"
+    assert (
+        value(after, count, target="hook", outcome="delivered")
+        - value(before, count, target="hook", outcome="delivered")
+        == 2
+    )
+    assert not any(k[0] == count and ("outcome", "noop") in k[1:] for k in after)
+
+
 def test_dead_letters_retries_and_consecutive_failures_per_target(app, admin, scim, pipeline):
     body = {
         "name": "gone",

@@ -3,7 +3,10 @@ delivery jobs."""
 
 from __future__ import annotations
 
+import pytest
+
 from bridge.directory.records import IndexValues
+from bridge.observability import request_context
 from bridge.observability.request_context import MAX_LENGTH
 from workers.context import context
 
@@ -84,3 +87,15 @@ def test_a_retry_job_carries_the_request_id_in_its_kwargs_and_meta(app):
     job = ctx.queues["bridge"].jobs[0]
     assert job.kwargs["origins"] == {"user:u1": "req-9"}
     assert job.meta["request_ids"] == ["req-9"]
+
+
+def test_a_bound_block_names_its_request_and_restores_the_one_around_it():
+    before = request_context.current()
+    with request_context.bound("outer"):
+        with request_context.bound(None):
+            assert request_context.current() is None
+        with pytest.raises(RuntimeError), request_context.bound("inner"):
+            assert request_context.current() == "inner"
+            raise RuntimeError("the block fails")
+        assert request_context.current() == "outer"
+    assert request_context.current() == before

@@ -25,12 +25,14 @@ class Target:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.sent: list[tuple[str, str, bytes]] = []
         self.accepted = {"good"}
         self.release = threading.Event()
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         self.requests.append(request.path)
+        self.sent.append((request.method, request.full_path, request.get_data()))
         if request.path == "/moved":
             response = Response(status=302, headers={"Location": "/elsewhere"})
         elif request.path == "/large":
@@ -63,6 +65,33 @@ def test_a_redirect_is_answered_not_followed(target):
     with pytest.raises(TargetError) as err:
         raise_for_answer(answer, "GET /moved")
     assert not err.value.retryable
+
+
+def test_each_request_reaches_its_url_also_after_the_pools_were_closed(target):
+    app, server = target
+    client = target_http({}, FAST)
+    for n in range(2):
+        answer = client.request(
+            "POST", server.url + "/echo", body=b"one", params={"n": str(n)}, what="POST"
+        )
+        assert answer.status_code == 200
+    client.close()  # the target's settings changed: new connections to the same URLs
+    assert client.request("PUT", server.url + "/echo", body=b"two", what="PUT").status_code == 200
+    assert app.sent[-3:] == [
+        ("POST", "/echo?n=0", b"one"),
+        ("POST", "/echo?n=1", b"one"),
+        ("PUT", "/echo?", b"two"),
+    ]
+
+
+def test_a_client_that_sent_to_more_urls_than_it_keeps_still_reaches_each(target, monkeypatch):
+    monkeypatch.setattr(http, "ROUTES_KEPT", 2)
+    app, server = target
+    client = target_http({}, FAST)
+    paths = ["/a", "/b", "/c", "/a"]
+    for path in paths:
+        assert client.request("GET", server.url + path, what="GET").status_code == 200
+    assert app.requests[-4:] == paths
 
 
 def test_an_answer_longer_than_the_limit_is_refused_without_retry(target, monkeypatch):

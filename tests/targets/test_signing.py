@@ -91,6 +91,16 @@ def test_sign_rejects_secret_shorter_than_24_bytes():
         sign(short, MSG_ID, TIMESTAMP, BODY)
 
 
+def test_a_secret_signs_the_same_each_time_and_a_malformed_one_is_refused_each_time():
+    """Decoded keys are kept per secret; a secret that does not decode never is."""
+    other = new_secret()
+    signed = [sign(secret, MSG_ID, TIMESTAMP, BODY) for secret in (SECRET, other, SECRET)]
+    assert signed[0] == signed[2] == SIGNATURE != signed[1]
+    for _ in range(2):
+        with pytest.raises(ValueError, match="base64"):
+            sign("whsec_not*base64!", MSG_ID, TIMESTAMP, BODY)
+
+
 def test_sign_rejects_message_id_with_a_dot():
     """The spec: ids must not contain ``.``, the delimiter of the signed content."""
     with pytest.raises(ValueError, match="message id"):
