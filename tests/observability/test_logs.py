@@ -93,13 +93,7 @@ def test_each_delivery_attempt_is_one_line_with_its_fields_and_request_id(
 def test_a_failed_attempt_says_its_status_and_next_retry(admin, create_user, pipeline, log_lines):
     failing = _Failing(503)
     with serve(failing) as url:
-        body = {
-            "name": "down",
-            "kind": "webhook",
-            "url": url + "/events?api_key=k3y",
-            "signing_secret": "whsec_" + "A" * 43 + "=",
-        }
-        assert admin.post("/targets", json=body).status_code == 201
+        _add_down_target(admin, url + "/events?api_key=k3y")
         user = create_user("req-retried")
         pipeline.run()
     lines = [e for e in log_lines.attempts() if e["resource"] == f"user:{user['id']}"]
@@ -117,19 +111,24 @@ def test_above_info_only_failed_attempts_are_logged(admin, hook, create_user, pi
     logs.configure("json", "WARNING", stream=log_lines.buffer)
     hook()
     with serve(_Failing(503)) as url:
-        body = {
-            "name": "down",
-            "kind": "webhook",
-            "url": url + "/events",
-            "signing_secret": "whsec_" + "A" * 43 + "=",
-        }
-        assert admin.post("/targets", json=body).status_code == 201
+        _add_down_target(admin, url + "/events")
         user = create_user("req-warning")
         pipeline.run()
     lines = [e for e in log_lines.attempts() if e["resource"] == f"user:{user['id']}"]
     assert {e["target"] for e in lines} == {"down"}
     assert lines[0]["outcome"] == "retry" and lines[0]["status"] == 503
     assert lines[0]["request_id"] == "req-warning" and lines[0]["attempt"] == 1
+
+
+def _add_down_target(admin, url: str) -> None:
+    """A webhook target named ``down`` at ``url``."""
+    body = {
+        "name": "down",
+        "kind": "webhook",
+        "url": url,
+        "signing_secret": "whsec_" + "A" * 43 + "=",
+    }
+    assert admin.post("/targets", json=body).status_code == 201
 
 
 class _Failing:
