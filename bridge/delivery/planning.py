@@ -252,9 +252,17 @@ def make_change(
         payload_digest = digest(payload)
     basis = f"{target.id}|{kind}|{rid}|{seq}|{action}|{payload_digest}|{','.join(added)}|{','.join(removed)}"
     key = "msg_" + hashlib.sha256(basis.encode()).hexdigest()[:32]
-    change = Change(kind, rid, action, payload, dict(state), key, list(added), list(removed))
-    change.payload_digest = payload_digest
-    return change
+    return Change(
+        kind,
+        rid,
+        action,
+        payload,
+        dict(state),
+        key,
+        list(added),
+        list(removed),
+        payload_digest=payload_digest,
+    )
 
 
 def next_state(change: Change, old: State, remember: dict[str, Any]) -> State:
