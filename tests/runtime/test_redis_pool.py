@@ -33,7 +33,7 @@ def test_a_connection_redis_dropped_is_replaced(client, redis_client):
     assert client.get("k") == b"v"
 
 
-def test_a_connection_from_another_pool_is_closed_not_kept(client, redis_server):
+def test_a_connection_from_another_pool_is_not_taken_in(client, redis_server):
     other = from_url(redis_server.url)
     stranger = other.connection_pool.get_connection()
     client.connection_pool.release(stranger)  # not ours: ignored
