@@ -14,7 +14,7 @@ from bridge.admin.tokens_cli import admin_tokens_cli, tokens_cli
 from bridge.admin.views import blp as admin_blp
 from bridge.errors import BridgeError
 from bridge.observability import health, logs
-from bridge.runtime import gil, services
+from bridge.runtime import gil, heap, services
 from bridge.runtime.config import Settings
 from bridge.scim import errors
 from bridge.scim.backpressure import Backpressure
@@ -76,6 +76,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         stream are reported, not required (see bridge.observability.health)."""
         return health.readiness(state.redis, settings.key_prefix)
 
+    return app
+
+
+def serve_app() -> Flask:
+    """The factory the web server calls (``app:serve_app``): the app from the environment,
+    with its start-up objects out of the collector's full passes (see bridge.runtime.heap)."""
+    app = create_app()
+    heap.settle()
     return app
 
 

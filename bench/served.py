@@ -111,7 +111,7 @@ class ServedCeiling:
     def __init__(self, workdir: Path, redis_url: str) -> None:
         self.port = free_port()
         command = web_command(f"127.0.0.1:{self.port}", 2, 4, False)
-        command[command.index("app:create_app")] = "bench.ceiling_app:create_app"
+        command[command.index("app:serve_app")] = "bench.ceiling_app:create_app"
         self.child = Child("ceiling", command, {"REDIS_URL": redis_url}, workdir)
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from bridge.observability import logs, scrape
+from bridge.runtime import heap
 from bridge.runtime.config import Settings
 from bridge.runtime.services import build
 from workers.context import install
@@ -36,7 +37,9 @@ def main() -> None:
         scrape.serve_worker_metrics(
             settings.worker_metrics_bind, settings.metrics_token, settings.metrics_dir
         )
-    WorkerProcess(ctx, role).run()
+    process = WorkerProcess(ctx, role)
+    heap.settle()  # see bridge.runtime.heap: start-up objects out of full collections
+    process.run()
 
 
 if __name__ == "__main__":

@@ -78,14 +78,14 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def web_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
-    """The web tier: granian serving ``app:create_app()`` over WSGI.
+    """The web tier: granian serving ``app:serve_app()`` over WSGI.
 
     Request headers are parsed outside Python with a time limit, so clients that send
     slowly hold no application thread; bodies are capped while they are read (see
     bridge.web.body)."""
     host, _, port = bind.rpartition(":")
     return [
-        sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "app:create_app",
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "app:serve_app",
         "--host", host or "127.0.0.1", "--port", port,
         "--workers", str(workers), "--blocking-threads", str(threads),
         "--http", "1", "--http1-header-read-timeout", "10000",

@@ -1,6 +1,6 @@
 """The web tier of a deployment: ``python -m bridge.runtime.web`` (the image's command).
 
-granian serving ``app:create_app()``, with the same command line as ``serve.sh`` builds
+granian serving ``app:serve_app()``, with the same command line as ``serve.sh`` builds
 (:func:`bridge.runtime.serve.web_command`) and its settings from the environment:
 ``BRIDGE_BIND`` (``host:port``; the image sets ``0.0.0.0:8000``), ``WEB_CONCURRENCY``
 (processes, 2), ``BRIDGE_WEB_THREADS`` (threads per process, 4) and ``BRIDGE_ACCESS_LOG``.

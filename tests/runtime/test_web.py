@@ -27,7 +27,7 @@ def test_processes_threads_and_address_come_from_the_environment():
     )
     assert (option(args, "--host"), option(args, "--port")) == ("0.0.0.0", "9000")
     assert (option(args, "--workers"), option(args, "--blocking-threads")) == ("3", "6")
-    assert option(args, "--factory") == "app:create_app"
+    assert option(args, "--factory") == "app:serve_app"
 
 
 def test_the_defaults_are_two_processes_of_four_threads():
