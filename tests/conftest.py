@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from app import create_app
+from bridge.observability import audit_log
 from bridge.runtime.config import Settings
 from bridge.targets.secrets import SecretBox
 from bridge.targets.signing import new_secret
@@ -24,6 +25,7 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
+    audit_log.flush_pending()  # not at exit, when this Redis is gone
     server.stop()
 
 

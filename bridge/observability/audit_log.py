@@ -212,6 +212,12 @@ class _Writer:
 _writer = _Writer()
 
 
+def flush_pending() -> None:
+    """Write the entries every audit log of this process still buffers (done at exit too;
+    call it first when Redis is about to go away before the process does)."""
+    _writer.flush_all()
+
+
 def _matches(
     entry: dict[str, Any], status: str | None, resource: str | None, request_id: str | None
 ) -> bool:

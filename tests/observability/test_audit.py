@@ -10,7 +10,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from app import create_app
-from bridge.observability.audit_log import AuditLog
+from bridge.observability.audit_log import AuditLog, flush_pending
 from bridge.web.observe import audit_log
 from tests.conftest import ScimClient
 from tests.factories import entra_user, patch
@@ -151,6 +151,14 @@ def test_entries_redis_refuses_are_dropped_and_counted_and_the_writer_goes_on(re
     working = AuditLog(redis_client, "bridge", 100)
     working.append({"path": "/scim/v2/Groups"})
     assert working.flush() == 1
+
+
+def test_flush_pending_writes_what_every_audit_log_of_the_process_buffers(redis_client):
+    users, groups = AuditLog(redis_client, "one", 100), AuditLog(redis_client, "two", 100)
+    users.append({"path": "/scim/v2/Users"})
+    groups.append({"path": "/scim/v2/Groups"})
+    flush_pending()
+    assert (redis_client.xlen("one:audit"), redis_client.xlen("two:audit")) == (1, 1)
 
 
 def test_the_cli_lists_a_sign_in_entry_which_has_no_latency(app):
