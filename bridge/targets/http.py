@@ -21,7 +21,8 @@ import certifi
 import orjson
 import urllib3
 from urllib3 import HTTPHeaderDict
-from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NewConnectionError,
@@ -58,6 +59,10 @@ webhook target sends to one; a SCIM target's URLs name resources); past it, it s
 
 URL_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS"})
 """Methods whose headers urllib3 sends as given (others, as an ``HTTPHeaderDict``)."""
+
+ONE_WRITE_MAX_BODY = 64 * 1024
+"""Longest body sent in one write with its request's headers (a longer one takes several
+packets anyway, and would only be copied)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,82 @@ class Answer:
         return self.headers.get(name.lower())
 
 
+class OneWriteConnection(HTTPConnection):
+    """urllib3's connection, sending a request's headers and its body of bytes in one write.
+
+    urllib3 sends the header block (http.client's ``endheaders``) and then the body, in two
+    ``sendall`` calls: with TCP_NODELAY, two packets and two system calls per request,
+    where one does. Everything else (connecting, TLS, timeouts, errors) is urllib3's."""
+
+    _holding = False
+    """The request's next write is its header block: held for the body to join it."""
+    _header_block: bytes | None = None
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        *,
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
+        """urllib3's request, a body of bytes written with the header block."""
+        self._holding = (
+            isinstance(body, bytes) and 0 < len(body) <= ONE_WRITE_MAX_BODY and not chunked
+        )
+        try:
+            super().request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                chunked=chunked,
+                preload_content=preload_content,
+                decode_content=decode_content,
+                enforce_content_length=enforce_content_length,
+            )
+        finally:
+            held, self._header_block, self._holding = self._header_block, None, False
+        if held is not None:  # no body followed it after all
+            super().send(held)
+
+    def send(self, data: Any) -> None:
+        """Write ``data``; the header block of a request with a body waits for the body."""
+        if self._holding:
+            self._holding, self._header_block = False, data
+            return
+        if self._header_block is not None:
+            data, self._header_block = self._header_block + data, None
+        super().send(data)
+
+
+class OneWriteHTTPSConnection(OneWriteConnection, HTTPSConnection):
+    """:class:`OneWriteConnection` over TLS (one TLS record where there were two)."""
+
+
+class OneWritePool(HTTPConnectionPool):
+    """urllib3's pool of :class:`OneWriteConnection`."""
+
+    ConnectionCls = OneWriteConnection
+
+
+class OneWriteHTTPSPool(HTTPSConnectionPool):
+    """urllib3's pool of :class:`OneWriteHTTPSConnection`."""
+
+    ConnectionCls = OneWriteHTTPSConnection
+
+
+POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {
+    "http": OneWritePool,
+    "https": OneWriteHTTPSPool,
+}
+"""The pools a :class:`TargetHttp`'s manager makes, by scheme."""
+
+
 class TargetHttp:
     """Requests to one target, authenticated as it requires (see :func:`target_http`)."""
 
@@ -116,6 +197,7 @@ class TargetHttp:
             cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where(),
         )
+        self.pool.pool_classes_by_scheme = POOL_CLASSES
         self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
         self.token = token
         self._routes: dict[str, tuple[HTTPConnectionPool, str]] = {}

@@ -3,9 +3,11 @@ connections as retryable errors in words, and OAuth2 tokens renewed after a 401.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,9 +17,38 @@ from bridge.targets import http
 from bridge.targets.base import TargetError
 from bridge.targets.http import Timeouts, raise_for_answer, target_http
 from tests.fakes.faulty import Server
+from tests.fakes.graph_tls import make_server_tls, serve_tls
 from tests.fakes.scim_oauth import TokenEndpoint
 
 FAST = Timeouts(connect=2, read=0.5)
+
+
+class Writes(threading.local):
+    """What this thread's HTTP connections wrote, while a test records it (``http.client``
+    announces each write as the audit event ``http.client.send``)."""
+
+    sent: list[bytes] | None = None
+
+
+WRITES = Writes()
+
+
+def _record_write(event: str, args: tuple) -> None:
+    if event == "http.client.send" and WRITES.sent is not None:
+        WRITES.sent.append(bytes(args[1]))
+
+
+sys.addaudithook(_record_write)
+
+
+@contextmanager
+def writes() -> Iterator[list[bytes]]:
+    """The writes of this thread's HTTP connections inside the block."""
+    WRITES.sent = []
+    try:
+        yield WRITES.sent
+    finally:
+        WRITES.sent = None
 
 
 class Target:
@@ -82,6 +113,64 @@ def test_each_request_reaches_its_url_also_after_the_pools_were_closed(target):
         ("POST", "/echo?n=1", b"one"),
         ("PUT", "/echo?", b"two"),
     ]
+
+
+def test_a_request_with_a_body_is_written_once_headers_and_body_together(target):
+    app, server = target
+    client = target_http({}, FAST)
+    client.request("POST", server.url + "/echo", body=b"warm", what="POST")  # connected
+    with writes() as sent:
+        answer = client.request("POST", server.url + "/echo", body=b'{"a": 1}', what="POST")
+    assert answer.status_code == 200
+    assert len(sent) == 1
+    assert sent[0].startswith(b"POST /echo HTTP/1.1\r\n")
+    assert sent[0].endswith(b'\r\n\r\n{"a": 1}')
+    assert app.sent[-1] == ("POST", "/echo?", b'{"a": 1}')
+
+
+def test_a_request_without_a_body_is_written_once(target):
+    app, server = target
+    client = target_http({}, FAST)
+    with writes() as sent:
+        assert client.request("GET", server.url + "/plain", what="GET").status_code == 200
+    assert len(sent) == 1
+    assert sent[0].startswith(b"GET /plain HTTP/1.1\r\n")
+    assert sent[0].endswith(b"\r\n\r\n")
+
+
+def test_a_body_longer_than_one_write_takes_is_written_after_the_headers(target, monkeypatch):
+    monkeypatch.setattr(http, "ONE_WRITE_MAX_BODY", 8)
+    app, server = target
+    client = target_http({}, FAST)
+    with writes() as sent:
+        client.request("PUT", server.url + "/echo", body=b"0123456789", what="PUT")
+    assert sent[1:] == [b"0123456789"]
+    assert sent[0].endswith(b"\r\n\r\n")
+    assert app.sent[-1] == ("PUT", "/echo?", b"0123456789")
+
+
+def test_an_https_target_gets_each_request_whole_in_one_write(tmp_path):
+    tls = make_server_tls(tmp_path)
+    app = Target()
+    with serve_tls(app, tls.ssl_context()) as url:
+        client = target_http({}, FAST)
+        client.pool.connection_pool_kw["ca_certs"] = str(tls.ca_path)  # the test CA only
+        bodies = [b'{"n": 1}', b'{"n": 2}']
+        with writes() as sent:
+            for body in bodies:
+                assert client.request("POST", url + "/echo", body=body, what="POST").is_success
+    assert [s.rpartition(b"\r\n\r\n")[2] for s in sent] == bodies
+    assert app.sent == [("POST", "/echo?", b) for b in bodies]
+
+
+def test_an_https_target_whose_certificate_is_not_trusted_is_refused(tmp_path):
+    tls = make_server_tls(tmp_path)
+    app = Target()
+    with serve_tls(app, tls.ssl_context()) as url:
+        with pytest.raises(TargetError, match="TLS failed") as err:
+            target_http({}, FAST).request("POST", url + "/echo", body=b"{}", what="POST")
+    assert err.value.retryable
+    assert app.sent == []
 
 
 def test_a_client_that_sent_to_more_urls_than_it_keeps_still_reaches_each(target, monkeypatch):
