@@ -70,10 +70,38 @@ class Closings:
 
     An item is finished when its target has answered; what closes it only has to reach
     Redis before anything else its batch does there, and the next item's snapshot is the
-    next thing the batch does: a batch of N items then spends N - 1 round trips fewer.
+    next thing the batch does (or, for an item read ahead, its intent, or the read of its
+    members' states, or its failure): a batch of N items then spends N - 1 round trips
+    fewer.
     What is still held when the batch ends goes with :meth:`Deliveries.close_all`."""
 
     calls: list[tuple[Script, list[str], list[EncodableT]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Read:
+    """An item's snapshot read (see :meth:`Deliveries.snapshot`): a call of the snapshot
+    script that can join another round trip (see :meth:`Deliveries.remember`)."""
+
+    kind: Kind
+    rid: str
+    directory: Directory
+    sha: str
+    keys_and_args: tuple[EncodableT, ...]
+
+    def add(self, pipe: Pipeline) -> None:
+        """Add the read to a pipeline."""
+        pipe.evalsha(self.sha, 5, *self.keys_and_args)  # 5 keys: see snapshot.lua
+
+    def snapshot(self, reply: list[Any]) -> Snapshot:
+        """The snapshot from the script's reply."""
+        locked, state, raw, derived, breaker = reply
+        return Snapshot(
+            locked == 1,
+            orjson.loads(state) if state else {},
+            self.directory.record_from(self.kind, self.rid, raw, derived),
+            breaker == b"open",
+        )
 
 
 def now_iso() -> str:
@@ -113,26 +141,51 @@ class Deliveries(PendingChanges):
 
         ``token`` names the job: a lock still held under it was left by this same job's
         earlier run, whose worker died, and is taken over."""
+        read = self.read(target_id, kind, rid, token, directory)
+        (reply,) = self._after(closings, read.add, self._snapshot)
+        return read.snapshot(reply)
+
+    def read(self, target_id: str, kind: Kind, rid: str, token: str, directory: Directory) -> Read:
+        """The snapshot read of an item: its lock, state, record, derived set, breaker."""
         it = item(kind, rid)
-        keys = [
-            self.key(target_id, f"lock:{it}"),
-            self.key(target_id, "state"),
-            *directory.record_keys(kind, rid),
+        record, derived = directory.record_keys(kind, rid)
+        keys_and_args = (
+            self.key(target_id, f"lock:{it}"), self.key(target_id, "state"), record, derived,
             self.key(target_id, "breaker"),
-        ]
-        args: list[EncodableT] = [token, it, LOCK_SECONDS, kind]
-        script = self._snapshot
+            token, it, LOCK_SECONDS, kind,
+        )  # fmt: skip
+        return Read(kind, rid, directory, self._snapshot.sha, keys_and_args)
 
-        def read(pipe: Pipeline) -> None:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+    def remember(
+        self,
+        target_id: str,
+        kind: Kind,
+        rid: str,
+        state: dict[str, Any],
+        closings: Closings | None = None,
+        ahead: Read | None = None,
+    ) -> Snapshot | None:
+        """Save what the target may hold before a delivery tells it (see planning.intent),
+        after the ``closings``; with ``ahead``, read the snapshot of the item after it (see
+        :meth:`snapshot`) in the same round trip.
 
-        ((locked, state, raw, derived, breaker),) = self._after(closings, read, script)
-        return Snapshot(
-            locked == 1,
-            orjson.loads(state) if state else {},
-            directory.record_from(kind, rid, raw, derived),
-            breaker == b"open",
-        )
+        Returns that snapshot, or None when ``ahead`` is None or its read failed (the item
+        is then read again in its turn, and fails there if it still does)."""
+        field_value = (self.key(target_id, "state"), item(kind, rid), orjson.dumps(state))
+        if ahead is None and (closings is None or not closings.calls):
+            self.redis.hset(*field_value)  # alone: a command costs the client less than a pipeline
+            return None
+
+        def write(pipe: Pipeline) -> None:
+            pipe.hset(*field_value)
+            if ahead is not None:
+                ahead.add(pipe)
+
+        script = self._snapshot if ahead is not None else None
+        replies = self._after(closings, write, script, returned=1 if ahead else 0)
+        if ahead is None or isinstance(replies[1], Exception):
+            return None
+        return ahead.snapshot(replies[1])
 
     def close_all(self, closings: Closings) -> None:
         """Send the ``closings`` still held, in one round trip: a lone one (a lone item's,
@@ -149,10 +202,12 @@ class Deliveries(PendingChanges):
         closings: Closings | None,
         queue: Callable[[Pipeline], None],
         script: Script | None = None,
+        *,
+        returned: int = 0,
     ) -> list[Any]:
         """The held ``closings``, then what ``queue`` adds to a pipeline (which may run
         ``script``), in one round trip: the replies to ``queue``'s commands (its first error
-        raised).
+        raised, but for the last ``returned`` replies, which are returned as they are).
 
         A closing is sent once: it leaves ``closings`` as it goes, whatever comes back, so a
         pipeline that fails after it ran never runs it again (its state would overwrite a
@@ -184,7 +239,7 @@ class Deliveries(PendingChanges):
                     self.redis.script_load(lost.script)  # its sha is its text's: unchanged
                 calls.extend(refused)
                 continue
-            for reply in replies:
+            for reply in replies[: len(replies) - returned]:
                 if isinstance(reply, Exception):
                     raise reply
             return replies[len(sent) :]
@@ -208,16 +263,23 @@ class Deliveries(PendingChanges):
             "stats": {k.decode(): int(v) for k, v in stats.items()},
         }
 
-    def states(self, target_id: str, kind: Kind, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """What the target was last brought to, for each of ``ids`` that has a state."""
+    def states(
+        self, target_id: str, kind: Kind, ids: list[str], closings: Closings | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """What the target was last brought to, for each of ``ids`` that has a state (read
+        after the ``closings``, in their round trip)."""
         if not ids:
             return {}
-        raw = self.redis.hmget(self.key(target_id, "state"), [item(kind, i) for i in ids])
-        return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
+        key, fields = self.key(target_id, "state"), [item(kind, i) for i in ids]
+        if closings is not None and closings.calls:
 
-    def remember(self, target_id: str, kind: Kind, rid: str, state: dict[str, Any]) -> None:
-        """Save what the target may hold before a delivery tells it (see planning.intent)."""
-        self.redis.hset(self.key(target_id, "state"), item(kind, rid), orjson.dumps(state))
+            def read(pipe: Pipeline) -> None:
+                pipe.hmget(key, fields)
+
+            (raw,) = self._after(closings, read)
+        else:
+            raw = self.redis.hmget(key, fields)
+        return {i: orjson.loads(r) for i, r in zip(ids, raw, strict=True) if r}
 
     def finish(
         self,

@@ -109,6 +109,24 @@ class BatchOutcome:
         return [item for item, result in self.results.items() if result in SETTLED]
 
 
+@dataclass
+class _Ahead:
+    """The batch's item after the one in delivery, and its snapshot once read ahead.
+
+    A delivery that records an intent before it sends (see planning.intent) reads the next
+    item's snapshot in that round trip: one round trip per item instead of two. The item
+    uses it in its turn; one that is deferred instead lets its lock go."""
+
+    item: tuple[Kind, str] | None = None
+    snap: Snapshot | None = None
+
+    def take(self, kind: Kind, rid: str, following: tuple[Kind, str] | None) -> Snapshot | None:
+        """The snapshot read ahead for this item, if any; ``following`` is next."""
+        snap = self.snap if self.item == (kind, rid) else None
+        self.item, self.snap = following, None
+        return snap
+
+
 @dataclass(frozen=True)
 class _Batch:
     """What every item of one delivery job shares: where it goes, the job, the outcome."""
@@ -121,6 +139,7 @@ class _Batch:
     outcome: BatchOutcome
     closings: Closings = field(default_factory=Closings)
     """What closes the items delivered so far: it goes with the next item's snapshot."""
+    ahead: _Ahead = field(default_factory=_Ahead)
 
 
 @dataclass
@@ -213,13 +232,18 @@ class Relay:
     def _deliver_batch(
         self, batch: _Batch, items: list[tuple[Kind, str]], origins: dict[str, str]
     ) -> None:
-        """Each item in turn, users first, until the target fails in a retryable way."""
+        """Each item in turn, users first, until the target fails in a retryable way. An
+        item named twice is delivered once (a snapshot read ahead would not see the first
+        delivery's closing)."""
         outcome, attempt = batch.outcome, batch.attempt
         users = [i for i in items if i[0] == "user"]
         groups = [i for i in items if i[0] != "user"]
-        for kind, rid in users + groups:
+        ordered = list(dict.fromkeys(users + groups))
+        for n, (kind, rid) in enumerate(ordered):
             key = f"{kind}:{rid}"
+            following = ordered[n + 1] if n + 1 < len(ordered) else None
             if outcome.deferral is not None:
+                self._let_go(batch, kind, rid, following)
                 outcome.retries.append(Again(kind, rid, attempt, outcome.deferral))
                 outcome.results[key] = Result.DEFERRED
                 continue
@@ -227,7 +251,7 @@ class Relay:
                 # this delivery sees every user state the batch wrote before it
                 outcome.follow_ups.pop((kind, rid), None)
             with request_context.bound(origins.get(key)):
-                result = self._deliver_item(batch, kind, rid)
+                result = self._deliver_item(batch, kind, rid, following)
             outcome.results[key] = result
             if result in (Result.NOOP, Result.BUSY):
                 metrics.observe_delivery(batch.target.name, str(result), None)
@@ -235,17 +259,31 @@ class Relay:
     def _close_quietly(self, batch: _Batch) -> None:
         """Close what the batch delivered before it failed, if Redis takes it: otherwise the
         items' locks expire and their next delivery finds their targets as they are."""
+        ahead = batch.ahead.item
+        if ahead is not None:
+            self._let_go(batch, *ahead, None)
         held = len(batch.closings.calls)
         try:
             self.deliveries.close_all(batch.closings)
         except Exception:
             log.warning("could not close %d deliveries", held, exc_info=True)
 
+    def _let_go(
+        self, batch: _Batch, kind: Kind, rid: str, following: tuple[Kind, str] | None
+    ) -> None:
+        """An item that will not be delivered now lets go of the lock its snapshot read
+        ahead took (with the closings)."""
+        snap = batch.ahead.take(kind, rid, following)
+        if snap is not None and snap.locked:
+            self.deliveries.unlock(batch.target.id, kind, rid, batch.token, batch.closings)
+
     # --- one item -------------------------------------------------------------------------
-    def _deliver_item(self, batch: _Batch, kind: Kind, rid: str) -> Result:
-        """Read the item, plan its change, then act on the plan."""
+    def _deliver_item(
+        self, batch: _Batch, kind: Kind, rid: str, following: tuple[Kind, str] | None
+    ) -> Result:
+        """Read the item (unless it was read ahead), plan its change, then act on the plan."""
         target = batch.target
-        snap = self.deliveries.snapshot(
+        snap = batch.ahead.take(kind, rid, following) or self.deliveries.snapshot(
             target.id, kind, rid, batch.token, self.directory, batch.closings
         )
         if not snap.locked:
@@ -276,7 +314,7 @@ class Relay:
                 return Result.SHADOW
             may_hold = intent(change, it.snap.state)
             if may_hold is not None:
-                self.deliveries.remember(target.id, it.kind, it.rid, may_hold)
+                self._remember(it, may_hold)
             applied = it.batch.connector.apply(change)
         except TargetError as exc:
             return self._failed(it, change, exc)
@@ -286,6 +324,17 @@ class Relay:
         self._finish(it, change, new_state, Logged.DELIVERED, applied.status, None)
         self._follow_up(it, change, new_state, plan.wanted_members, applied.remember)
         return Result.DELIVERED
+
+    def _remember(self, it: _Item, state: State) -> None:
+        """Record the intent, and read the batch's next item in the same round trip."""
+        batch = it.batch
+        following = batch.ahead.item
+        read = None
+        if following is not None:
+            read = self.deliveries.read(batch.target.id, *following, batch.token, self.directory)
+        batch.ahead.snap = self.deliveries.remember(
+            batch.target.id, it.kind, it.rid, state, batch.closings, read
+        )
 
     def _hold_reason(self, it: _Item, change: Change) -> tuple[str, str] | None:
         """Why the change must wait, if it must: for an admin (``guard``) or for the target
@@ -298,8 +347,10 @@ class Relay:
         return None
 
     def _failed(self, it: _Item, change: Change | None, exc: TargetError) -> Result:
-        """Count the failure; retry later, or dead-letter the item after its last attempt."""
+        """Count the failure; retry later, or dead-letter the item after its last attempt.
+        What closes the items before it goes first (a success resets the breaker's count)."""
         target, outcome, attempt = it.target, it.batch.outcome, it.batch.attempt
+        self.deliveries.close_all(it.batch.closings)
         if exc.retryable and self.deliveries.record_failure(
             target.id, self.policy.breaker_threshold
         ):
@@ -367,14 +418,16 @@ class Relay:
         record, state = it.snap.record, it.snap.state
         if it.kind == "user":
             return self.planner.plan_user(it.target, it.rid, record, state)
-        states = self._member_states(it.target, record, state)
+        states = self._member_states(it, record, state)
         return self.planner.plan_group(it.target, it.rid, record, state, states)
 
-    def _member_states(self, target: Target, record: Record | None, state: State) -> States:
-        """What the target holds of each directory member and each member it lists."""
+    def _member_states(self, it: _Item, record: Record | None, state: State) -> States:
+        """What the target holds of each directory member and each member it lists (read
+        after what closes the users delivered before)."""
         if record is None:
             return {}
-        return self.deliveries.states(target.id, "user", member_ids(target, record, state))
+        ids = member_ids(it.target, record, state)
+        return self.deliveries.states(it.target.id, "user", ids, it.batch.closings)
 
     # --- follow-ups -----------------------------------------------------------------------
     def _follow_up(
@@ -398,7 +451,7 @@ class Relay:
             it.target,
             record,
             members_of(new_state),
-            self._member_states(it.target, record, new_state),
+            self._member_states(it, record, new_state),
         )
         if recreated or moved:
             outcome.follow_ups[("group", it.rid)] = None
@@ -410,6 +463,7 @@ class Relay:
             return
         groups = [g for g in record.groups or [] if group_in_scope(target, g)]
         member = is_member(target, new_state)
-        for gid, state in self.deliveries.states(target.id, "group", groups).items():
+        states = self.deliveries.states(target.id, "group", groups, it.batch.closings)
+        for gid, state in states.items():
             if state.get("present") and (it.rid in listed_members(state)) != member:
                 it.batch.outcome.follow_ups[("group", gid)] = None
