@@ -86,18 +86,33 @@ def _take_and_deliver(
     try:
         while True:
             linger = not lane_stopping() and time.monotonic() < min(linger_until, until)
-            taken, kept = ctx.deliveries.take_or_linger(
-                target_id, lane, token, origins, linger_in=queue if linger else None
+            take = ctx.deliveries.take_or_linger(
+                target_id,
+                lane,
+                token,
+                origins,
+                linger_in=queue if linger else None,
+                version_key=ctx.targets.version_key,
             )
-            taken = first + taken
+            taken = first + take.items
             first = []
             if not taken:
-                if not kept:
+                if not take.kept:
                     return results  # the take gave up the lane: the next change queues a job
                 time.sleep(LINGER_POLL_SECONDS)
                 continue
             results |= _deliver_items(
-                ctx, target_id, taken, token, 0, False, None, urgent, origins, lane=lane
+                ctx,
+                target_id,
+                taken,
+                token,
+                0,
+                False,
+                None,
+                urgent,
+                origins,
+                lane=lane,
+                version=take.version,
             )
             origins.clear()
             linger_until = time.monotonic() + LINGER_SECONDS
@@ -147,11 +162,13 @@ def _deliver_items(
     origins: dict[str, str],
     *,
     lane: str | None = None,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """Deliver ``pairs``, users first, ITEMS_PER_JOB at a time; when they were taken from
-    ``lane``, the job is done with each batch once it is through."""
+    ``lane``, the job is done with each batch once it is through. ``version``: the targets'
+    configuration version, when it was read with what the job took."""
     try:
-        target = ctx.targets.cached(target_id)
+        target = ctx.targets.cached(target_id, version)
     except TargetNotFound:
         target = None
     if target is None or not target.enabled:

@@ -16,6 +16,7 @@ concurrency. A taker that stops early hands the lane over (``lua/hand_off.lua``)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import redis
 from redis.commands.core import Script
@@ -44,6 +45,15 @@ def split_item(text: str) -> tuple[Kind, str]:
     """An item's text back into (kind, id)."""
     kind, _, rid = text.partition(":")
     return as_kind(kind), rid
+
+
+class Taken(NamedTuple):
+    """What a take returns: the items, whether the job is still the lane's taker although
+    it took nothing, and the targets' configuration version when it was asked for."""
+
+    items: list[tuple[Kind, str]]
+    kept: bool
+    version: str | None = None
 
 
 class PendingChanges:
@@ -103,21 +113,28 @@ class PendingChanges:
         *,
         limit: int = TAKE_LIMIT,
         linger_in: str | None = None,
-    ) -> tuple[list[tuple[Kind, str]], bool]:
+        version_key: str | None = None,
+    ) -> Taken:
         """:meth:`take_pending`, and whether the job is still the lane's taker although it
         took nothing: with ``linger_in`` (the key of the job's RQ queue) a taker that finds
-        the lane empty keeps it while no job waits in that queue, to come back shortly."""
+        the lane empty keeps it while no job waits in that queue, to come back shortly.
+        With ``version_key``, the targets' configuration version is read in the same round
+        trip ("" when there is none)."""
         pending = self.key(target_id, f"pending:{lane}")
         taken = self.key(target_id, f"taken:{job_id}")
-        # without linger_in the queue is never read: the pending set stands in for its key
+        # a key not read (no linger_in, no version_key): the pending set stands in for it
         keys = [pending, pending + ":queued", taken, pending + ":origins", linger_in or pending]
+        keys.append(version_key or pending)
         args: list[str | int] = [TAKEN_SECONDS, job_id, QUEUED_MARK_SECONDS, limit]
-        args.append("1" if linger_in else "0")
-        members, flat, kept = self._take(keys=keys, args=args)
+        args += ["1" if linger_in else "0", "1" if version_key else "0"]
+        members, flat, kept, version = self._take(keys=keys, args=args)
         if origins is not None:
             for i in range(0, len(flat) - 1, 2):
                 origins[flat[i].decode()] = flat[i + 1].decode()
-        return [split_item(i.decode()) for i in members], bool(kept)
+        items = [split_item(i.decode()) for i in members]
+        if version_key is None:
+            return Taken(items, bool(kept))
+        return Taken(items, bool(kept), as_text(version) if version else "")
 
     def hand_off(
         self,

@@ -78,16 +78,18 @@ class TargetStore:
         """Every target, ready for delivery."""
         return [Target.from_config(self._decrypted(c), self.resource_types) for c in self.configs()]
 
-    def current(self) -> dict[str, Target]:
-        """Every target by id, parsed once per configuration version (one GET when unchanged)."""
-        version = self.version()
+    def current(self, version: str | None = None) -> dict[str, Target]:
+        """Every target by id, parsed once per configuration version (one GET when unchanged,
+        none when the caller read the ``version`` already, with something else)."""
+        if version is None:
+            version = self.version()
         if self._cache is None or self._cache[0] != version:
             self._cache = (version, {t.id: t for t in self.all()})
         return self._cache[1]
 
-    def cached(self, target_id: str) -> Target:
+    def cached(self, target_id: str, version: str | None = None) -> Target:
         """A target from :meth:`current`; TargetNotFound when it does not exist."""
-        target = self.current().get(target_id)
+        target = self.current(version).get(target_id)
         if target is None:
             raise TargetNotFound(target_id)
         return target

@@ -80,11 +80,11 @@ def test_a_lingering_taker_keeps_the_empty_lane_while_no_job_waits_in_its_queue(
     job = running_taker(ctx, target_id)
     ctx.deliveries.done_with(target_id, job.id, [("user", "u1")])
     queue = ctx.queues[QUEUE].key
-    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue) == ([], True)
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue)[:2] == ([], True)
     change(ctx, target_id, "u2")
     assert queued(ctx) == [], "the change waits for the lingering taker"
     taken = ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue)
-    assert taken == ([("user", "u2")], False)
+    assert taken[:2] == ([("user", "u2")], False)
 
 
 def test_a_taker_does_not_linger_when_a_job_waits_in_its_queue(ctx, target_id):
@@ -92,7 +92,10 @@ def test_a_taker_does_not_linger_when_a_job_waits_in_its_queue(ctx, target_id):
     ctx.deliveries.done_with(target_id, job.id, [("user", "u1")])
     ctx.queues[QUEUE].enqueue("builtins.print", "another target's delivery")
     queue = ctx.queues[QUEUE].key
-    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue) == ([], False)
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue)[:2] == (
+        [],
+        False,
+    )
     change(ctx, target_id, "u2")
     assert len(queued(ctx)) == 2, "the lane is given up: the next change queues a job"
 
@@ -102,7 +105,7 @@ def test_a_lingering_taker_that_stops_lingering_gives_the_lane_up(ctx, target_id
     ctx.deliveries.done_with(target_id, job.id, [("user", "u1")])
     queue = ctx.queues[QUEUE].key
     assert ctx.deliveries.take_or_linger(target_id, LANE, job.id, linger_in=queue)[1]
-    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id) == ([], False)
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id)[:2] == ([], False)
     change(ctx, target_id, "u2")
     assert len(queued(ctx)) == 1
 
@@ -176,3 +179,13 @@ def test_a_take_is_bounded_and_the_rest_waits_for_the_next(ctx, target_id):
     ctx.deliveries.done_with(target_id, job.id, first)
     rest = ctx.deliveries.take_pending(target_id, LANE, job.id, limit=3)
     assert sorted(first + rest) == [("user", f"u{i}") for i in range(5)]
+
+
+def test_a_take_reads_the_targets_configuration_version_when_asked(ctx, target_id):
+    job = running_taker(ctx, target_id)
+    change(ctx, target_id, "u2")
+    version_key = ctx.targets.version_key
+    taken = ctx.deliveries.take_or_linger(target_id, LANE, job.id, version_key=version_key)
+    assert sorted(taken.items) == [("user", "u1"), ("user", "u2")]
+    assert taken.version == ctx.targets.version() != ""
+    assert ctx.deliveries.take_or_linger(target_id, LANE, job.id).version is None

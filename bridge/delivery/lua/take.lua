@@ -7,10 +7,14 @@
 -- A taker that finds nothing may instead keep the mark a little longer (``linger``), so
 -- that the next change waits for it rather than queueing a job; it does so only when no
 -- job waits in its RQ queue, so a lane it holds delays no other.
+-- The targets' configuration version is read too, when asked: the job needs it next, to
+-- know whether its target changed.
 -- KEYS: pending set, the lane's taker mark, the job's taken set, the lane's origins,
---       the job's RQ queue (a list of job ids)
--- ARGV: seconds the taken set lives, job id, seconds the mark lives, limit, linger (1|0)
--- Returns {taken items, flat origins (kind:id, request id, ...), 1 if the mark is kept}
+--       the job's RQ queue (a list of job ids), the targets' version
+-- ARGV: seconds the taken set lives, job id, seconds the mark lives, limit, linger (1|0),
+--       read the version (1|0)
+-- Returns {taken items, flat origins (kind:id, request id, ...), 1 if the mark is kept,
+--          the targets' version (nil when not read, or none)}
 local mark = redis.call('GET', KEYS[2])
 local waiting = redis.call('SCARD', KEYS[1])
 local limit = tonumber(ARGV[4])
@@ -46,4 +50,6 @@ for first = 1, #members, 1000 do
   end
   redis.call('HDEL', KEYS[4], unpack(chunk))
 end
-return {members, origins, kept}
+local version = false
+if ARGV[6] == '1' then version = redis.call('GET', KEYS[6]) end
+return {members, origins, kept, version}
