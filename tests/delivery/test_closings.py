@@ -7,32 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.factories import entra_user, target_config
-from workers.context import context
 from workers.deliver import deliver
-
-
-@pytest.fixture
-def ctx(app):
-    return context()
-
-
-@pytest.fixture
-def target_id(ctx, receiver) -> str:
-    config = target_config(
-        name="hook", url=receiver.url + "/events", signing_secret=receiver.secret
-    )
-    return ctx.targets.create(config)["id"]
-
-
-@pytest.fixture
-def users(scim) -> list[str]:
-    ids = []
-    for n in range(3):
-        response = scim.post("/Users", json=entra_user(userName=f"closing{n}@contoso.com"))
-        assert response.status_code == 201
-        ids.append(response.json["id"])
-    return ids
 
 
 def items(ids: list[str]) -> list[list[str]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bridge.delivery.dispatcher import (
     BATCH,
     GATHER_MAX_SECONDS,
@@ -14,12 +12,6 @@ from bridge.delivery.dispatcher import (
 )
 from bridge.delivery.jobs import PRIORITY_QUEUE, QUEUE
 from tests.factories import entra_group, entra_user, patch
-from workers.context import context
-
-
-@pytest.fixture
-def ctx(app):
-    return context()
 
 
 def webhook(ctx, **overrides) -> dict:

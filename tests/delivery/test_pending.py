@@ -8,14 +8,8 @@ import pytest
 from rq.job import Job, JobStatus
 
 from bridge.delivery.jobs import QUEUE, lane_job_failed
-from workers.context import context
 
 LANE = "changes"
-
-
-@pytest.fixture
-def ctx(app):
-    return context()
 
 
 @pytest.fixture

@@ -7,32 +7,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.factories import entra_group, entra_user, patch, target_config
-from workers.context import context
+from tests.factories import entra_group, patch
 from workers.deliver import deliver
-
-
-@pytest.fixture
-def ctx(app):
-    return context()
-
-
-@pytest.fixture
-def target_id(ctx, receiver) -> str:
-    config = target_config(
-        name="hook", url=receiver.url + "/events", signing_secret=receiver.secret
-    )
-    return ctx.targets.create(config)["id"]
-
-
-@pytest.fixture
-def users(scim) -> list[str]:
-    ids = []
-    for n in range(3):
-        response = scim.post("/Users", json=entra_user(userName=f"ahead{n}@contoso.com"))
-        assert response.status_code == 201
-        ids.append(response.json["id"])
-    return ids
 
 
 def group_of(scim, members: list[str]) -> str:
